@@ -1,0 +1,274 @@
+//! The `PmsIntegration` custom resource (`pmssync.io/v1alpha1`).
+//!
+//! These types are the contract of `../shared/docs/DESIGN.md`: every field's doc comment becomes its
+//! `kubectl explain` text, and `crds/pmsintegration.yaml` is generated from them by `pms-sync crd`
+//! (a test fails when the two drift apart). The API server (1.20) enforces the schema's required
+//! fields, enums, `minItems`, patterns and list-set uniqueness; everything else is validated again by
+//! the controller (`controller::validate`) before any outbound call.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// API group of every resource this controller owns.
+pub const GROUP: &str = "pmssync.io";
+/// Annotation whose every new value (an opaque token) requests a sync now.
+pub const REQUESTED_AT_ANNOTATION: &str = "reconcile.pmssync.io/requestedAt";
+
+/// Desired state of one PMS → access-control sync: which PMS properties feed which destination.
+#[derive(CustomResource, Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[kube(
+    group = "pmssync.io",
+    version = "v1alpha1",
+    kind = "PmsIntegration",
+    plural = "pmsintegrations",
+    shortname = "pmsi",
+    category = "pms",
+    namespaced,
+    status = "PmsIntegrationStatus",
+    doc = "Keeps the residents of one or more PMS properties in step with a building's access-control destination.",
+    printcolumn(name = "Enabled", type_ = "boolean", json_path = ".spec.enabled"),
+    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
+    printcolumn(name = "Reason", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].reason", priority = "1"),
+    printcolumn(name = "Last Sync", type_ = "date", json_path = ".status.lastSyncTime"),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct PmsIntegrationSpec {
+    /// Whether the integration syncs at all. `false` makes no PMS and no destination call; a
+    /// requested sync token is still acknowledged in `status.lastHandledReconcileAt`.
+    #[serde(default = "default_enabled")]
+    pub enabled: bool,
+
+    /// Time between scheduled syncs, as a duration such as `1h`, `30m` or `1h30m` (minimum `1m`).
+    /// Each run is jittered by ±10% so integrations created together do not call their PMS together.
+    #[serde(default = "default_interval")]
+    #[schemars(regex(pattern = r"^([0-9]+(h|m|s))+$"))]
+    pub interval: String,
+
+    /// The Property Management System the residents come from.
+    pub pms: PmsSpec,
+
+    /// PMS property IDs whose residents are synced into this building: at least one, each unique.
+    /// Buildium: the rental property's integer ID.
+    #[schemars(length(min = 1), extend("x-kubernetes-list-type" = "set"))]
+    pub property_ids: Vec<String>,
+
+    /// Lease statuses whose residents are not synced (and are deprovisioned if they were). Each entry
+    /// matches, case-insensitively, either the PMS's own status (e.g. Buildium `MovedOut`, `Past`) or
+    /// a normalized one: `applicant`, `future`, `current`, `notice`, `evicted`, `past`, `cancelled`,
+    /// `unknown`.
+    #[serde(default)]
+    pub excluded_lease_statuses: Vec<String>,
+
+    /// Where residents are provisioned. Exactly one destination must be set.
+    pub destination: DestinationSpec,
+
+    /// What happens to users whose residents moved out, were excluded or vanished from the PMS.
+    #[serde(default)]
+    pub deprovision: DeprovisionSpec,
+}
+
+fn default_enabled() -> bool {
+    true
+}
+
+fn default_interval() -> String {
+    "1h".to_string()
+}
+
+/// The PMS connection: provider, credentials and an optional API base URL.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PmsSpec {
+    /// Which PMS API to call.
+    pub provider: PmsProvider,
+
+    /// Secret in the same namespace holding the PMS credentials. Keys per provider: buildium
+    /// `clientId`, `clientSecret`.
+    pub credentials_secret_ref: SecretRef,
+
+    /// API base URL, for a sandbox or test server. Buildium default: `https://api.buildium.com`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^https?://"))]
+    pub base_url: Option<String>,
+}
+
+/// Supported and planned PMS providers. Providers without a connector in this build are rejected
+/// with the condition reason `ProviderNotSupported` before any call is made.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PmsProvider {
+    /// Buildium Open API (REST/JSON).
+    Buildium,
+    /// Entrata (JSON-RPC).
+    Entrata,
+    /// AppFolio Reports API v2.
+    Appfolio,
+    /// Yardi Voyager (SOAP ItfResidentData).
+    Yardi,
+    /// RealPage OneSite (RPX SOAP gateway).
+    Realpage,
+    /// Rent Manager 12 (REST/JSON).
+    Rentmanager,
+    /// ResMan Partners API.
+    Resman,
+    /// MRI API Services.
+    Mri,
+}
+
+impl PmsProvider {
+    /// The lowercase name used in the spec, metrics and messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Buildium => "buildium",
+            Self::Entrata => "entrata",
+            Self::Appfolio => "appfolio",
+            Self::Yardi => "yardi",
+            Self::Realpage => "realpage",
+            Self::Rentmanager => "rentmanager",
+            Self::Resman => "resman",
+            Self::Mri => "mri",
+        }
+    }
+}
+
+/// A reference to a Secret in the integration's own namespace (cross-namespace references are not
+/// possible by design).
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+pub struct SecretRef {
+    /// Name of the Secret.
+    #[schemars(length(min = 1))]
+    pub name: String,
+}
+
+/// The destination the residents are provisioned into. Exactly one field must be set.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("minProperties" = 1, "maxProperties" = 1))]
+pub struct DestinationSpec {
+    /// A SCIM 2.0 service provider (RFC 7643/7644).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scim: Option<ScimDestinationSpec>,
+}
+
+/// A SCIM 2.0 endpoint. Users are matched by `externalId`
+/// `<namespace>/<integration>/<property id>/<person id>`; users without that prefix are never touched.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ScimDestinationSpec {
+    /// Base URL of the SCIM service, the one `/Users` and `/ServiceProviderConfig` are relative to
+    /// (e.g. `https://access.example.com/scim/v2`).
+    #[schemars(regex(pattern = r"^https?://"))]
+    pub url: String,
+
+    /// Secret in the same namespace whose key `token` is sent as a Bearer token.
+    pub credentials_secret_ref: SecretRef,
+}
+
+/// Deprovisioning behaviour.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeprovisionSpec {
+    /// `Deactivate` (default) sets the user inactive, `Delete` removes it, `Ignore` leaves it as is.
+    #[serde(default)]
+    pub mode: DeprovisionMode,
+}
+
+/// How a user that should no longer have access is deprovisioned.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, Default, JsonSchema)]
+pub enum DeprovisionMode {
+    /// Keep the user but set it inactive (SCIM `active: false`).
+    #[default]
+    Deactivate,
+    /// Delete the user from the destination.
+    Delete,
+    /// Leave the user untouched.
+    Ignore,
+}
+
+/// Observed state, written by the controller only. Holds counts and IDs, never personal data.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PmsIntegrationStatus {
+    /// The `metadata.generation` the controller last acted on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+
+    /// The last `reconcile.pmssync.io/requestedAt` token handled, copied verbatim. Written even when
+    /// the sync failed or the integration is disabled, so `kubectl wait` on it never hangs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_handled_reconcile_at: Option<String>,
+
+    /// When the last sync attempt started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_attempt_time: Option<Time>,
+
+    /// When the last fully successful sync finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_sync_time: Option<Time>,
+
+    /// When the next scheduled sync (or retry after a transient failure) is due. Absent while the
+    /// controller waits for a change (disabled, or an error that retrying cannot fix).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_sync_time: Option<Time>,
+
+    /// Number of sync attempts in a row that failed; drives the retry backoff. Reset on success.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consecutive_failures: Option<u32>,
+
+    /// Digest of the referenced Secrets' names and resource versions at the last attempt; a change
+    /// (rotation, creation) makes a sync due. Contains no secret material.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_secrets_digest: Option<String>,
+
+    /// kstatus conditions. `Ready` is always present.
+    #[serde(default)]
+    pub conditions: Vec<Condition>,
+
+    /// Counts of the last sync attempt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<SyncSummary>,
+
+    /// Per-property results of the last sync attempt.
+    #[serde(default)]
+    pub properties: Vec<PropertyStatus>,
+}
+
+/// Counts of one sync run.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncSummary {
+    /// Residents read from the PMS (one per person per property).
+    pub fetched: u64,
+    /// Residents not synced because of `excludedLeaseStatuses`.
+    pub excluded: u64,
+    /// Residents that should exist in the destination.
+    pub desired: u64,
+    /// Users created.
+    pub created: u64,
+    /// Users updated.
+    pub updated: u64,
+    /// Users deprovisioned (deactivated or deleted).
+    pub deprovisioned: u64,
+    /// Managed users already as they should be.
+    pub unchanged: u64,
+    /// Writes that failed.
+    pub failed: u64,
+    /// Managed users held back untouched this run because their property could not be fetched.
+    pub held: u64,
+}
+
+/// The result of one attached property in the last run.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PropertyStatus {
+    /// The PMS property ID.
+    pub id: String,
+    /// Residents read for this property (0 when the fetch failed).
+    pub residents: u64,
+    /// Why the property could not be synced; its users were left untouched. Absent on success.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}

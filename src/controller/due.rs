@@ -1,0 +1,113 @@
+//! Is a sync due? Decided inside reconcile from status, so restarts cost nothing and our own
+//! status writes (which re-trigger reconcile) never cause a sync (ESO's `shouldRefresh`).
+
+use std::time::Duration;
+
+use crate::api::PmsIntegrationStatus;
+
+/// The decision for one reconcile.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Due {
+    /// Sync now, for this reason (logged).
+    Now(&'static str),
+    /// Not yet: requeue after this long without calling anyone.
+    After(Duration),
+    /// Only a change (spec, token, Secret) can make a sync due: the last error needs a human.
+    WaitForChange,
+}
+
+/// What the controller sees now.
+pub struct Observed<'a> {
+    pub generation: Option<i64>,
+    pub token: Option<&'a str>,
+    pub secrets_digest: &'a str,
+}
+
+pub fn decide(status: &PmsIntegrationStatus, observed: &Observed<'_>, now: jiff::Timestamp) -> Due {
+    if status.observed_generation.is_none() {
+        return Due::Now("first sync");
+    }
+    if observed.generation != status.observed_generation {
+        return Due::Now("spec changed");
+    }
+    if observed.token.is_some() && observed.token != status.last_handled_reconcile_at.as_deref() {
+        return Due::Now("sync requested");
+    }
+    if status.observed_secrets_digest.as_deref() != Some(observed.secrets_digest) {
+        return Due::Now("credentials changed");
+    }
+    match &status.next_sync_time {
+        Some(next) if next.0 <= now => Due::Now("interval elapsed"),
+        Some(next) => Due::After(Duration::from_millis(next.0.duration_since(now).as_millis().max(0) as u64)),
+        None => Due::WaitForChange,
+    }
+}
+
+/// `d` scaled by a uniform factor in `[1 - fraction, 1 + fraction]`.
+pub fn jittered(d: Duration, fraction: f64) -> Duration {
+    d.mul_f64(1.0 + fraction * (2.0 * fastrand::f64() - 1.0))
+}
+
+/// Retry delay after `failures` consecutive transient failures: 30 s doubling, capped at
+/// `min(interval, 1h)`, jittered ±10%; separate from the interval itself.
+pub fn retry_delay(failures: u32, interval: Duration) -> Duration {
+    let cap = interval.min(Duration::from_secs(3600));
+    let exp = Duration::from_secs(30).saturating_mul(1u32 << failures.saturating_sub(1).min(16));
+    jittered(exp.min(cap), 0.1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+    fn now() -> jiff::Timestamp {
+        "2026-11-27T10:00:00Z".parse().unwrap()
+    }
+
+    fn synced() -> PmsIntegrationStatus {
+        PmsIntegrationStatus {
+            observed_generation: Some(2),
+            last_handled_reconcile_at: Some("t1".into()),
+            observed_secrets_digest: Some("d1".into()),
+            next_sync_time: Some(Time("2026-11-27T11:00:00Z".parse().unwrap())),
+            ..Default::default()
+        }
+    }
+
+    fn observed<'a>(generation: i64, token: Option<&'a str>, digest: &'a str) -> Observed<'a> {
+        Observed { generation: Some(generation), token, secrets_digest: digest }
+    }
+
+    #[test]
+    fn nothing_changed_requeues_for_the_remaining_time() {
+        assert_eq!(decide(&synced(), &observed(2, Some("t1"), "d1"), now()), Due::After(Duration::from_secs(3600)));
+    }
+
+    #[test]
+    fn each_trigger_makes_a_sync_due() {
+        assert_eq!(decide(&PmsIntegrationStatus::default(), &observed(1, None, "d"), now()), Due::Now("first sync"));
+        assert_eq!(decide(&synced(), &observed(3, Some("t1"), "d1"), now()), Due::Now("spec changed"));
+        assert_eq!(decide(&synced(), &observed(2, Some("t2"), "d1"), now()), Due::Now("sync requested"));
+        assert_eq!(decide(&synced(), &observed(2, Some("t1"), "d2"), now()), Due::Now("credentials changed"));
+        let later = "2026-11-27T11:00:01Z".parse().unwrap();
+        assert_eq!(decide(&synced(), &observed(2, Some("t1"), "d1"), later), Due::Now("interval elapsed"));
+    }
+
+    #[test]
+    fn a_permanent_error_waits_for_a_change() {
+        let status = PmsIntegrationStatus { next_sync_time: None, ..synced() };
+        assert_eq!(decide(&status, &observed(2, Some("t1"), "d1"), now()), Due::WaitForChange);
+    }
+
+    #[test]
+    fn retry_delay_grows_and_is_capped_by_the_interval() {
+        let hour = Duration::from_secs(3600);
+        let first = retry_delay(1, hour);
+        assert!(first >= Duration::from_secs(27) && first <= Duration::from_secs(33), "{first:?}");
+        let tenth = retry_delay(10, Duration::from_secs(300));
+        assert!(tenth <= Duration::from_secs(330) && tenth >= Duration::from_secs(270), "{tenth:?}");
+        let j = jittered(hour, 0.1);
+        assert!(j >= Duration::from_secs(3240) && j <= Duration::from_secs(3960));
+    }
+}

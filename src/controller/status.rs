@@ -1,0 +1,176 @@
+//! The status an attempt leaves behind: pure functions from the previous status and what happened.
+
+use std::time::Duration;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+use super::due::{jittered, retry_delay};
+use crate::api::{PmsIntegrationStatus, PropertyStatus, SyncSummary};
+use crate::conditions::{self, READY, STALLED, reason};
+use crate::engine::{Counts, SyncReport};
+
+/// Why an attempt did not fully succeed. `message` holds IDs and counts only.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    pub reason: &'static str,
+    pub message: String,
+    /// Retrying cannot fix it: wait for a change of spec, Secret or token.
+    pub permanent: bool,
+}
+
+impl Failure {
+    pub fn permanent(reason: &'static str, message: impl Into<String>) -> Self {
+        Self { reason, message: message.into(), permanent: true }
+    }
+
+    pub fn transient(reason: &'static str, message: impl Into<String>) -> Self {
+        Self { reason, message: message.into(), permanent: false }
+    }
+}
+
+/// What the controller observed when it decided to act.
+pub struct Observation<'a> {
+    pub generation: Option<i64>,
+    pub token: Option<&'a str>,
+    pub now: jiff::Timestamp,
+}
+
+fn acknowledge(previous: &PmsIntegrationStatus, seen: &Observation<'_>) -> PmsIntegrationStatus {
+    let mut status = previous.clone();
+    status.observed_generation = seen.generation;
+    if let Some(token) = seen.token {
+        status.last_handled_reconcile_at = Some(token.to_string());
+    }
+    status
+}
+
+/// Disabled: acknowledge the token and generation, make no calls, schedule nothing.
+pub fn disabled(previous: &PmsIntegrationStatus, seen: &Observation<'_>) -> PmsIntegrationStatus {
+    let mut status = acknowledge(previous, seen);
+    status.next_sync_time = None;
+    conditions::set(
+        &mut status.conditions,
+        READY,
+        false,
+        reason::DISABLED,
+        "spec.enabled is false: no PMS or destination calls are made".into(),
+        seen.generation,
+        seen.now,
+    );
+    conditions::remove(&mut status.conditions, STALLED);
+    status
+}
+
+/// After a sync attempt (or a failure to start one). Returns the status and when to run next
+/// (`None`: wait for a change).
+pub fn after_attempt(
+    previous: &PmsIntegrationStatus,
+    seen: &Observation<'_>,
+    started: jiff::Timestamp,
+    secrets_digest: &str,
+    interval: Duration,
+    report: Option<&SyncReport>,
+    failure: Option<&Failure>,
+) -> (PmsIntegrationStatus, Option<Duration>) {
+    let mut status = acknowledge(previous, seen);
+    let now = seen.now;
+    status.last_attempt_time = Some(Time(started));
+    status.observed_secrets_digest = Some(secrets_digest.to_string());
+    if let Some(report) = report {
+        status.summary = Some(summary(&report.counts));
+        status.properties = report
+            .properties
+            .iter()
+            .map(|p| PropertyStatus { id: p.id.clone(), residents: p.residents, error: p.error.as_ref().map(|e| e.to_string()) })
+            .collect();
+    }
+
+    let next = match failure {
+        None => {
+            status.last_sync_time = Some(Time(now));
+            status.consecutive_failures = None;
+            let message = report.map(success_message).unwrap_or_default();
+            conditions::set(&mut status.conditions, READY, true, reason::SUCCEEDED, message, seen.generation, now);
+            conditions::remove(&mut status.conditions, STALLED);
+            Some(jittered(interval, 0.1))
+        }
+        Some(failure) => {
+            let failures = previous.consecutive_failures.unwrap_or(0).saturating_add(1);
+            status.consecutive_failures = Some(failures);
+            let message = failure.message.clone();
+            conditions::set(&mut status.conditions, READY, false, failure.reason, message.clone(), seen.generation, now);
+            if failure.permanent {
+                conditions::set(&mut status.conditions, STALLED, true, failure.reason, message, seen.generation, now);
+                None
+            } else {
+                conditions::remove(&mut status.conditions, STALLED);
+                Some(retry_delay(failures, interval))
+            }
+        }
+    };
+    status.next_sync_time = next.map(|d| Time(now + jiff::SignedDuration::try_from(d).unwrap_or(jiff::SignedDuration::MAX)));
+    (status, next)
+}
+
+fn summary(c: &Counts) -> SyncSummary {
+    SyncSummary {
+        fetched: c.fetched,
+        excluded: c.excluded,
+        desired: c.desired,
+        created: c.created,
+        updated: c.updated,
+        deprovisioned: c.deprovisioned,
+        unchanged: c.unchanged,
+        failed: c.failed,
+        held: c.held,
+    }
+}
+
+fn success_message(report: &SyncReport) -> String {
+    let c = &report.counts;
+    format!(
+        "synced {} properties: {} created, {} updated, {} deprovisioned, {} unchanged",
+        report.properties.len(),
+        c.created,
+        c.updated,
+        c.deprovisioned,
+        c.unchanged
+    )
+}
+
+/// Classifies a finished run. `None` means full success.
+pub fn classify(report: &SyncReport) -> Option<Failure> {
+    use crate::engine::RunError;
+    let failed: Vec<String> = report
+        .properties
+        .iter()
+        .filter_map(|p| p.error.as_ref().map(|e| format!("{}: {e}", p.id)))
+        .collect();
+    let pms_permanent = report.properties.iter().any(|p| p.error.as_ref().is_some_and(|e| e.is_permanent()));
+    let pms_reason = if pms_permanent { reason::PMS_AUTHENTICATION_FAILED } else { reason::PMS_UNAVAILABLE };
+    let failure = |reason, permanent, message: String| Some(Failure { reason, message, permanent });
+    match &report.fatal {
+        Some(RunError::AllPropertiesFailed) => {
+            return failure(pms_reason, pms_permanent, format!("no property could be fetched; nothing was changed ({})", failed.join("; ")));
+        }
+        Some(RunError::Destination(e)) => {
+            let reason = if e.is_permanent() { reason::DESTINATION_AUTHENTICATION_FAILED } else { reason::DESTINATION_UNAVAILABLE };
+            return failure(reason, e.is_permanent(), format!("{e}; nothing was changed"));
+        }
+        None => {}
+    }
+    if let Some(first) = report.write_errors.first() {
+        let permanent = report.write_errors.iter().any(|e| e.is_permanent());
+        let reason = if permanent { reason::DESTINATION_AUTHENTICATION_FAILED } else { reason::SYNC_INCOMPLETE };
+        let total = report.counts.created + report.counts.updated + report.counts.deprovisioned + report.counts.failed;
+        return failure(reason, permanent, format!("{} of {total} destination writes failed (first: {first})", report.write_errors.len()));
+    }
+    if !failed.is_empty() {
+        return failure(
+            pms_reason,
+            pms_permanent,
+            format!("{} of {} properties could not be fetched and were left untouched ({})", failed.len(), report.properties.len(), failed.join("; ")),
+        );
+    }
+    None
+}

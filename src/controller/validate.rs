@@ -1,0 +1,203 @@
+//! Validation of a spec before anything is read or called. The API server (1.20) enforces the
+//! schema but not CEL rules, and objects may predate a schema change: everything is checked here
+//! again, with messages that name the field.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use crate::api::{DeprovisionMode as SpecMode, PmsIntegrationSpec, PmsProvider};
+use crate::sync::{DeprovisionMode, Exclusions};
+
+pub const MIN_INTERVAL: Duration = Duration::from_secs(60);
+
+/// A spec that passed validation; later steps read only this.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ValidatedSpec {
+    pub interval: Duration,
+    pub provider: PmsProvider,
+    pub pms_secret: String,
+    pub pms_base_url: Option<String>,
+    pub property_ids: Vec<String>,
+    pub exclusions: Exclusions,
+    pub mode: DeprovisionMode,
+    pub destination: ValidatedDestination,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ValidatedDestination {
+    Scim { url: String, secret: String },
+}
+
+impl ValidatedSpec {
+    /// Names of the Secrets this integration reads, PMS first.
+    pub fn secret_names(&self) -> [&str; 2] {
+        match &self.destination {
+            ValidatedDestination::Scim { secret, .. } => [&self.pms_secret, secret],
+        }
+    }
+}
+
+/// A spec problem, phrased for `kubectl describe`.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidSpec(pub String);
+
+pub fn validate(spec: &PmsIntegrationSpec) -> Result<ValidatedSpec, InvalidSpec> {
+    let interval = parse_duration(&spec.interval)
+        .ok_or_else(|| InvalidSpec(format!("spec.interval {:?} is not a duration such as 1h, 30m or 1h30m", spec.interval)))?;
+    if interval < MIN_INTERVAL {
+        return Err(InvalidSpec(format!("spec.interval {:?} is below the minimum of 1m", spec.interval)));
+    }
+
+    if spec.property_ids.is_empty() {
+        return Err(InvalidSpec("spec.propertyIds must list at least one property".into()));
+    }
+    let mut seen = BTreeSet::new();
+    for id in &spec.property_ids {
+        if id.trim().is_empty() || id.trim() != id || id.contains('/') {
+            return Err(InvalidSpec(format!(
+                "spec.propertyIds entry {id:?} must be non-empty, without surrounding spaces or '/'"
+            )));
+        }
+        if !seen.insert(id.as_str()) {
+            return Err(InvalidSpec(format!("spec.propertyIds lists {id:?} more than once")));
+        }
+    }
+    if let Some(bad) = spec.excluded_lease_statuses.iter().find(|s| s.trim().is_empty()) {
+        return Err(InvalidSpec(format!("spec.excludedLeaseStatuses has an empty entry {bad:?}")));
+    }
+
+    let pms_secret = secret_name(&spec.pms.credentials_secret_ref.name, "spec.pms.credentialsSecretRef.name")?;
+    let pms_base_url = match &spec.pms.base_url {
+        Some(url) => Some(http_url(url, "spec.pms.baseUrl")?),
+        None => None,
+    };
+
+    let destination = match &spec.destination.scim {
+        Some(scim) => ValidatedDestination::Scim {
+            url: http_url(&scim.url, "spec.destination.scim.url")?,
+            secret: secret_name(&scim.credentials_secret_ref.name, "spec.destination.scim.credentialsSecretRef.name")?,
+        },
+        None => return Err(InvalidSpec("spec.destination must set exactly one destination (scim)".into())),
+    };
+
+    Ok(ValidatedSpec {
+        interval,
+        provider: spec.pms.provider,
+        pms_secret,
+        pms_base_url,
+        property_ids: spec.property_ids.clone(),
+        exclusions: Exclusions::new(&spec.excluded_lease_statuses),
+        mode: match spec.deprovision.mode {
+            SpecMode::Deactivate => DeprovisionMode::Deactivate,
+            SpecMode::Delete => DeprovisionMode::Delete,
+            SpecMode::Ignore => DeprovisionMode::Ignore,
+        },
+        destination,
+    })
+}
+
+fn secret_name(name: &str, field: &str) -> Result<String, InvalidSpec> {
+    let ok = !name.is_empty()
+        && name.len() <= 253
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
+    if ok { Ok(name.to_string()) } else { Err(InvalidSpec(format!("{field} {name:?} is not a valid Secret name"))) }
+}
+
+fn http_url(url: &str, field: &str) -> Result<String, InvalidSpec> {
+    let parsed = reqwest::Url::parse(url).map_err(|_| InvalidSpec(format!("{field} {url:?} is not a URL")))?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+        return Err(InvalidSpec(format!("{field} {url:?} must be an http(s) URL with a host")));
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(InvalidSpec(format!("{field} must not carry credentials; use the Secret")));
+    }
+    Ok(url.to_string())
+}
+
+/// Parses Go-style durations made of `h`, `m` and `s` parts (`1h30m`, `90s`).
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let mut total: u64 = 0;
+    let mut digits = String::new();
+    for c in text.trim().chars() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        let n: u64 = digits.parse().ok()?;
+        digits.clear();
+        let unit = match c {
+            'h' => 3600,
+            'm' => 60,
+            's' => 1,
+            _ => return None,
+        };
+        total = total.checked_add(n.checked_mul(unit)?)?;
+    }
+    (digits.is_empty() && total > 0).then(|| Duration::from_secs(total))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{DestinationSpec, PmsSpec, ScimDestinationSpec, SecretRef};
+
+    fn spec() -> PmsIntegrationSpec {
+        PmsIntegrationSpec {
+            enabled: true,
+            interval: "1h".into(),
+            pms: PmsSpec {
+                provider: PmsProvider::Buildium,
+                credentials_secret_ref: SecretRef { name: "buildium".into() },
+                base_url: None,
+            },
+            property_ids: vec!["1".into(), "2".into()],
+            excluded_lease_statuses: vec!["Past".into()],
+            destination: DestinationSpec {
+                scim: Some(ScimDestinationSpec {
+                    url: "http://127.0.0.1:1/v2".into(),
+                    credentials_secret_ref: SecretRef { name: "scim".into() },
+                }),
+            },
+            deprovision: Default::default(),
+        }
+    }
+
+    #[test]
+    fn a_good_spec_validates() {
+        let v = validate(&spec()).unwrap();
+        assert_eq!(v.interval, Duration::from_secs(3600));
+        assert_eq!(v.secret_names(), ["buildium", "scim"]);
+    }
+
+    #[test]
+    fn durations_parse_like_go() {
+        assert_eq!(parse_duration("1h30m"), Some(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("90s"), Some(Duration::from_secs(90)));
+        assert_eq!(parse_duration("1d"), None);
+        assert_eq!(parse_duration("10"), None);
+        assert_eq!(parse_duration(""), None);
+    }
+
+    #[test]
+    fn bad_specs_name_the_field() {
+        let cases: Vec<(fn(&mut PmsIntegrationSpec), &str)> = vec![
+            (|s| s.interval = "30s".into(), "spec.interval"),
+            (|s| s.interval = "soon".into(), "spec.interval"),
+            (|s| s.property_ids.clear(), "spec.propertyIds"),
+            (|s| s.property_ids.push("1".into()), "more than once"),
+            (|s| s.property_ids.push(" 3".into()), "spec.propertyIds"),
+            (|s| s.excluded_lease_statuses.push(" ".into()), "spec.excludedLeaseStatuses"),
+            (|s| s.destination.scim = None, "spec.destination"),
+            (|s| s.destination.scim.as_mut().unwrap().url = "ftp://x".into(), "spec.destination.scim.url"),
+            (|s| s.pms.base_url = Some("https://user:pw@x".into()), "spec.pms.baseUrl"),
+            (|s| s.pms.credentials_secret_ref.name = "Bad_Name".into(), "spec.pms.credentialsSecretRef.name"),
+        ];
+        for (mutate, needle) in cases {
+            let mut s = spec();
+            mutate(&mut s);
+            let err = validate(&s).unwrap_err();
+            assert!(err.0.contains(needle), "{err} should mention {needle}");
+        }
+    }
+}

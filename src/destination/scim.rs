@@ -1,0 +1,395 @@
+//! SCIM 2.0 destination (RFC 7643/7644; access-target.md §3).
+//!
+//! - discovers `/ServiceProviderConfig` once per run: PATCH when supported, else PUT; server-side
+//!   filtering when supported, else client-side;
+//! - lists only users whose `externalId` starts with our prefix, paging with `startIndex`/`count`
+//!   until `totalResults` is reached, never assuming a full page;
+//! - bearer token from Secret key `token`; 409 and 429 are handled (429 by the shared retry layer).
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::sync::OnceCell;
+
+use super::{Destination, DestinationConfigError, DestinationError};
+use crate::credentials::SecretData;
+use crate::http::HttpClient;
+use crate::pms::join_url;
+use crate::sync::{Action, ManagedUser, Phone, PhoneKind, UserRecord};
+
+pub const SECRET_KEYS: [&str; 1] = ["token"];
+const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+const PATCH_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+const CONTENT_TYPE: &str = "application/scim+json";
+const PAGE_SIZE: u64 = 100;
+/// Bound on pages read in one listing, so a server that never ends its listing cannot hang a run.
+const MAX_PAGES: usize = 10_000;
+
+/// What the service provider says it supports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Capabilities {
+    pub patch: bool,
+    pub filter: bool,
+    pub max_results: u64,
+}
+
+pub struct Scim {
+    http: HttpClient,
+    base_url: String,
+    token: String,
+    capabilities: OnceCell<Capabilities>,
+}
+
+impl Scim {
+    pub fn new(url: &str, secret: &SecretData, http: HttpClient) -> Result<Self, DestinationConfigError> {
+        if !(url.starts_with("https://") || url.starts_with("http://")) {
+            return Err(DestinationConfigError::Invalid(format!("SCIM url must be http(s): {url:?}")));
+        }
+        Ok(Self {
+            http,
+            base_url: url.trim_end_matches('/').to_string(),
+            token: secret.get("token")?.to_string(),
+            capabilities: OnceCell::new(),
+        })
+    }
+
+    /// Discovers the provider's capabilities (once per client).
+    pub async fn capabilities(&self) -> Result<Capabilities, DestinationError> {
+        self.capabilities
+            .get_or_try_init(|| async {
+                let response = self.call(|c| c.get(self.url("ServiceProviderConfig"))).await?;
+                let spc: ServiceProviderConfig = read_json(response).await?;
+                Ok(Capabilities {
+                    patch: spc.patch.supported,
+                    filter: spc.filter.supported,
+                    max_results: spc.filter.max_results.filter(|m| *m > 0).unwrap_or(PAGE_SIZE),
+                })
+            })
+            .await
+            .copied()
+    }
+
+    fn url(&self, path: &str) -> String {
+        join_url(&self.base_url, path)
+    }
+
+    /// Sends with auth and maps the statuses every call shares.
+    async fn call(
+        &self,
+        build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, DestinationError> {
+        let response = self
+            .http
+            .send(|c| build(c).bearer_auth(&self.token).header(reqwest::header::ACCEPT, CONTENT_TYPE))
+            .await?;
+        let status = response.status().as_u16();
+        match status {
+            200..=299 => Ok(response),
+            401 | 403 => Err(DestinationError::Unauthorized { status }),
+            409 => Err(DestinationError::Conflict { scim_type: scim_error(response).await }),
+            _ => Err(DestinationError::Rejected { status, detail: scim_error(response).await }),
+        }
+    }
+
+    async fn send_json(&self, method: reqwest::Method, path: &str, body: &Value) -> Result<(), DestinationError> {
+        let url = self.url(path);
+        let body = serde_json::to_vec(body).expect("a serde_json::Value always serializes");
+        self.call(|c| {
+            c.request(method.clone(), &url)
+                .header(reqwest::header::CONTENT_TYPE, CONTENT_TYPE)
+                .body(body.clone())
+        })
+        .await
+        .map(|_| ())
+    }
+
+    async fn replace(&self, id: &str, desired: &UserRecord) -> Result<(), DestinationError> {
+        let path = format!("Users/{}", encode_path(id));
+        if self.capabilities().await?.patch {
+            self.send_json(reqwest::Method::PATCH, &path, &patch_body(desired)).await
+        } else {
+            self.send_json(reqwest::Method::PUT, &path, &user_body(desired)).await
+        }
+    }
+}
+
+impl Destination for Scim {
+    async fn list_managed(&self, prefix: &str) -> Result<Vec<ManagedUser>, DestinationError> {
+        let caps = self.capabilities().await?;
+        let count = PAGE_SIZE.min(caps.max_results).to_string();
+        let filter = format!("externalId sw \"{}\"", prefix.replace('\\', "\\\\").replace('"', "\\\""));
+        let url = self.url("Users");
+        let mut users = Vec::new();
+        let mut start_index: u64 = 1;
+        for _ in 0..MAX_PAGES {
+            let start = start_index.to_string();
+            let response = self
+                .call(|c| {
+                    let mut query = vec![("startIndex", start.as_str()), ("count", count.as_str())];
+                    if caps.filter {
+                        query.push(("filter", filter.as_str()));
+                    }
+                    c.get(&url).query(&query)
+                })
+                .await?;
+            let page: ListResponse = read_json(response).await?;
+            let received = page.resources.len() as u64;
+            for resource in page.resources {
+                if let Some(user) = managed_user(resource).filter(|u| u.record.external_id.starts_with(prefix)) {
+                    users.push(user);
+                }
+            }
+            start_index += received;
+            if received == 0 || start_index > page.total_results {
+                return Ok(users);
+            }
+        }
+        Err(DestinationError::InvalidResponse(format!("user listing exceeded {MAX_PAGES} pages")))
+    }
+
+    async fn apply(&self, action: &Action) -> Result<(), DestinationError> {
+        match action {
+            Action::Create(user) => self.send_json(reqwest::Method::POST, "Users", &user_body(user)).await,
+            Action::Update { existing, desired } => self.replace(&existing.id, desired).await,
+            Action::Deactivate(existing) => {
+                let record = UserRecord { active: false, ..existing.record.clone() };
+                self.replace(&existing.id, &record).await
+            }
+            Action::Delete(existing) => {
+                let url = self.url(&format!("Users/{}", encode_path(&existing.id)));
+                match self.call(|c| c.delete(&url)).await {
+                    Ok(_) | Err(DestinationError::Rejected { status: 404, .. }) => Ok(()),
+                    Err(e) => Err(e),
+                }
+            }
+        }
+    }
+}
+
+/// The full SCIM representation of a user (POST and PUT).
+pub fn user_body(user: &UserRecord) -> Value {
+    let mut body = json!({
+        "schemas": [USER_SCHEMA],
+        "externalId": user.external_id,
+        "userName": user.user_name,
+        "active": user.active,
+    });
+    let name = name_value(user);
+    if !name.as_object().is_some_and(|o| o.is_empty()) {
+        body["name"] = name;
+    }
+    if !user.emails.is_empty() {
+        body["emails"] = emails_value(user);
+    }
+    if !user.phones.is_empty() {
+        body["phoneNumbers"] = phones_value(&user.phones);
+    }
+    body
+}
+
+/// A PATCH that sets every attribute we own: `replace` for present values, `remove` for absent
+/// multi-valued ones (an empty list is not a valid replace value everywhere).
+pub fn patch_body(user: &UserRecord) -> Value {
+    let mut ops = vec![
+        json!({"op": "replace", "path": "userName", "value": user.user_name}),
+        json!({"op": "replace", "path": "active", "value": user.active}),
+        json!({"op": "replace", "path": "name", "value": name_value(user)}),
+    ];
+    ops.push(if user.emails.is_empty() {
+        json!({"op": "remove", "path": "emails"})
+    } else {
+        json!({"op": "replace", "path": "emails", "value": emails_value(user)})
+    });
+    ops.push(if user.phones.is_empty() {
+        json!({"op": "remove", "path": "phoneNumbers"})
+    } else {
+        json!({"op": "replace", "path": "phoneNumbers", "value": phones_value(&user.phones)})
+    });
+    json!({"schemas": [PATCH_SCHEMA], "Operations": ops})
+}
+
+fn name_value(user: &UserRecord) -> Value {
+    let mut name = serde_json::Map::new();
+    if !user.given_name.is_empty() {
+        name.insert("givenName".into(), json!(user.given_name));
+    }
+    if !user.family_name.is_empty() {
+        name.insert("familyName".into(), json!(user.family_name));
+    }
+    Value::Object(name)
+}
+
+fn emails_value(user: &UserRecord) -> Value {
+    user.emails
+        .iter()
+        .enumerate()
+        .map(|(i, e)| json!({"value": e, "type": if i == 0 { "home" } else { "other" }, "primary": i == 0}))
+        .collect()
+}
+
+fn phones_value(phones: &[Phone]) -> Value {
+    phones
+        .iter()
+        .enumerate()
+        .map(|(i, p)| json!({"value": p.number, "type": p.kind.scim_type(), "primary": i == 0}))
+        .collect()
+}
+
+/// Reads one SCIM user resource; `None` when it has no `externalId` (then it is not ours).
+fn managed_user(resource: UserResource) -> Option<ManagedUser> {
+    let external_id = resource.external_id?;
+    let mut emails = resource.emails;
+    emails.sort_by_key(|e| !e.primary.unwrap_or(false));
+    let mut phones = resource.phone_numbers;
+    phones.sort_by_key(|p| !p.primary.unwrap_or(false));
+    let name = resource.name.unwrap_or_default();
+    Some(ManagedUser {
+        id: resource.id,
+        record: UserRecord {
+            external_id,
+            user_name: resource.user_name.unwrap_or_default(),
+            given_name: name.given_name.unwrap_or_default(),
+            family_name: name.family_name.unwrap_or_default(),
+            emails: emails.into_iter().filter_map(|e| e.value).collect(),
+            phones: phones
+                .into_iter()
+                .filter_map(|p| {
+                    let kind = match p.kind.as_deref() {
+                        Some("mobile") => PhoneKind::Mobile,
+                        Some("home") => PhoneKind::Home,
+                        Some("work") => PhoneKind::Work,
+                        _ => PhoneKind::Other,
+                    };
+                    Some(Phone { number: p.value?, kind })
+                })
+                .collect(),
+            // RFC 7643 leaves an absent `active` to the provider; treat it as active so that
+            // deprovisioning is never skipped by mistake.
+            active: resource.active.unwrap_or(true),
+        },
+    })
+}
+
+async fn read_json<T: serde::de::DeserializeOwned>(response: reqwest::Response) -> Result<T, DestinationError> {
+    response.json().await.map_err(|_| DestinationError::InvalidResponse("not the expected SCIM JSON".into()))
+}
+
+/// The `scimType` of a SCIM error body (never `detail`, which may echo personal data).
+async fn scim_error(response: reqwest::Response) -> Option<String> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct ScimError {
+        scim_type: Option<String>,
+    }
+    response.json::<ScimError>().await.ok()?.scim_type
+}
+
+/// Percent-encodes a server-assigned ID for use as one path segment.
+fn encode_path(id: &str) -> String {
+    let mut out = String::with_capacity(id.len());
+    for b in id.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct ServiceProviderConfig {
+    patch: Supported,
+    filter: FilterSupport,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Supported {
+    supported: bool,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct FilterSupport {
+    supported: bool,
+    max_results: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ListResponse {
+    #[serde(default)]
+    total_results: u64,
+    #[serde(rename = "Resources", default)]
+    resources: Vec<UserResource>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct UserResource {
+    id: String,
+    external_id: Option<String>,
+    user_name: Option<String>,
+    name: Option<NameResource>,
+    #[serde(default)]
+    emails: Vec<MultiValue>,
+    #[serde(default)]
+    phone_numbers: Vec<MultiValue>,
+    active: Option<bool>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct NameResource {
+    given_name: Option<String>,
+    family_name: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct MultiValue {
+    value: Option<String>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    primary: Option<bool>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record() -> UserRecord {
+        UserRecord {
+            external_id: "ns/it/1/2".into(),
+            user_name: "a@example.org".into(),
+            given_name: "Łukasz".into(),
+            family_name: "".into(),
+            emails: vec!["a@example.org".into(), "b@example.org".into()],
+            phones: vec![Phone { number: "555".into(), kind: PhoneKind::Mobile }],
+            active: false,
+        }
+    }
+
+    #[test]
+    fn user_body_round_trips_through_the_reader() {
+        let mut body = user_body(&record());
+        assert_eq!(body["name"], json!({"givenName": "Łukasz"}));
+        body["id"] = json!("x");
+        let resource: UserResource = serde_json::from_value(body).unwrap();
+        let back = managed_user(resource).unwrap();
+        assert!(!back.record.differs_from(&record()));
+    }
+
+    #[test]
+    fn patch_removes_absent_multi_valued_attributes() {
+        let mut r = record();
+        r.phones.clear();
+        let ops = patch_body(&r)["Operations"].clone();
+        assert!(ops.as_array().unwrap().contains(&json!({"op": "remove", "path": "phoneNumbers"})));
+    }
+
+    #[test]
+    fn ids_are_encoded_as_one_path_segment() {
+        assert_eq!(encode_path("a/b c"), "a%2Fb%20c");
+    }
+}

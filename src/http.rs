@@ -1,0 +1,261 @@
+//! The one outbound HTTP client every connector and destination uses.
+//!
+//! - every call has a connect and a total timeout;
+//! - transient failures (timeouts, connection errors, 429, 500/502/503/504) are retried with
+//!   exponential backoff and full jitter, and `Retry-After` (seconds or HTTP date) is honoured;
+//! - other statuses are returned to the caller, which knows the vendor's error body;
+//! - nothing about a request is logged but its method, host, path and status: queries, headers
+//!   and bodies can hold credentials or personal data.
+//!
+//! reqwest has no retry policy of its own and the retry middlewares do not honour `Retry-After`
+//! for every status we need, so the loop lives here, small and tested.
+
+use std::time::Duration;
+
+use reqwest::{RequestBuilder, Response, StatusCode};
+
+use crate::metrics::Metrics;
+
+/// Timeouts and retry bounds for outbound calls.
+#[derive(Clone, Debug)]
+pub struct HttpSettings {
+    pub connect_timeout: Duration,
+    pub request_timeout: Duration,
+    /// Attempts per call, including the first.
+    pub max_attempts: u32,
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+    /// A `Retry-After` longer than this is not waited for in-process; the call fails as
+    /// transient and the controller's own backoff takes over.
+    pub max_retry_after: Duration,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+            max_attempts: 4,
+            base_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(20),
+            max_retry_after: Duration::from_secs(120),
+        }
+    }
+}
+
+/// Why an outbound call produced no usable response.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    #[error("request timed out after {attempts} attempt(s)")]
+    Timeout { attempts: u32 },
+    #[error("could not connect after {attempts} attempt(s)")]
+    Connect { attempts: u32 },
+    #[error("request failed: {0}")]
+    Request(String),
+    #[error("HTTP {status} after {attempts} attempt(s)")]
+    Exhausted { status: u16, attempts: u32 },
+}
+
+/// A reqwest client plus the retry policy and metrics, labelled by the system it talks to.
+#[derive(Clone)]
+pub struct HttpClient {
+    client: reqwest::Client,
+    settings: HttpSettings,
+    target: &'static str,
+    metrics: Metrics,
+}
+
+impl HttpClient {
+    pub fn new(target: &'static str, settings: HttpSettings, metrics: Metrics) -> Self {
+        let client = reqwest::Client::builder()
+            .connect_timeout(settings.connect_timeout)
+            .timeout(settings.request_timeout)
+            .user_agent(concat!("pms-sync/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .expect("a reqwest client with static settings always builds");
+        Self { client, settings, target, metrics }
+    }
+
+    pub fn inner(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    /// Sends the request built by `build` (called once per attempt), retrying transient failures.
+    /// Returns the first non-retryable response, whatever its status.
+    pub async fn send(&self, build: impl Fn(&reqwest::Client) -> RequestBuilder) -> Result<Response, HttpError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let request = build(&self.client).build().map_err(|e| HttpError::Request(redact(&e)))?;
+            let (method, host, path) = (
+                request.method().clone(),
+                request.url().host_str().unwrap_or_default().to_string(),
+                request.url().path().to_string(),
+            );
+            let result = self.client.execute(request).await;
+            let last = attempt >= self.settings.max_attempts;
+            let delay = match result {
+                Ok(response) => {
+                    let status = response.status();
+                    self.metrics.record_api_call(self.target, status_class(Some(status)));
+                    tracing::debug!(target: "pms_sync::http", %method, %host, %path, status = status.as_u16(), attempt, "outbound call");
+                    if !is_retryable(status) {
+                        return Ok(response);
+                    }
+                    let wait = retry_after(&response).unwrap_or_else(|| self.backoff(attempt));
+                    if last || wait > self.settings.max_retry_after {
+                        return Err(HttpError::Exhausted { status: status.as_u16(), attempts: attempt });
+                    }
+                    wait
+                }
+                Err(err) => {
+                    self.metrics.record_api_call(self.target, status_class(None));
+                    tracing::debug!(target: "pms_sync::http", %method, %host, %path, attempt, error = %redact(&err), "outbound call failed");
+                    if last {
+                        return Err(if err.is_timeout() {
+                            HttpError::Timeout { attempts: attempt }
+                        } else if err.is_connect() {
+                            HttpError::Connect { attempts: attempt }
+                        } else {
+                            HttpError::Request(redact(&err))
+                        });
+                    }
+                    if !(err.is_timeout() || err.is_connect() || err.is_request()) {
+                        return Err(HttpError::Request(redact(&err)));
+                    }
+                    self.backoff(attempt)
+                }
+            };
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    /// Exponential backoff with full jitter: uniform in `[0, min(max, base * 2^(attempt-1))]`.
+    fn backoff(&self, attempt: u32) -> Duration {
+        let exp = self.settings.base_delay.saturating_mul(1u32 << (attempt - 1).min(16));
+        let cap = exp.min(self.settings.max_delay);
+        cap.mul_f64(fastrand::f64())
+    }
+}
+
+fn is_retryable(status: StatusCode) -> bool {
+    matches!(status.as_u16(), 429 | 500 | 502 | 503 | 504)
+}
+
+/// Status class label for metrics: `2xx`, `4xx`, `5xx`, … or `error` when no response came.
+pub fn status_class(status: Option<StatusCode>) -> &'static str {
+    match status.map(|s| s.as_u16() / 100) {
+        Some(1) => "1xx",
+        Some(2) => "2xx",
+        Some(3) => "3xx",
+        Some(4) => "4xx",
+        Some(5) => "5xx",
+        _ => "error",
+    }
+}
+
+/// Parses `Retry-After` as delta-seconds or an HTTP date (RFC 9110 §10.2.3).
+pub fn retry_after(response: &Response) -> Option<Duration> {
+    let value = response.headers().get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim();
+    parse_retry_after(value, jiff::Timestamp::now())
+}
+
+fn parse_retry_after(value: &str, now: jiff::Timestamp) -> Option<Duration> {
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let date = jiff::fmt::rfc2822::parse(value).ok()?.timestamp();
+    let millis = date.as_millisecond().saturating_sub(now.as_millisecond()).max(0);
+    Some(Duration::from_millis(millis as u64))
+}
+
+/// reqwest's error text includes the full URL, query and all; keep only what is safe to show.
+fn redact(err: &reqwest::Error) -> String {
+    let kind = if err.is_timeout() {
+        "timeout"
+    } else if err.is_connect() {
+        "connection failed"
+    } else if err.is_builder() {
+        "invalid request"
+    } else if err.is_body() || err.is_decode() {
+        "invalid response body"
+    } else {
+        "transport error"
+    };
+    match err.url() {
+        Some(url) => format!("{kind} ({}{})", url.host_str().unwrap_or_default(), url.path()),
+        None => kind.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    fn fast() -> HttpSettings {
+        HttpSettings {
+            base_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(5),
+            max_attempts: 3,
+            ..HttpSettings::default()
+        }
+    }
+
+    #[test]
+    fn retry_after_accepts_seconds_and_http_dates() {
+        let now: jiff::Timestamp = "2026-11-27T10:00:00Z".parse().unwrap();
+        assert_eq!(parse_retry_after("7", now), Some(Duration::from_secs(7)));
+        assert_eq!(parse_retry_after("Fri, 27 Nov 2026 10:00:30 GMT", now), Some(Duration::from_secs(30)));
+        assert_eq!(parse_retry_after("Fri, 27 Nov 2026 09:00:00 GMT", now), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after("soon", now), None);
+    }
+
+    #[tokio::test]
+    async fn retries_429_and_5xx_then_returns_success() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET")).and(path("/x"))
+            .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "0"))
+            .up_to_n_times(1).mount(&server).await;
+        Mock::given(method("GET")).and(path("/x"))
+            .respond_with(ResponseTemplate::new(503)).up_to_n_times(1).mount(&server).await;
+        Mock::given(method("GET")).and(path("/x"))
+            .respond_with(ResponseTemplate::new(200)).mount(&server).await;
+        let client = HttpClient::new("test", fast(), Metrics::default());
+        let url = format!("{}/x", server.uri());
+        let response = client.send(|c| c.get(&url)).await.unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(server.received_requests().await.unwrap().len(), 3);
+    }
+
+    #[tokio::test]
+    async fn does_not_retry_client_errors() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET")).respond_with(ResponseTemplate::new(401)).mount(&server).await;
+        let client = HttpClient::new("test", fast(), Metrics::default());
+        let url = format!("{}/x", server.uri());
+        assert_eq!(client.send(|c| c.get(&url)).await.unwrap().status(), 401);
+        assert_eq!(server.received_requests().await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn gives_up_after_max_attempts_and_on_long_retry_after() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET")).and(path("/busy")).respond_with(ResponseTemplate::new(500)).mount(&server).await;
+        Mock::given(method("GET")).and(path("/later"))
+            .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "3600")).mount(&server).await;
+        let client = HttpClient::new("test", fast(), Metrics::default());
+        let busy = format!("{}/busy", server.uri());
+        assert!(matches!(client.send(|c| c.get(&busy)).await, Err(HttpError::Exhausted { status: 500, attempts: 3 })));
+        let later = format!("{}/later", server.uri());
+        assert!(matches!(client.send(|c| c.get(&later)).await, Err(HttpError::Exhausted { status: 429, attempts: 1 })));
+    }
+
+    #[tokio::test]
+    async fn connection_errors_do_not_leak_the_query() {
+        let client = HttpClient::new("test", fast(), Metrics::default());
+        let err = client.send(|c| c.get("http://127.0.0.1:1/p?secret=hunter2")).await.unwrap_err();
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+    }
+}

@@ -1,0 +1,32 @@
+//! pms-sync: keeps building access-control platforms in step with Property Management Systems.
+//!
+//! Module map (one direction of dependency, top to bottom):
+//! - [`api`]: the `PmsIntegration` CRD types (the contract of DESIGN.md).
+//! - [`controller`]: kube-runtime wiring; reconcile as a pipeline of small steps.
+//! - [`engine`]: one sync run (fetch → plan → apply) over the two traits below; no Kubernetes.
+//! - [`sync`]: the domain core — residents, statuses, identity, planning; no Kubernetes, no HTTP.
+//! - [`pms`]: the [`pms::PmsSource`] trait and one module per PMS (Buildium).
+//! - [`destination`]: the [`destination::Destination`] trait and one module per target (SCIM).
+//! - [`http`]: the shared outbound client (timeouts, retries with backoff and jitter, Retry-After).
+//! - [`credentials`], [`conditions`], [`metrics`], [`server`], [`telemetry`]: support.
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod conditions;
+pub mod controller;
+pub mod credentials;
+pub mod destination;
+pub mod engine;
+pub mod http;
+pub mod metrics;
+pub mod pms;
+pub mod server;
+pub mod sync;
+pub mod telemetry;
+
+/// The CRD as YAML, exactly as `pms-sync crd` prints it and `crds/pmsintegration.yaml` holds it.
+pub fn crd_yaml() -> String {
+    use kube::CustomResourceExt;
+    let crd = api::PmsIntegration::crd();
+    format!("---\n{}", serde_yaml::to_string(&crd).expect("the CRD always serializes"))
+}

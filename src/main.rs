@@ -1,0 +1,98 @@
+//! The `pms-sync` binary: `controller` runs the controller, `crd` prints the CRD.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use clap::{Parser, Subcommand};
+use pms_sync::controller::{self, Settings};
+use pms_sync::metrics::Metrics;
+use pms_sync::telemetry::{self, LogFormat};
+use tokio::sync::watch;
+
+#[derive(Parser)]
+#[command(name = "pms-sync", version, about = "Keeps access-control platforms in step with Property Management Systems")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the controller (kubeconfig: in-cluster, then KUBECONFIG, then ~/.kube/config).
+    Controller(ControllerArgs),
+    /// Print the PmsIntegration CustomResourceDefinition as YAML.
+    Crd,
+}
+
+#[derive(clap::Args)]
+struct ControllerArgs {
+    /// Address of the /metrics, /healthz and /readyz endpoints.
+    #[arg(long, env = "METRICS_ADDR", default_value = "0.0.0.0:8080")]
+    metrics_addr: SocketAddr,
+    /// Watch only this namespace (default: all namespaces).
+    #[arg(long, env = "WATCH_NAMESPACE")]
+    watch_namespace: Option<String>,
+    /// Integrations reconciled at once.
+    #[arg(long, env = "CONCURRENCY", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
+    concurrency: u16,
+    /// Log format.
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Json)]
+    log_format: LogFormat,
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Crd => {
+            print!("{}", pms_sync::crd_yaml());
+            std::process::ExitCode::SUCCESS
+        }
+        Command::Controller(args) => {
+            let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+            runtime.block_on(run_controller(args))
+        }
+    }
+}
+
+async fn run_controller(args: ControllerArgs) -> std::process::ExitCode {
+    telemetry::init(args.log_format);
+    let client = match kube::Client::try_default().await {
+        Ok(c) => c,
+        Err(error) => {
+            tracing::error!(error = %error, "no Kubernetes configuration (in-cluster, KUBECONFIG or ~/.kube/config)");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let metrics = Metrics::default();
+    let ready = Arc::new(AtomicBool::new(false));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutdown requested; finishing running syncs");
+        let _ = stop_tx.send(true);
+    });
+    let stopped = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let server = tokio::spawn(pms_sync::server::serve(args.metrics_addr, metrics.clone(), ready.clone(), stopped(stop_rx.clone())));
+    let settings = Settings { watch_namespace: args.watch_namespace, concurrency: args.concurrency, ..Settings::default() };
+    controller::run(client, settings, metrics, ready, stopped(stop_rx)).await;
+    match server.await {
+        Ok(Ok(())) => std::process::ExitCode::SUCCESS,
+        Ok(Err(error)) => {
+            tracing::error!(error = %error, addr = %args.metrics_addr, "metrics server failed");
+            std::process::ExitCode::FAILURE
+        }
+        Err(_) => std::process::ExitCode::FAILURE,
+    }
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}

@@ -1,0 +1,65 @@
+//! Buildium Open API v1 wire types (the subset of `LeaseMessage` and `TenantMessage` we read).
+//! Every field is optional: a missing field must not fail a whole property's parse.
+
+use serde::Deserialize;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct LeaseMessage {
+    pub id: Option<i64>,
+    pub property_id: Option<i64>,
+    pub unit_number: Option<String>,
+    pub lease_from_date: Option<String>,
+    pub lease_to_date: Option<String>,
+    /// `Active`, `Past`, `Future`.
+    pub lease_status: Option<String>,
+    pub is_eviction_pending: Option<bool>,
+    pub current_tenants: Option<Vec<TenantMessage>>,
+    pub tenants: Option<Vec<LeaseTenantMessage>>,
+    pub move_out_data: Option<Vec<LeaseMoveOutDataMessage>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct LeaseTenantMessage {
+    pub id: Option<i64>,
+    /// `MovedOut`, `Current`, `Future`.
+    pub status: Option<String>,
+    pub move_in_date: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct LeaseMoveOutDataMessage {
+    pub tenant_id: Option<i64>,
+    pub move_out_date: Option<String>,
+    pub notice_given_date: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct TenantMessage {
+    pub id: Option<i64>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub email: Option<String>,
+    pub alternate_email: Option<String>,
+    pub phone_numbers: Option<Vec<PhoneNumberMessage>>,
+    pub leases: Option<Vec<LeaseMessage>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct PhoneNumberMessage {
+    pub number: Option<String>,
+    /// `NotSet`, `Home`, `Office`, `Cell`, `Personal`, `Fax`, `Other`.
+    #[serde(rename = "Type")]
+    pub kind: Option<String>,
+}
+
+/// `ApiErrorResponse`: only the machine-readable code is kept (`UserMessage` may echo input).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ApiErrorResponse {
+    pub error_code: Option<String>,
+}

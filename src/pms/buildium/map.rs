@@ -1,0 +1,186 @@
+//! Buildium leases and tenants → normalized residents (pms-apis.md §5 and §13).
+//!
+//! A resident is one tenant on one lease of the property. The tenant's own status on the lease
+//! (`Current`/`Future`/`MovedOut`) wins over the lease's (`Active`/`Future`/`Past`). Lease data comes
+//! from `/v1/leases`, people from `/v1/leases/tenants`; leases embedded in tenants fill gaps.
+
+use std::collections::{BTreeMap, HashMap};
+
+use super::api::{LeaseMessage, PhoneNumberMessage, TenantMessage};
+use crate::pms::{PmsError, parse_date};
+use crate::sync::{Phone, PhoneKind, Resident, ResidentStatus};
+
+/// Normalizes a Buildium status: tenant-on-lease and lease vocabularies both.
+pub fn normalize(raw: &str) -> ResidentStatus {
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "current" | "active" => ResidentStatus::Current,
+        "future" => ResidentStatus::Future,
+        "movedout" | "past" => ResidentStatus::Past,
+        _ => ResidentStatus::Unknown,
+    }
+}
+
+pub fn residents(property_id: &str, leases: &[LeaseMessage], tenants: &[TenantMessage]) -> Result<Vec<Resident>, PmsError> {
+    let wanted: i64 = property_id.parse().map_err(|_| PmsError::InvalidResponse("property ID is not an integer".into()))?;
+    let people: HashMap<i64, &TenantMessage> = tenants.iter().filter_map(|t| Some((t.id?, t))).collect();
+
+    // Leases of this property by ID: the lease listing first, then leases embedded in tenants.
+    let mut by_id: BTreeMap<i64, &LeaseMessage> = BTreeMap::new();
+    let embedded = tenants.iter().flat_map(|t| t.leases.iter().flatten());
+    for lease in leases.iter().chain(embedded) {
+        if lease.property_id.is_some_and(|p| p != wanted) {
+            continue;
+        }
+        let id = lease.id.ok_or_else(|| PmsError::InvalidResponse("a lease without Id".into()))?;
+        by_id.entry(id).or_insert(lease);
+    }
+
+    // Which tenants each lease has, from the lease itself and from the tenants' own lease lists.
+    let mut members: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+    for (id, lease) in &by_id {
+        let list = members.entry(*id).or_default();
+        let from_lease = lease.tenants.iter().flatten().filter_map(|t| t.id);
+        let current = lease.current_tenants.iter().flatten().filter_map(|t| t.id);
+        list.extend(from_lease.chain(current));
+    }
+    for tenant in tenants {
+        let Some(tenant_id) = tenant.id else { continue };
+        for lease in tenant.leases.iter().flatten() {
+            if let Some(list) = lease.id.and_then(|id| members.get_mut(&id)) {
+                list.push(tenant_id);
+            }
+        }
+    }
+
+    let mut out = Vec::new();
+    for (lease_id, mut ids) in members {
+        ids.sort_unstable();
+        ids.dedup();
+        let lease = by_id[&lease_id];
+        for tenant_id in ids {
+            out.push(resident(property_id, lease_id, lease, tenant_id, &people)?);
+        }
+    }
+    Ok(out)
+}
+
+fn resident(
+    property_id: &str,
+    lease_id: i64,
+    lease: &LeaseMessage,
+    tenant_id: i64,
+    people: &HashMap<i64, &TenantMessage>,
+) -> Result<Resident, PmsError> {
+    let on_lease = lease.tenants.iter().flatten().find(|t| t.id == Some(tenant_id));
+    let in_current = lease.current_tenants.iter().flatten().find(|t| t.id == Some(tenant_id));
+    // A person the lease names but the tenant listing does not return cannot be synced safely:
+    // treat the property as incomplete rather than deprovision someone by omission.
+    let person = people.get(&tenant_id).copied().or(in_current).ok_or_else(|| {
+        PmsError::Incomplete(format!("lease {lease_id} names tenant {tenant_id}, which the tenant listing did not return"))
+    })?;
+
+    let status_raw = on_lease
+        .and_then(|t| t.status.clone())
+        .or_else(|| lease.lease_status.clone())
+        .unwrap_or_default();
+    let move_out = lease.move_out_data.iter().flatten().find(|m| m.tenant_id == Some(tenant_id));
+    let mut status = normalize(&status_raw);
+    let notice_given = move_out.and_then(|m| parse_date(m.notice_given_date.as_deref()));
+    let move_out_date = move_out.and_then(|m| parse_date(m.move_out_date.as_deref()));
+    let under_eviction = lease.is_eviction_pending.unwrap_or(false);
+    if status == ResidentStatus::Current {
+        if under_eviction {
+            status = ResidentStatus::Evicted;
+        } else if notice_given.is_some() || move_out_date.is_some() {
+            status = ResidentStatus::Notice;
+        }
+    }
+
+    let mut r = Resident::new(property_id, &tenant_id.to_string(), &status_raw, status);
+    r.lease_id = Some(lease_id.to_string());
+    r.unit = lease.unit_number.clone().filter(|u| !u.trim().is_empty());
+    r.first_name = person.first_name.clone().unwrap_or_default();
+    r.last_name = person.last_name.clone().unwrap_or_default();
+    r.emails = [&person.email, &person.alternate_email].into_iter().flatten().filter(|e| !e.trim().is_empty()).cloned().collect();
+    r.phones = phones(person.phone_numbers.as_deref().unwrap_or_default());
+    r.lease_start = parse_date(lease.lease_from_date.as_deref());
+    r.lease_end = parse_date(lease.lease_to_date.as_deref());
+    r.move_in = on_lease.and_then(|t| parse_date(t.move_in_date.as_deref()));
+    r.move_out = move_out_date;
+    r.notice_given = notice_given;
+    r.under_eviction = under_eviction;
+    Ok(r)
+}
+
+/// Mobile numbers first (the ones a door app can reach), fax numbers dropped.
+fn phones(numbers: &[PhoneNumberMessage]) -> Vec<Phone> {
+    let mut out: Vec<Phone> = numbers
+        .iter()
+        .filter_map(|p| {
+            let number = p.number.as_deref()?.trim();
+            let kind = match p.kind.as_deref().unwrap_or("") {
+                "Cell" | "Personal" => PhoneKind::Mobile,
+                "Home" => PhoneKind::Home,
+                "Office" => PhoneKind::Work,
+                "Fax" => return None,
+                _ => PhoneKind::Other,
+            };
+            (!number.is_empty()).then(|| Phone { number: number.to_string(), kind })
+        })
+        .collect();
+    out.sort_by_key(|p| p.kind as u8);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse<T: serde::de::DeserializeOwned>(json: &str) -> T {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn tenant_status_wins_over_lease_status_and_notice_is_derived() {
+        let leases: Vec<LeaseMessage> = parse(r#"[{"Id": 10, "PropertyId": 1, "UnitNumber": "4B", "LeaseStatus": "Active",
+            "LeaseFromDate": "2025-01-01", "LeaseToDate": "2026-12-31",
+            "Tenants": [{"Id": 1, "Status": "Current", "MoveInDate": "2025-01-01"}, {"Id": 2, "Status": "MovedOut"}, {"Id": 3, "Status": "Current"}],
+            "MoveOutData": [{"TenantId": 3, "MoveOutDate": "2026-12-31", "NoticeGivenDate": "2026-10-01"}]}]"#);
+        let tenants: Vec<TenantMessage> = parse(r#"[
+            {"Id": 1, "FirstName": "Zoë", "LastName": "Nguyễn", "Email": "z@example.org",
+             "PhoneNumbers": [{"Number": "555-0101", "Type": "Fax"}, {"Number": "555-0100", "Type": "Home"}, {"Number": "555-0199", "Type": "Cell"}]},
+            {"Id": 2, "FirstName": "B", "LastName": "B"}, {"Id": 3, "FirstName": "C", "LastName": "C"}]"#);
+        let rs = residents("1", &leases, &tenants).unwrap();
+        assert_eq!(rs.len(), 3);
+        assert_eq!(rs[0].status, ResidentStatus::Current);
+        assert_eq!(rs[0].first_name, "Zoë");
+        assert_eq!(rs[0].unit.as_deref(), Some("4B"));
+        assert_eq!(rs[0].phones.iter().map(|p| p.number.as_str()).collect::<Vec<_>>(), ["555-0199", "555-0100"]);
+        assert_eq!((rs[1].status_raw.as_str(), rs[1].status), ("MovedOut", ResidentStatus::Past));
+        assert_eq!(rs[2].status, ResidentStatus::Notice);
+        assert_eq!(rs[2].move_out.map(|d| d.to_string()).as_deref(), Some("2026-12-31"));
+    }
+
+    #[test]
+    fn leases_embedded_in_tenants_are_used_and_other_properties_ignored() {
+        let tenants: Vec<TenantMessage> = parse(r#"[{"Id": 5, "FirstName": "E", "LastName": "F",
+            "Leases": [{"Id": 50, "PropertyId": 1, "LeaseStatus": "Future"}, {"Id": 60, "PropertyId": 2, "LeaseStatus": "Active"}]}]"#);
+        let rs = residents("1", &[], &tenants).unwrap();
+        assert_eq!(rs.len(), 1);
+        assert_eq!((rs[0].status_raw.as_str(), rs[0].status), ("Future", ResidentStatus::Future));
+    }
+
+    #[test]
+    fn a_tenant_missing_from_the_listing_makes_the_property_incomplete() {
+        let leases: Vec<LeaseMessage> = parse(r#"[{"Id": 10, "PropertyId": 1, "LeaseStatus": "Active", "Tenants": [{"Id": 9, "Status": "Current"}]}]"#);
+        assert!(matches!(residents("1", &leases, &[]), Err(PmsError::Incomplete(_))));
+    }
+
+    #[test]
+    fn eviction_pending_is_normalized_to_evicted() {
+        let leases: Vec<LeaseMessage> = parse(r#"[{"Id": 10, "PropertyId": 1, "LeaseStatus": "Active", "IsEvictionPending": true,
+            "CurrentTenants": [{"Id": 9, "FirstName": "G", "LastName": "H"}]}]"#);
+        let rs = residents("1", &leases, &[]).unwrap();
+        assert_eq!((rs[0].status, rs[0].under_eviction), (ResidentStatus::Evicted, true));
+    }
+}

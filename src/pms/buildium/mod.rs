@@ -1,0 +1,111 @@
+//! Buildium Open API v1 connector (pms-apis.md §5; `../shared/vendor-specs/buildium-openapi.json`).
+//!
+//! Auth: headers `x-buildium-client-id` / `x-buildium-client-secret` from Secret keys `clientId` /
+//! `clientSecret`. Per property: `GET /v1/leases` and `GET /v1/leases/tenants` with
+//! `propertyids`, `offset` and `limit` (≤ 1000), paged until `X-Total-Count` is reached.
+
+pub mod api;
+pub mod map;
+
+use serde::de::DeserializeOwned;
+
+use crate::credentials::SecretData;
+use crate::http::HttpClient;
+use crate::pms::{ConnectorConfigError, PmsError, PmsSource, join_url};
+use crate::sync::Resident;
+
+pub const DEFAULT_BASE_URL: &str = "https://api.buildium.com";
+pub const SECRET_KEYS: [&str; 2] = ["clientId", "clientSecret"];
+/// The API's maximum page size.
+const PAGE_SIZE: usize = 1000;
+/// A property with more pages than this is treated as a misbehaving server, not read forever.
+const MAX_PAGES: usize = 1000;
+
+pub struct Buildium {
+    http: HttpClient,
+    base_url: String,
+    client_id: String,
+    client_secret: String,
+}
+
+impl Buildium {
+    pub fn new(
+        base_url: Option<&str>,
+        property_ids: &[String],
+        secret: &SecretData,
+        http: HttpClient,
+    ) -> Result<Self, ConnectorConfigError> {
+        secret.require(&SECRET_KEYS)?;
+        if let Some(bad) = property_ids.iter().find(|id| id.parse::<i32>().map_or(true, |n| n <= 0)) {
+            return Err(ConnectorConfigError::Invalid(format!(
+                "Buildium property IDs are positive integers; {bad:?} is not"
+            )));
+        }
+        Ok(Self {
+            http,
+            base_url: base_url.unwrap_or(DEFAULT_BASE_URL).to_string(),
+            client_id: secret.get("clientId")?.to_string(),
+            client_secret: secret.get("clientSecret")?.to_string(),
+        })
+    }
+
+    /// Reads every page of a property listing.
+    async fn list_all<T: DeserializeOwned>(&self, path: &str, property_id: &str) -> Result<Vec<T>, PmsError> {
+        let url = join_url(&self.base_url, path);
+        let mut items: Vec<T> = Vec::new();
+        for _ in 0..MAX_PAGES {
+            let offset = items.len().to_string();
+            let limit = PAGE_SIZE.to_string();
+            let response = self
+                .http
+                .send(|c| {
+                    c.get(&url)
+                        .header("x-buildium-client-id", &self.client_id)
+                        .header("x-buildium-client-secret", &self.client_secret)
+                        .query(&[("propertyids", property_id), ("offset", &offset), ("limit", &limit)])
+                })
+                .await?;
+            let status = response.status().as_u16();
+            if status == 401 || status == 403 {
+                return Err(PmsError::Unauthorized { status });
+            }
+            if !response.status().is_success() {
+                let code = response.json::<api::ApiErrorResponse>().await.ok().and_then(|e| e.error_code);
+                return Err(PmsError::Rejected { status, code });
+            }
+            let total = response
+                .headers()
+                .get("x-total-count")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<usize>().ok());
+            let page: Vec<T> = response
+                .json()
+                .await
+                .map_err(|_| PmsError::InvalidResponse(format!("{path} did not return a JSON array")))?;
+            let received = page.len();
+            items.extend(page);
+            match total {
+                // Never assume a full page: keep going until the advertised total is reached.
+                Some(total) if items.len() >= total => return Ok(items),
+                Some(total) if received == 0 => {
+                    return Err(PmsError::Incomplete(format!(
+                        "{path} advertised {total} records but returned {}",
+                        items.len()
+                    )));
+                }
+                Some(_) => {}
+                None if received < PAGE_SIZE => return Ok(items),
+                None => {}
+            }
+        }
+        Err(PmsError::Incomplete(format!("{path} returned more than {MAX_PAGES} pages")))
+    }
+}
+
+impl PmsSource for Buildium {
+    async fn list_residents(&self, property_id: &str) -> Result<Vec<Resident>, PmsError> {
+        let leases: Vec<api::LeaseMessage> = self.list_all("/v1/leases", property_id).await?;
+        let tenants: Vec<api::TenantMessage> = self.list_all("/v1/leases/tenants", property_id).await?;
+        map::residents(property_id, &leases, &tenants)
+    }
+}

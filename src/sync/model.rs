@@ -1,0 +1,168 @@
+//! The normalized resident every PMS connector produces (pms-apis.md §12–13).
+
+use std::fmt;
+
+/// A calendar date as the PMS gives it (property-local; no time zone).
+pub type Date = jiff::civil::Date;
+
+/// Normalized lease status of one person on one lease.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ResidentStatus {
+    Applicant,
+    Future,
+    Current,
+    Notice,
+    Evicted,
+    Past,
+    Cancelled,
+    Unknown,
+}
+
+/// What a resident with a given status is entitled to in the destination.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// An active user.
+    Granted,
+    /// A user that exists but has no access yet (future residents, until move-in).
+    Scheduled,
+    /// No user: not created, and deprovisioned if it exists.
+    None,
+}
+
+impl ResidentStatus {
+    pub const ALL: [ResidentStatus; 8] = [
+        Self::Applicant,
+        Self::Future,
+        Self::Current,
+        Self::Notice,
+        Self::Evicted,
+        Self::Past,
+        Self::Cancelled,
+        Self::Unknown,
+    ];
+
+    /// The normalized name users write in `excludedLeaseStatuses`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Applicant => "applicant",
+            Self::Future => "future",
+            Self::Current => "current",
+            Self::Notice => "notice",
+            Self::Evicted => "evicted",
+            Self::Past => "past",
+            Self::Cancelled => "cancelled",
+            Self::Unknown => "unknown",
+        }
+    }
+
+    /// The status decides access; dates only schedule (DESIGN.md "Residents, statuses, identity").
+    /// A resident under eviction still lives there until the PMS moves them out, so they keep access;
+    /// an unknown status never grants access.
+    pub fn access(self) -> Access {
+        match self {
+            Self::Current | Self::Notice | Self::Evicted => Access::Granted,
+            Self::Future => Access::Scheduled,
+            Self::Applicant | Self::Past | Self::Cancelled | Self::Unknown => Access::None,
+        }
+    }
+
+    /// Order used when one person appears on several leases of one property (renewal, transfer):
+    /// the highest-access status wins.
+    pub fn access_rank(self) -> u8 {
+        match self {
+            Self::Current => 7,
+            Self::Notice => 6,
+            Self::Evicted => 5,
+            Self::Future => 4,
+            Self::Applicant => 3,
+            Self::Unknown => 2,
+            Self::Cancelled => 1,
+            Self::Past => 0,
+        }
+    }
+}
+
+impl fmt::Display for ResidentStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Kind of a phone number, as far as the PMS tells.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PhoneKind {
+    Mobile,
+    Home,
+    Work,
+    Other,
+}
+
+impl PhoneKind {
+    /// SCIM `phoneNumbers[].type` canonical value.
+    pub fn scim_type(self) -> &'static str {
+        match self {
+            Self::Mobile => "mobile",
+            Self::Home => "home",
+            Self::Work => "work",
+            Self::Other => "other",
+        }
+    }
+}
+
+/// A phone number with its kind.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Phone {
+    pub number: String,
+    pub kind: PhoneKind,
+}
+
+/// One person on one lease at one attached property. Personal fields (names, emails, phones) flow
+/// to the destination only; they never reach logs, events, status or metrics.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Resident {
+    /// The PMS's own ID of the person (Buildium tenant `Id`).
+    pub person_id: String,
+    /// The PMS property the lease belongs to.
+    pub property_id: String,
+    pub lease_id: Option<String>,
+    pub unit: Option<String>,
+    pub first_name: String,
+    pub last_name: String,
+    /// First is primary.
+    pub emails: Vec<String>,
+    /// First is primary.
+    pub phones: Vec<Phone>,
+    /// The vendor's own status string, as the user sees it in the PMS.
+    pub status_raw: String,
+    pub status: ResidentStatus,
+    pub lease_start: Option<Date>,
+    pub lease_end: Option<Date>,
+    pub move_in: Option<Date>,
+    pub move_out: Option<Date>,
+    pub notice_given: Option<Date>,
+    pub under_eviction: bool,
+}
+
+impl Resident {
+    /// A resident with only the identifying fields set; handy for connectors and tests.
+    pub fn new(property_id: &str, person_id: &str, status_raw: &str, status: ResidentStatus) -> Self {
+        Self {
+            person_id: person_id.to_string(),
+            property_id: property_id.to_string(),
+            lease_id: None,
+            unit: None,
+            first_name: String::new(),
+            last_name: String::new(),
+            emails: Vec::new(),
+            phones: Vec::new(),
+            status_raw: status_raw.to_string(),
+            status,
+            lease_start: None,
+            lease_end: None,
+            move_in: None,
+            move_out: None,
+            notice_given: None,
+            under_eviction: false,
+        }
+    }
+}

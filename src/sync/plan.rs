@@ -1,0 +1,282 @@
+//! The pure diff between what should exist and what the destination holds.
+//!
+//! Safety rules encoded here (and only here):
+//! - users without our identity prefix are never in a plan;
+//! - users of a property whose fetch failed are held untouched (nothing of it is deprovisioned);
+//! - a managed user whose resident vanished, was excluded, moved out or whose property was detached
+//!   is deprovisioned according to the mode;
+//! - a user already as desired produces no action, so a no-change run makes zero writes.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::desired::DesiredSet;
+use super::user::{ManagedUser, Scope, UserRecord};
+
+/// How deprovisioning is carried out (mirrors the spec's `deprovision.mode`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeprovisionMode {
+    Deactivate,
+    Delete,
+    Ignore,
+}
+
+/// One write to the destination.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    Create(UserRecord),
+    Update { existing: ManagedUser, desired: UserRecord },
+    Deactivate(ManagedUser),
+    Delete(ManagedUser),
+}
+
+impl Action {
+    /// The identity the action is about.
+    pub fn external_id(&self) -> &str {
+        match self {
+            Action::Create(u) => &u.external_id,
+            Action::Update { desired, .. } => &desired.external_id,
+            Action::Deactivate(m) | Action::Delete(m) => &m.record.external_id,
+        }
+    }
+
+    pub fn is_deprovision(&self) -> bool {
+        matches!(self, Action::Deactivate(_) | Action::Delete(_))
+    }
+}
+
+/// The writes one run would make, and what it leaves alone.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Plan {
+    pub actions: Vec<Action>,
+    /// Managed users already as desired (or deprovisioned already, or left by `Ignore`).
+    pub unchanged: u64,
+    /// Managed users of properties whose fetch failed, left untouched.
+    pub held: u64,
+}
+
+impl Plan {
+    pub fn is_empty(&self) -> bool {
+        self.actions.is_empty()
+    }
+
+    pub fn count(&self, pred: impl Fn(&Action) -> bool) -> u64 {
+        self.actions.iter().filter(|a| pred(a)).count() as u64
+    }
+}
+
+/// Computes the plan. `failed_properties` are attached properties whose fetch failed or was
+/// incomplete in this run.
+pub fn plan(
+    scope: &Scope,
+    desired: &DesiredSet,
+    managed: Vec<ManagedUser>,
+    failed_properties: &BTreeSet<String>,
+    mode: DeprovisionMode,
+) -> Plan {
+    let mut out = Plan::default();
+    // Several destination users may carry one identity (SCIM servers need not keep externalId
+    // unique). The one with the lowest ID is the user; the others are redundant copies of ours.
+    let mut by_identity: BTreeMap<String, Vec<ManagedUser>> = BTreeMap::new();
+    for user in managed {
+        if scope.parse(&user.record.external_id).is_some() {
+            by_identity.entry(user.record.external_id.clone()).or_default().push(user);
+        }
+    }
+
+    let seen: BTreeSet<String> = by_identity.keys().cloned().collect();
+    for (external_id, mut users) in by_identity {
+        users.sort_by(|a, b| a.id.cmp(&b.id));
+        let Some((property, _)) = scope.parse(&external_id) else { continue };
+        if failed_properties.contains(property) {
+            out.held += users.len() as u64;
+            continue;
+        }
+        let mut users = users.into_iter();
+        let Some(first) = users.next() else { continue };
+        match desired.users.get(&external_id) {
+            Some(want) if first.record.differs_from(want) => {
+                out.actions.push(Action::Update { existing: first, desired: want.clone() })
+            }
+            Some(_) => out.unchanged += 1,
+            None => deprovision(&mut out, first, mode),
+        }
+        for duplicate in users {
+            deprovision(&mut out, duplicate, mode);
+        }
+    }
+
+    // Desired users with no destination user yet. Identities of failed properties never reach
+    // `desired`, and every managed identity was handled above.
+    for (external_id, want) in &desired.users {
+        if !seen.contains(external_id) {
+            out.actions.push(Action::Create(want.clone()));
+        }
+    }
+    out
+}
+
+fn deprovision(out: &mut Plan, user: ManagedUser, mode: DeprovisionMode) {
+    match mode {
+        DeprovisionMode::Deactivate if user.record.active => out.actions.push(Action::Deactivate(user)),
+        DeprovisionMode::Delete => out.actions.push(Action::Delete(user)),
+        DeprovisionMode::Deactivate | DeprovisionMode::Ignore => out.unchanged += 1,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sync::desired::{Exclusions, desired_users};
+    use crate::sync::model::{Resident, ResidentStatus};
+    use proptest::prelude::*;
+
+    fn scope() -> Scope {
+        Scope::new("ns", "it")
+    }
+
+    fn resident(property: &str, person: &str, status: ResidentStatus) -> Resident {
+        let mut r = Resident::new(property, person, status.as_str(), status);
+        r.first_name = format!("F{person}");
+        r.last_name = format!("L{person}");
+        r.emails = vec![format!("p{person}@example.org")];
+        r
+    }
+
+    /// Applies a plan to an in-memory destination, the way a destination adapter would.
+    fn apply(users: &mut Vec<ManagedUser>, plan: &Plan, next_id: &mut u32) {
+        for action in &plan.actions {
+            match action {
+                Action::Create(record) => {
+                    *next_id += 1;
+                    users.push(ManagedUser { id: format!("u{next_id:05}"), record: record.clone() });
+                }
+                Action::Update { existing, desired } => {
+                    let u = users.iter_mut().find(|u| u.id == existing.id).unwrap();
+                    u.record = desired.clone();
+                }
+                Action::Deactivate(m) => users.iter_mut().find(|u| u.id == m.id).unwrap().record.active = false,
+                Action::Delete(m) => users.retain(|u| u.id != m.id),
+            }
+        }
+    }
+
+    fn foreign_user() -> ManagedUser {
+        let record = UserRecord {
+            external_id: "ns/other-integration/1/1".into(),
+            user_name: "someone@example.org".into(),
+            given_name: "Some".into(),
+            family_name: "One".into(),
+            emails: vec![],
+            phones: vec![],
+            active: true,
+        };
+        ManagedUser { id: "foreign".into(), record }
+    }
+
+    #[test]
+    fn first_run_creates_then_second_run_is_empty() {
+        let residents = [resident("1", "a", ResidentStatus::Current), resident("1", "b", ResidentStatus::Future)];
+        let desired = desired_users(&scope(), &residents, &Exclusions::default());
+        let mut users = vec![foreign_user()];
+        let first = plan(&scope(), &desired, users.clone(), &BTreeSet::new(), DeprovisionMode::Deactivate);
+        assert_eq!(first.count(|a| matches!(a, Action::Create(_))), 2);
+        apply(&mut users, &first, &mut 0);
+        let second = plan(&scope(), &desired, users, &BTreeSet::new(), DeprovisionMode::Deactivate);
+        assert!(second.is_empty(), "{second:?}");
+        assert_eq!(second.unchanged, 2);
+    }
+
+    #[test]
+    fn users_of_a_failed_property_are_held_untouched() {
+        let residents = [resident("1", "a", ResidentStatus::Current), resident("2", "b", ResidentStatus::Current)];
+        let desired = desired_users(&scope(), &residents, &Exclusions::default());
+        let mut users = vec![];
+        let p0 = plan(&scope(), &desired, vec![], &BTreeSet::new(), DeprovisionMode::Delete);
+        apply(&mut users, &p0, &mut 0);
+        // Property 2 fails next time: its resident is missing from the fetch, but must not be deleted.
+        let only_first = desired_users(&scope(), &residents[..1], &Exclusions::default());
+        let failed = BTreeSet::from(["2".to_string()]);
+        let p = plan(&scope(), &only_first, users, &failed, DeprovisionMode::Delete);
+        assert!(p.is_empty(), "{p:?}");
+        assert_eq!(p.held, 1);
+    }
+
+    #[test]
+    fn moved_out_resident_is_deactivated_once_or_deleted_or_ignored() {
+        let current = [resident("1", "a", ResidentStatus::Current)];
+        let moved = [resident("1", "a", ResidentStatus::Past)];
+        let mut users = vec![];
+        let d0 = desired_users(&scope(), &current, &Exclusions::default());
+        let p0 = plan(&scope(), &d0, vec![], &BTreeSet::new(), DeprovisionMode::Deactivate);
+        apply(&mut users, &p0, &mut 0);
+        let d1 = desired_users(&scope(), &moved, &Exclusions::default());
+        let deactivate = plan(&scope(), &d1, users.clone(), &BTreeSet::new(), DeprovisionMode::Deactivate);
+        assert!(matches!(deactivate.actions.as_slice(), [Action::Deactivate(_)]));
+        let delete = plan(&scope(), &d1, users.clone(), &BTreeSet::new(), DeprovisionMode::Delete);
+        assert!(matches!(delete.actions.as_slice(), [Action::Delete(_)]));
+        let ignore = plan(&scope(), &d1, users.clone(), &BTreeSet::new(), DeprovisionMode::Ignore);
+        assert!(ignore.is_empty());
+        apply(&mut users, &deactivate, &mut 1);
+        let again = plan(&scope(), &d1, users, &BTreeSet::new(), DeprovisionMode::Deactivate);
+        assert!(again.is_empty(), "a deactivated user is not written again");
+    }
+
+    #[test]
+    fn duplicate_identities_keep_one_user() {
+        let residents = [resident("1", "a", ResidentStatus::Current)];
+        let desired = desired_users(&scope(), &residents, &Exclusions::default());
+        let record = desired.users["ns/it/1/a"].clone();
+        let users = vec![
+            ManagedUser { id: "2".into(), record: record.clone() },
+            ManagedUser { id: "1".into(), record },
+        ];
+        let p = plan(&scope(), &desired, users, &BTreeSet::new(), DeprovisionMode::Delete);
+        assert_eq!(p.unchanged, 1);
+        assert!(matches!(p.actions.as_slice(), [Action::Delete(m)] if m.id == "2"));
+    }
+
+    fn arb_status() -> impl Strategy<Value = ResidentStatus> {
+        proptest::sample::select(ResidentStatus::ALL.to_vec())
+    }
+
+    fn arb_residents() -> impl Strategy<Value = Vec<Resident>> {
+        proptest::collection::vec(("[1-3]", "[a-f]", arb_status(), "[xy]"), 0..30).prop_map(|rows| {
+            rows.into_iter()
+                .map(|(property, person, status, email)| {
+                    let mut r = resident(&property, &person, status);
+                    r.emails = vec![format!("{person}{email}@example.org")];
+                    r
+                })
+                .collect()
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn applying_a_plan_then_planning_again_gives_an_empty_plan(
+            before in arb_residents(),
+            after in arb_residents(),
+            failed in proptest::collection::btree_set("[1-3]", 0..2),
+            mode in proptest::sample::select(vec![DeprovisionMode::Deactivate, DeprovisionMode::Delete, DeprovisionMode::Ignore]),
+        ) {
+            let s = scope();
+            let mut users = vec![foreign_user()];
+            let mut next = 0;
+            let d0 = desired_users(&s, &before, &Exclusions::default());
+            let p0 = plan(&s, &d0, users.clone(), &BTreeSet::new(), mode);
+            apply(&mut users, &p0, &mut next);
+            let ok: Vec<Resident> = after.iter().filter(|r| !failed.contains(&r.property_id)).cloned().collect();
+            let d1 = desired_users(&s, &ok, &Exclusions::new(&["past"]));
+            let p1 = plan(&s, &d1, users.clone(), &failed, mode);
+            for action in &p1.actions {
+                prop_assert!(s.parse(action.external_id()).is_some(), "unmanaged user in plan");
+                let (property, _) = s.parse(action.external_id()).unwrap();
+                prop_assert!(!failed.contains(property), "failed property touched");
+            }
+            apply(&mut users, &p1, &mut next);
+            let p2 = plan(&s, &d1, users.clone(), &failed, mode);
+            prop_assert!(p2.is_empty(), "second plan not empty: {:?}", p2);
+            prop_assert!(users.iter().any(|u| u.id == "foreign" && u.record.active));
+        }
+    }
+}

@@ -1,0 +1,94 @@
+//! Destination-neutral users and the identity that ties them to PMS residents.
+//!
+//! Identity is the PMS's own person ID, scoped to the integration and property:
+//! `<namespace>/<integration name>/<property id>/<person id>`. In SCIM this is the `externalId`;
+//! only users carrying our prefix are ever considered managed.
+
+use super::model::Phone;
+
+/// The integration a sync runs for; the source of every identity it manages.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Scope {
+    prefix: String,
+}
+
+impl Scope {
+    pub fn new(namespace: &str, name: &str) -> Self {
+        Self { prefix: format!("{namespace}/{name}/") }
+    }
+
+    /// `<namespace>/<name>/`: every managed identity starts with it, and no other integration's does
+    /// (namespace and object names cannot contain `/`).
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    pub fn external_id(&self, property_id: &str, person_id: &str) -> String {
+        format!("{}{property_id}/{person_id}", self.prefix)
+    }
+
+    /// The property and person of one of our identities; `None` for anyone else's.
+    pub fn parse<'a>(&self, external_id: &'a str) -> Option<(&'a str, &'a str)> {
+        let rest = external_id.strip_prefix(&self.prefix)?;
+        let (property, person) = rest.split_once('/')?;
+        if property.is_empty() || person.is_empty() || person.contains('/') {
+            return None;
+        }
+        Some((property, person))
+    }
+}
+
+/// What a destination user should look like (desired) or looks like (managed).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserRecord {
+    pub external_id: String,
+    /// The primary email when there is one, else the external ID.
+    pub user_name: String,
+    pub given_name: String,
+    pub family_name: String,
+    /// First is primary.
+    pub emails: Vec<String>,
+    /// First is primary.
+    pub phones: Vec<Phone>,
+    pub active: bool,
+}
+
+impl UserRecord {
+    /// Whether the destination copy must be rewritten to match `desired`. Only fields we own are
+    /// compared, so a sync that changed nothing in the PMS makes no writes. `userName` is compared
+    /// case-insensitively because SCIM defines it so.
+    pub fn differs_from(&self, desired: &UserRecord) -> bool {
+        !self.user_name.eq_ignore_ascii_case(&desired.user_name)
+            || self.given_name != desired.given_name
+            || self.family_name != desired.family_name
+            || self.emails != desired.emails
+            || self.phones.iter().map(|p| &p.number).ne(desired.phones.iter().map(|p| &p.number))
+            || self.active != desired.active
+    }
+}
+
+/// A user that exists in the destination and carries our identity.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ManagedUser {
+    /// The destination's own ID (SCIM `id`).
+    pub id: String,
+    pub record: UserRecord,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scope_parses_only_its_own_identities() {
+        let scope = Scope::new("acme", "harbor");
+        let id = scope.external_id("1001", "42");
+        assert_eq!(id, "acme/harbor/1001/42");
+        assert_eq!(scope.parse(&id), Some(("1001", "42")));
+        assert_eq!(scope.parse("acme/harbor-2/1001/42"), None);
+        assert_eq!(scope.parse("other/harbor/1001/42"), None);
+        assert_eq!(scope.parse("acme/harbor/1001"), None);
+        assert_eq!(scope.parse("acme/harbor/1001/42/x"), None);
+        assert_eq!(scope.parse("acme/harbor//42"), None);
+    }
+}
