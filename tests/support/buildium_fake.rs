@@ -1,0 +1,338 @@
+//! A stateful Buildium Open API fake, built from the vendor's spec
+//! (`../shared/vendor-specs/buildium-openapi.json`): `GET /v1/leases` (`LeaseMessage[]`) and
+//! `GET /v1/leases/tenants` (`TenantMessage[]`) with `propertyids`, `offset`, `limit` (1–1000),
+//! `X-Total-Count`, header authentication and `ApiErrorResponse` bodies. Faults (401, 429 with
+//! `Retry-After`, 5xx, slowness) are injected per property; every request is counted.
+//!
+//! Shared by the end-to-end tests and the `pms-sync-sandbox` binary of the local demo.
+
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use axum::Router;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+/// The PMS's data: properties with leases with tenants.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Dataset {
+    pub properties: Vec<Property>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Property {
+    pub id: i64,
+    #[serde(default)]
+    pub leases: Vec<Lease>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Lease {
+    pub id: i64,
+    pub unit: String,
+    /// `Active`, `Past` or `Future`.
+    pub status: String,
+    #[serde(default)]
+    pub from: Option<String>,
+    #[serde(default)]
+    pub to: Option<String>,
+    #[serde(default)]
+    pub eviction_pending: bool,
+    #[serde(default)]
+    pub tenants: Vec<Tenant>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Tenant {
+    pub id: i64,
+    /// `Current`, `Future` or `MovedOut`.
+    pub status: String,
+    pub first_name: String,
+    pub last_name: String,
+    #[serde(default)]
+    pub email: Option<String>,
+    /// `(number, type)` with Buildium's types: `Cell`, `Home`, `Office`, …
+    #[serde(default)]
+    pub phones: Vec<(String, String)>,
+    #[serde(default)]
+    pub move_in: Option<String>,
+    #[serde(default)]
+    pub move_out: Option<String>,
+    #[serde(default)]
+    pub notice_given: Option<String>,
+}
+
+impl Dataset {
+    pub fn tenant_mut(&mut self, tenant_id: i64) -> impl Iterator<Item = &mut Tenant> {
+        self.properties
+            .iter_mut()
+            .flat_map(|p| p.leases.iter_mut())
+            .flat_map(|l| l.tenants.iter_mut())
+            .filter(move |t| t.id == tenant_id)
+    }
+
+    pub fn lease_mut(&mut self, lease_id: i64) -> Option<&mut Lease> {
+        self.properties.iter_mut().flat_map(|p| p.leases.iter_mut()).find(|l| l.id == lease_id)
+    }
+}
+
+/// A fault injected for every request that asks for a given property.
+#[derive(Clone, Debug)]
+pub enum Fault {
+    /// 401 with an `ApiErrorResponse`.
+    Unauthorized,
+    /// 503, every time.
+    ServerError,
+    /// 429 with `Retry-After: seconds`, for the next `times` requests.
+    RateLimited { times: u32, retry_after: u64 },
+    /// Answers after this delay.
+    Slow(Duration),
+}
+
+struct Inner {
+    data: Dataset,
+    client_id: String,
+    client_secret: String,
+    faults: HashMap<i64, Fault>,
+    /// Server-side cap on page size, so small datasets still page.
+    max_page: usize,
+    requests: Vec<String>,
+    /// When set, the dataset is reloaded from this file whenever it changes (sandbox).
+    source: Option<(PathBuf, Option<SystemTime>)>,
+}
+
+/// A running fake. Dropping it stops the server.
+pub struct BuildiumFake {
+    addr: SocketAddr,
+    inner: Arc<Mutex<Inner>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for BuildiumFake {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl BuildiumFake {
+    pub async fn start(data: Dataset, client_id: &str, client_secret: &str) -> Self {
+        Self::start_on("127.0.0.1:0".parse().unwrap(), data, client_id, client_secret, None).await
+    }
+
+    /// Starts on `addr`; with `source`, the dataset follows that YAML file.
+    pub async fn start_on(
+        addr: SocketAddr,
+        data: Dataset,
+        client_id: &str,
+        client_secret: &str,
+        source: Option<PathBuf>,
+    ) -> Self {
+        let inner = Arc::new(Mutex::new(Inner {
+            data,
+            client_id: client_id.into(),
+            client_secret: client_secret.into(),
+            faults: HashMap::new(),
+            max_page: 1000,
+            requests: Vec::new(),
+            source: source.map(|p| (p, None)),
+        }));
+        let app = Router::new()
+            .route("/v1/leases", get(leases))
+            .route("/v1/leases/tenants", get(tenants))
+            .with_state(inner.clone());
+        let listener = tokio::net::TcpListener::bind(addr).await.expect("bind the Buildium fake");
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        Self { addr, inner, task }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn update(&self, change: impl FnOnce(&mut Dataset)) {
+        change(&mut self.inner.lock().unwrap().data);
+    }
+
+    pub fn set_fault(&self, property_id: i64, fault: Option<Fault>) {
+        let mut inner = self.inner.lock().unwrap();
+        match fault {
+            Some(f) => inner.faults.insert(property_id, f),
+            None => inner.faults.remove(&property_id),
+        };
+    }
+
+    pub fn set_max_page(&self, max: usize) {
+        self.inner.lock().unwrap().max_page = max;
+    }
+
+    /// Requests received so far, as `path?query`.
+    pub fn requests(&self) -> Vec<String> {
+        self.inner.lock().unwrap().requests.clone()
+    }
+}
+
+type Shared = Arc<Mutex<Inner>>;
+
+fn error(status: StatusCode, code: &str, message: &str) -> Response {
+    (status, axum::Json(json!({"UserMessage": message, "ErrorCode": code, "Errors": []}))).into_response()
+}
+
+/// Common request handling: log, reload, authenticate, parse paging, apply faults.
+async fn admit(state: &Shared, path: &str, headers: &HeaderMap, query: Option<String>) -> Result<(Vec<i64>, usize, usize, usize), Response> {
+    let query = query.unwrap_or_default();
+    let (property_ids, offset, limit, fault, max_page) = {
+        let mut inner = state.lock().unwrap();
+        inner.requests.push(format!("{path}?{query}"));
+        reload(&mut inner);
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("");
+        if header("x-buildium-client-id") != inner.client_id || header("x-buildium-client-secret") != inner.client_secret {
+            return Err(error(StatusCode::UNAUTHORIZED, "Unauthorized", "The API key couldn't be authorized."));
+        }
+        let mut property_ids = Vec::new();
+        let (mut offset, mut limit) = (0usize, 50usize);
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let bad = || error(StatusCode::BAD_REQUEST, "InvalidParameter", "Invalid query parameter.");
+            match key.to_ascii_lowercase().as_str() {
+                "propertyids" => {
+                    for v in value.split("%2C").flat_map(|v| v.split(',')) {
+                        property_ids.push(v.parse().map_err(|_| bad())?);
+                    }
+                }
+                "offset" => offset = value.parse().map_err(|_| bad())?,
+                "limit" => limit = value.parse().map_err(|_| bad())?,
+                _ => {}
+            }
+        }
+        if !(1..=1000).contains(&limit) {
+            return Err(error(StatusCode::BAD_REQUEST, "InvalidLimit", "limit must be between 1 and 1000."));
+        }
+        let fault = property_ids.iter().find_map(|id| inner.faults.get(id).cloned().map(|f| (*id, f)));
+        if let Some((id, Fault::RateLimited { times, retry_after })) = &fault {
+            let remaining = times.saturating_sub(1);
+            if remaining == 0 {
+                inner.faults.remove(id);
+            } else {
+                inner.faults.insert(*id, Fault::RateLimited { times: remaining, retry_after: *retry_after });
+            }
+        }
+        let max_page = inner.max_page;
+        (property_ids, offset, limit, fault.map(|(_, f)| f), max_page)
+    };
+    match fault {
+        Some(Fault::Unauthorized) => return Err(error(StatusCode::UNAUTHORIZED, "Unauthorized", "The API key couldn't be authorized.")),
+        Some(Fault::ServerError) => return Err(error(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", "Try again later.")),
+        Some(Fault::RateLimited { retry_after, .. }) => {
+            let mut response = error(StatusCode::TOO_MANY_REQUESTS, "TooManyRequests", "Rate limit exceeded.");
+            response.headers_mut().insert("retry-after", retry_after.to_string().parse().unwrap());
+            return Err(response);
+        }
+        Some(Fault::Slow(delay)) => tokio::time::sleep(delay).await,
+        None => {}
+    }
+    Ok((property_ids, offset, limit.min(max_page), limit))
+}
+
+fn reload(inner: &mut Inner) {
+    let Some((path, seen)) = &inner.source else { return };
+    let modified = std::fs::metadata(path).and_then(|m| m.modified()).ok();
+    if modified.is_some() && modified != *seen {
+        match std::fs::read_to_string(path).map_err(|e| e.to_string()).and_then(|t| serde_yaml::from_str::<Dataset>(&t).map_err(|e| e.to_string())) {
+            Ok(data) => {
+                eprintln!("[sandbox] reloaded {}", path.display());
+                inner.data = data;
+            }
+            Err(e) => eprintln!("[sandbox] keeping the previous data: cannot read {}: {e}", path.display()),
+        }
+        let path = path.clone();
+        inner.source = Some((path, modified));
+    }
+}
+
+fn page(items: Vec<Value>, offset: usize, size: usize) -> Response {
+    let total = items.len();
+    let page: Vec<Value> = items.into_iter().skip(offset).take(size).collect();
+    let mut response = axum::Json(page).into_response();
+    response.headers_mut().insert("x-total-count", total.to_string().parse().unwrap());
+    response
+}
+
+fn selected<'a>(data: &'a Dataset, property_ids: &[i64]) -> impl Iterator<Item = (&'a Property, &'a Lease)> {
+    data.properties
+        .iter()
+        .filter(move |p| property_ids.is_empty() || property_ids.contains(&p.id))
+        .flat_map(|p| p.leases.iter().map(move |l| (p, l)))
+}
+
+fn phone_numbers(t: &Tenant) -> Value {
+    t.phones.iter().map(|(number, kind)| json!({"Number": number, "Type": kind})).collect()
+}
+
+fn tenant_message(t: &Tenant, leases: Vec<Value>) -> Value {
+    json!({
+        "Id": t.id, "FirstName": t.first_name, "LastName": t.last_name, "Email": t.email,
+        "AlternateEmail": null, "PhoneNumbers": phone_numbers(t), "Leases": leases,
+        "MailingPreference": "PrimaryAddress", "Comment": null,
+    })
+}
+
+fn lease_message(p: &Property, l: &Lease, with_current_tenants: bool) -> Value {
+    let current: Vec<Value> = if with_current_tenants {
+        l.tenants.iter().filter(|t| t.status == "Current").map(|t| tenant_message(t, vec![])).collect()
+    } else {
+        vec![]
+    };
+    json!({
+        "Id": l.id, "PropertyId": p.id, "UnitId": l.id * 10, "UnitNumber": l.unit,
+        "LeaseFromDate": l.from, "LeaseToDate": l.to, "LeaseType": "Fixed", "LeaseStatus": l.status,
+        "IsEvictionPending": l.eviction_pending, "TermType": "Standard",
+        "CurrentTenants": current,
+        "CurrentNumberOfOccupants": l.tenants.len(),
+        "Tenants": l.tenants.iter().map(|t| json!({"Id": t.id, "Status": t.status, "MoveInDate": t.move_in})).collect::<Vec<_>>(),
+        "MoveOutData": l.tenants.iter().filter(|t| t.move_out.is_some() || t.notice_given.is_some())
+            .map(|t| json!({"TenantId": t.id, "MoveOutDate": t.move_out, "NoticeGivenDate": t.notice_given})).collect::<Vec<_>>(),
+    })
+}
+
+async fn leases(State(state): State<Shared>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
+    let (ids, offset, size, _) = match admit(&state, "/v1/leases", &headers, query).await {
+        Ok(v) => v,
+        Err(response) => return response,
+    };
+    let inner = state.lock().unwrap();
+    let mut items: Vec<(i64, Value)> = selected(&inner.data, &ids).map(|(p, l)| (l.id, lease_message(p, l, true))).collect();
+    items.sort_by_key(|(id, _)| *id);
+    page(items.into_iter().map(|(_, v)| v).collect(), offset, size)
+}
+
+async fn tenants(State(state): State<Shared>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
+    let (ids, offset, size, _) = match admit(&state, "/v1/leases/tenants", &headers, query).await {
+        Ok(v) => v,
+        Err(response) => return response,
+    };
+    let inner = state.lock().unwrap();
+    let mut by_tenant: BTreeMap<i64, (&Tenant, Vec<Value>)> = BTreeMap::new();
+    for (p, l) in selected(&inner.data, &ids) {
+        for t in &l.tenants {
+            by_tenant.entry(t.id).or_insert_with(|| (t, Vec::new())).1.push(lease_message(p, l, false));
+        }
+    }
+    let items = by_tenant.into_values().map(|(t, leases)| tenant_message(t, leases)).collect();
+    page(items, offset, size)
+}
