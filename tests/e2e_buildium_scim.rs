@@ -1,0 +1,311 @@
+//! Buildium → SCIM through the controller, on the real test apiserver and a real scim2-server.
+
+mod support;
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+use support::buildium_fake::{BuildiumFake, Fault};
+use support::*;
+
+const NAME: &str = "harbor";
+
+fn id(ns: &str, property: &str, person: i64) -> String {
+    format!("{ns}/{NAME}/{property}/{person}")
+}
+
+/// Everything one scenario needs, started and wired.
+struct World {
+    client: kube::Client,
+    ns: String,
+    fake: BuildiumFake,
+    scim: ScimServer,
+    _controller: RunningController,
+}
+
+impl World {
+    async fn start(scim: ScimServer) -> Self {
+        let client = client().await;
+        let ns = namespace(&client, "e2e").await;
+        let fake = BuildiumFake::start(dataset(), BUILDIUM_ID, BUILDIUM_SECRET).await;
+        // Tiny pages, so every listing needs several requests.
+        fake.set_max_page(2);
+        standard_secrets(&client, &ns).await;
+        let controller = start_controller(&client, &ns);
+        World { client, ns, fake, scim, _controller: controller }
+    }
+
+    fn manifest(&self) -> Value {
+        integration(NAME, &self.fake.url(), &self.scim.url(), &["101", "102"])
+    }
+
+    async fn apply(&self, manifest: &Value) {
+        apply_integration(&self.client, &self.ns, manifest).await;
+    }
+
+    async fn first_sync(&self) -> pms_sync::api::PmsIntegration {
+        self.apply(&self.manifest()).await;
+        wait_ready(&self.client, &self.ns, NAME, "True", "Succeeded").await
+    }
+}
+
+fn summary(obj: &pms_sync::api::PmsIntegration) -> pms_sync::api::SyncSummary {
+    obj.status.as_ref().and_then(|s| s.summary.clone()).expect("summary")
+}
+
+fn assert_no_personal_data(obj: &pms_sync::api::PmsIntegration) {
+    let status = serde_json::to_string(&obj.status).unwrap();
+    for value in PERSONAL_VALUES.iter().chain([BUILDIUM_SECRET, SCIM_TOKEN].iter()) {
+        assert!(!status.contains(value), "status contains {value:?}: {status}");
+    }
+}
+
+#[tokio::test]
+async fn first_sync_creates_exactly_the_attached_non_excluded_residents() {
+    let world = World::start(ScimServer::full().await).await;
+    let ns = &world.ns;
+    world
+        .scim
+        .create_user(json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "staff@example.org",
+            "externalId": "someone-else/door-staff/1", "active": true}))
+        .await;
+
+    let obj = world.first_sync().await;
+
+    let users = world.scim.users_by_key().await;
+    let expected: Vec<String> = [("101", 1), ("101", 2), ("101", 3), ("101", 6), ("102", 7), ("102", 8)]
+        .iter()
+        .map(|(p, t)| id(ns, p, *t))
+        .chain(["someone-else/door-staff/1".to_string()])
+        .collect();
+    let mut keys: Vec<String> = users.keys().cloned().collect();
+    let mut want = expected.clone();
+    keys.sort();
+    want.sort();
+    assert_eq!(keys, want);
+
+    let zoe = &users[&id(ns, "101", 1)];
+    assert_eq!(zoe["name"]["givenName"], "Zoë");
+    assert_eq!(zoe["name"]["familyName"], "Ångström");
+    assert_eq!(zoe["userName"], "zoe@example.org");
+    assert_eq!(zoe["emails"][0]["value"], "zoe@example.org");
+    assert_eq!(zoe["phoneNumbers"][0]["value"], "555-0001");
+    assert_eq!(zoe["active"], true);
+    assert_eq!(users[&id(ns, "101", 3)]["active"], false, "a future resident is created without access");
+    assert_eq!(users[&id(ns, "101", 6)]["userName"], id(ns, "101", 6), "no email: userName is the identity");
+    assert_eq!(users[&id(ns, "101", 6)]["name"]["givenName"], "Ørjan");
+    assert_eq!(users[&id(ns, "102", 7)]["name"]["familyName"], "Ó Briain");
+
+    let s = summary(&obj);
+    assert_eq!((s.fetched, s.excluded, s.desired, s.created, s.updated, s.deprovisioned, s.failed), (8, 2, 6, 6, 0, 0, 0));
+    let status = obj.status.as_ref().unwrap();
+    assert_eq!(status.observed_generation, obj.metadata.generation);
+    assert!(status.last_sync_time.is_some() && status.next_sync_time.is_some());
+    assert_eq!(status.properties.iter().map(|p| (p.id.as_str(), p.residents)).collect::<Vec<_>>(), [("101", 6), ("102", 2)]);
+    assert_no_personal_data(&obj);
+
+    // Property 103 is not attached and was never asked for; every listing was paged.
+    let requests = world.fake.requests();
+    assert!(requests.iter().all(|r| !r.contains("propertyids=103")), "{requests:?}");
+    assert!(requests.iter().any(|r| r.contains("offset=2")), "listings are paged: {requests:?}");
+}
+
+#[tokio::test]
+async fn pms_changes_and_a_token_bump_apply_exactly_the_changes() {
+    let world = World::start(ScimServer::full().await).await;
+    let ns = &world.ns;
+    world.first_sync().await;
+    let before = world.scim.users_by_key().await;
+
+    world.fake.update(|d| {
+        d.tenant_mut(2).for_each(|t| t.status = "MovedOut".into()); // a move-out
+        d.tenant_mut(7).for_each(|t| t.phones = vec![("555-7777".into(), "Cell".into())]); // a changed phone
+        d.lease_mut(6).unwrap().tenants.push(new_tenant(10, "Ana", "Lúcia", "ana@example.org")); // a new tenant
+    });
+    let obj = request_sync(&world.client, ns, NAME).await;
+    assert_eq!(ready(&obj), Some(("True".into(), "Succeeded".into())));
+    let s = summary(&obj);
+    assert_eq!((s.created, s.updated, s.deprovisioned, s.unchanged, s.failed), (1, 1, 1, 4, 0));
+
+    let after = world.scim.users_by_key().await;
+    assert_eq!(after[&id(ns, "101", 2)]["active"], false, "moved out: deactivated");
+    assert_eq!(after[&id(ns, "102", 7)]["phoneNumbers"][0]["value"], "555-7777");
+    assert_eq!(after[&id(ns, "102", 10)]["name"]["familyName"], "Lúcia");
+    for untouched in [id(ns, "101", 1), id(ns, "101", 3), id(ns, "101", 6), id(ns, "102", 8)] {
+        assert_eq!(before[&untouched], after[&untouched], "{untouched} must not be rewritten");
+    }
+    assert_eq!(before.get("someone-else/door-staff/1"), after.get("someone-else/door-staff/1"));
+
+    // Nothing changed since: a new request makes zero writes.
+    let obj = request_sync(&world.client, ns, NAME).await;
+    let s = summary(&obj);
+    assert_eq!((s.created, s.updated, s.deprovisioned, s.unchanged), (0, 0, 0, 7));
+    assert_eq!(after, world.scim.users_by_key().await);
+}
+
+#[tokio::test]
+async fn disabled_echoes_the_token_and_calls_nobody() {
+    let world = World::start(ScimServer::full().await).await;
+    let mut manifest = world.manifest();
+    manifest["spec"]["enabled"] = json!(false);
+    world.apply(&manifest).await;
+    let obj = request_sync(&world.client, &world.ns, NAME).await;
+    assert_eq!(ready(&obj), Some(("False".into(), "Disabled".into())));
+    assert!(world.fake.requests().is_empty(), "the PMS got requests while disabled");
+    assert!(world.scim.users().await.is_empty());
+
+    // Enabling it again syncs.
+    world.apply(&world.manifest()).await;
+    wait_ready(&world.client, &world.ns, NAME, "True", "Succeeded").await;
+    assert_eq!(world.scim.users().await.len(), 6);
+}
+
+#[tokio::test]
+async fn an_invalid_spec_is_reported_and_makes_no_calls() {
+    let world = World::start(ScimServer::full().await).await;
+    let mut manifest = world.manifest();
+    manifest["spec"]["interval"] = json!("30s"); // schema-valid, below the 1m minimum
+    world.apply(&manifest).await;
+    let obj = wait_ready(&world.client, &world.ns, NAME, "False", "InvalidSpec").await;
+    let status = obj.status.unwrap();
+    let ready = pms_sync::conditions::get(&status.conditions, "Ready").unwrap();
+    assert!(ready.message.contains("spec.interval"), "{}", ready.message);
+    assert!(pms_sync::conditions::get(&status.conditions, "Stalled").is_some_and(|c| c.status == "True"));
+    let obj = request_sync(&world.client, &world.ns, NAME).await;
+    assert_eq!(ready_of(&obj), ("False".into(), "InvalidSpec".into()));
+    assert!(world.fake.requests().is_empty());
+    assert!(world.scim.users().await.is_empty());
+}
+
+fn ready_of(obj: &pms_sync::api::PmsIntegration) -> (String, String) {
+    ready(obj).expect("a Ready condition")
+}
+
+#[tokio::test]
+async fn a_missing_secret_or_key_is_reported_and_a_new_secret_resyncs() {
+    let client = client().await;
+    let ns = namespace(&client, "e2e").await;
+    let fake = BuildiumFake::start(dataset(), BUILDIUM_ID, BUILDIUM_SECRET).await;
+    let scim = ScimServer::full().await;
+    let _controller = start_controller(&client, &ns);
+    create_secret(&client, &ns, "scim", &[("token", SCIM_TOKEN)]).await;
+    apply_integration(&client, &ns, &integration(NAME, &fake.url(), &scim.url(), &["101"])).await;
+
+    let obj = wait_ready(&client, &ns, NAME, "False", "CredentialsNotFound").await;
+    let message = pms_sync::conditions::get(&obj.status.unwrap().conditions, "Ready").unwrap().message.clone();
+    assert!(message.contains("\"buildium\""), "{message}");
+
+    // A Secret without `clientSecret`: the key is named, still no call.
+    create_secret(&client, &ns, "buildium", &[("clientId", BUILDIUM_ID)]).await;
+    let obj = wait_for(&client, &ns, NAME, "a missing-key message", |i| {
+        ready(i).is_some_and(|(_, r)| r == "InvalidSpec")
+    })
+    .await;
+    let message = pms_sync::conditions::get(&obj.status.unwrap().conditions, "Ready").unwrap().message.clone();
+    assert!(message.contains("clientSecret"), "{message}");
+    assert!(fake.requests().is_empty());
+    assert!(scim.users().await.is_empty());
+
+    // Completing the Secret triggers a sync by itself (the controller watches Secrets).
+    create_secret(&client, &ns, "buildium", &[("clientId", BUILDIUM_ID), ("clientSecret", BUILDIUM_SECRET)]).await;
+    wait_ready(&client, &ns, NAME, "True", "Succeeded").await;
+    assert_eq!(scim.users().await.len(), 4);
+}
+
+#[tokio::test]
+async fn a_failing_property_leaves_its_users_untouched() {
+    let world = World::start(ScimServer::full().await).await;
+    let ns = &world.ns;
+    world.first_sync().await;
+    let before = world.scim.users_by_key().await;
+
+    world.fake.set_fault(102, Some(Fault::ServerError));
+    world.fake.update(|d| {
+        d.tenant_mut(1).for_each(|t| t.phones = vec![("555-1111".into(), "Cell".into())]);
+        d.tenant_mut(7).for_each(|t| t.status = "MovedOut".into());
+        d.tenant_mut(8).for_each(|t| t.status = "MovedOut".into());
+    });
+    let obj = request_sync(&world.client, ns, NAME).await;
+    assert_eq!(ready_of(&obj), ("False".into(), "PmsUnavailable".into()));
+    let status = obj.status.clone().unwrap();
+    let p102 = status.properties.iter().find(|p| p.id == "102").unwrap();
+    assert!(p102.error.as_deref().is_some_and(|e| e.contains("503")), "{p102:?}");
+    assert!(status.properties.iter().find(|p| p.id == "101").unwrap().error.is_none());
+    let s = summary(&obj);
+    assert_eq!((s.updated, s.deprovisioned, s.held), (1, 0, 2));
+    assert!(status.next_sync_time.is_some(), "a transient failure is retried");
+
+    let after = world.scim.users_by_key().await;
+    assert_eq!(after[&id(ns, "101", 1)]["phoneNumbers"][0]["value"], "555-1111");
+    for held in [id(ns, "102", 7), id(ns, "102", 8)] {
+        assert_eq!(before[&held], after[&held], "{held} belongs to the failed property");
+    }
+    assert_no_personal_data(&obj);
+}
+
+#[tokio::test]
+async fn rejected_credentials_stall_and_rate_limits_are_retried() {
+    let world = World::start(ScimServer::full().await).await;
+    // One 429 with Retry-After on the first call: retried transparently.
+    world.fake.set_fault(101, Some(Fault::RateLimited { times: 1, retry_after: 1 }));
+    world.first_sync().await;
+    let first_page = world.fake.requests().iter().filter(|r| r.starts_with("/v1/leases?propertyids=101&offset=0&")).count();
+    assert_eq!(first_page, 2, "the rate-limited request is retried once");
+
+    world.fake.set_fault(101, Some(Fault::Unauthorized));
+    world.fake.set_fault(102, Some(Fault::Unauthorized));
+    let before = world.scim.users_by_key().await;
+    let obj = request_sync(&world.client, &world.ns, NAME).await;
+    assert_eq!(ready_of(&obj), ("False".into(), "PmsAuthenticationFailed".into()));
+    let status = obj.status.unwrap();
+    assert!(pms_sync::conditions::get(&status.conditions, "Stalled").is_some_and(|c| c.status == "True"));
+    assert!(status.next_sync_time.is_none(), "no retries until something changes");
+    assert_eq!(before, world.scim.users_by_key().await, "nothing is deprovisioned on an outage");
+}
+
+#[tokio::test]
+async fn a_reduced_scim_peer_is_synced_with_put_and_short_pages() {
+    let world = World::start(ScimServer::reduced().await).await;
+    let ns = &world.ns;
+    world.first_sync().await;
+    assert_eq!(world.scim.users().await.len(), 6, "more users than one page of 5");
+
+    world.fake.update(|d| {
+        d.tenant_mut(7).for_each(|t| t.last_name = "Ó Briain-Walsh".into());
+        d.tenant_mut(1).for_each(|t| t.status = "MovedOut".into());
+    });
+    let obj = request_sync(&world.client, ns, NAME).await;
+    let s = summary(&obj);
+    assert_eq!((s.updated, s.deprovisioned, s.unchanged), (1, 1, 4));
+    let users = world.scim.users_by_key().await;
+    assert_eq!(users[&id(ns, "102", 7)]["name"]["familyName"], "Ó Briain-Walsh");
+    assert_eq!(users[&id(ns, "101", 1)]["active"], false);
+
+    let obj = request_sync(&world.client, ns, NAME).await;
+    let s = summary(&obj);
+    assert_eq!((s.created, s.updated, s.deprovisioned, s.unchanged), (0, 0, 0, 6));
+    assert_eq!(users, world.scim.users_by_key().await);
+}
+
+#[tokio::test]
+async fn delete_mode_removes_moved_out_users_and_detached_properties() {
+    let world = World::start(ScimServer::full().await).await;
+    let ns = &world.ns;
+    let mut manifest = world.manifest();
+    manifest["spec"]["deprovision"] = json!({"mode": "Delete"});
+    world.apply(&manifest).await;
+    wait_ready(&world.client, ns, NAME, "True", "Succeeded").await;
+
+    world.fake.update(|d| d.tenant_mut(2).for_each(|t| t.status = "MovedOut".into()));
+    manifest["spec"]["propertyIds"] = json!(["101"]);
+    world.apply(&manifest).await;
+    let obj = wait_for(&world.client, ns, NAME, "the new generation's sync", |i| {
+        i.status.as_ref().and_then(|s| s.observed_generation) == i.metadata.generation
+            && ready(i) == Some(("True".into(), "Succeeded".into()))
+    })
+    .await;
+    assert_eq!(summary(&obj).deprovisioned, 3);
+    let keys: Vec<String> = world.scim.users_by_key().await.into_keys().collect();
+    let expected: BTreeMap<String, ()> = [id(ns, "101", 1), id(ns, "101", 3), id(ns, "101", 6)].into_iter().map(|k| (k, ())).collect();
+    assert_eq!(keys, expected.into_keys().collect::<Vec<_>>());
+}

@@ -1,0 +1,410 @@
+//! End-to-end test harness: the real test apiserver (started by `scripts/test.sh`), a real
+//! `scim2-server` per test, the Buildium fake, and the controller scoped to a fresh namespace.
+
+#![allow(dead_code)]
+
+pub mod buildium_fake;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Patch, PatchParams, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Api, Client};
+use pms_sync::api::{PmsIntegration, REQUESTED_AT_ANNOTATION};
+use pms_sync::controller::{self, Settings};
+use pms_sync::http::HttpSettings;
+use pms_sync::metrics::Metrics;
+use serde_json::{Value, json};
+
+use buildium_fake::{Dataset, Lease, Property, Tenant};
+
+pub const WAIT: Duration = Duration::from_secs(60);
+pub const BUILDIUM_ID: &str = "e2e-client-id";
+pub const BUILDIUM_SECRET: &str = "e2e-client-secret-Zq81";
+pub const SCIM_TOKEN: &str = "e2e-scim-token-Hk27";
+
+/// A client for the test apiserver named by `PMS_SYNC_TEST_KUBECONFIG`, with the CRD installed.
+pub async fn client() -> Client {
+    let path = std::env::var("PMS_SYNC_TEST_KUBECONFIG").unwrap_or_else(|_| {
+        panic!("end-to-end tests need the project's test apiserver: run scripts/test.sh (it sets PMS_SYNC_TEST_KUBECONFIG)")
+    });
+    let kubeconfig = Kubeconfig::read_from(&path).expect("read the test kubeconfig");
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .expect("a usable test kubeconfig");
+    let client = Client::try_from(config).expect("a kube client");
+    install_crd(&client).await;
+    client
+}
+
+async fn install_crd(client: &Client) {
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let crd: CustomResourceDefinition = serde_yaml::from_str(&pms_sync::crd_yaml()).unwrap();
+    crds.patch("pmsintegrations.pmssync.io", &PatchParams::apply("pms-sync-tests").force(), &Patch::Apply(&crd))
+        .await
+        .expect("apply the CRD");
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let crd = crds.get("pmsintegrations.pmssync.io").await.unwrap();
+        let established = crd
+            .status
+            .and_then(|s| s.conditions)
+            .unwrap_or_default()
+            .iter()
+            .any(|c| c.type_ == "Established" && c.status == "True");
+        if established {
+            return;
+        }
+        assert!(Instant::now() < deadline, "CRD not established");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Creates a namespace with a unique name.
+pub async fn namespace(client: &Client, prefix: &str) -> String {
+    let name = format!("{prefix}-{:08x}", fastrand::u32(..));
+    let api: Api<Namespace> = Api::all(client.clone());
+    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": name}})).unwrap();
+    api.create(&PostParams::default(), &ns).await.expect("create namespace");
+    name
+}
+
+pub async fn create_secret(client: &Client, namespace: &str, name: &str, data: &[(&str, &str)]) {
+    let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    let string_data: BTreeMap<&str, &str> = data.iter().copied().collect();
+    let secret: Secret =
+        serde_json::from_value(json!({"metadata": {"name": name}, "stringData": string_data})).unwrap();
+    api.patch(name, &PatchParams::apply("pms-sync-tests").force(), &Patch::Apply(&secret)).await.expect("apply Secret");
+}
+
+/// Creates the two credential Secrets the standard integration references.
+pub async fn standard_secrets(client: &Client, namespace: &str) {
+    create_secret(client, namespace, "buildium", &[("clientId", BUILDIUM_ID), ("clientSecret", BUILDIUM_SECRET)]).await;
+    create_secret(client, namespace, "scim", &[("token", SCIM_TOKEN)]).await;
+}
+
+/// A `PmsIntegration` manifest for Buildium → SCIM; tweak it before applying.
+pub fn integration(name: &str, buildium_url: &str, scim_url: &str, property_ids: &[&str]) -> Value {
+    json!({
+        "apiVersion": "pmssync.io/v1alpha1",
+        "kind": "PmsIntegration",
+        "metadata": {"name": name},
+        "spec": {
+            "interval": "1h",
+            "pms": {"provider": "buildium", "credentialsSecretRef": {"name": "buildium"}, "baseUrl": buildium_url},
+            "propertyIds": property_ids,
+            "excludedLeaseStatuses": ["Past"],
+            "destination": {"scim": {"url": scim_url, "credentialsSecretRef": {"name": "scim"}}},
+        }
+    })
+}
+
+pub async fn apply_integration(client: &Client, namespace: &str, manifest: &Value) {
+    let api: Api<PmsIntegration> = Api::namespaced(client.clone(), namespace);
+    let name = manifest["metadata"]["name"].as_str().unwrap();
+    api.patch(name, &PatchParams::apply("pms-sync-tests").force(), &Patch::Apply(manifest))
+        .await
+        .expect("apply PmsIntegration");
+}
+
+/// Sets a new `requestedAt` token and waits until the controller echoes it.
+pub async fn request_sync(client: &Client, namespace: &str, name: &str) -> PmsIntegration {
+    let api: Api<PmsIntegration> = Api::namespaced(client.clone(), namespace);
+    let token = format!("{}-{:x}", jiff::Timestamp::now().as_nanosecond(), fastrand::u32(..));
+    let patch = json!({"metadata": {"annotations": {REQUESTED_AT_ANNOTATION: token}}});
+    api.patch(name, &PatchParams::default(), &Patch::Merge(&patch)).await.expect("annotate");
+    wait_for(client, namespace, name, "the token echo", |i| {
+        i.status.as_ref().and_then(|s| s.last_handled_reconcile_at.as_deref()) == Some(token.as_str())
+    })
+    .await
+}
+
+/// Polls the integration until `predicate` holds (60 s at most).
+pub async fn wait_for(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    what: &str,
+    predicate: impl Fn(&PmsIntegration) -> bool,
+) -> PmsIntegration {
+    let api: Api<PmsIntegration> = Api::namespaced(client.clone(), namespace);
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let current = api.get_opt(name).await.expect("get PmsIntegration");
+        if let Some(obj) = &current {
+            if predicate(obj) {
+                return obj.clone();
+            }
+        }
+        if Instant::now() > deadline {
+            panic!("timed out waiting for {what}; last status: {:#?}", current.and_then(|o| o.status));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+pub fn ready(obj: &PmsIntegration) -> Option<(String, String)> {
+    let status = obj.status.as_ref()?;
+    let c = pms_sync::conditions::get(&status.conditions, pms_sync::conditions::READY)?;
+    Some((c.status.clone(), c.reason.clone()))
+}
+
+/// Waits for `Ready` with the given status and reason.
+pub async fn wait_ready(client: &Client, namespace: &str, name: &str, status: &str, reason: &str) -> PmsIntegration {
+    wait_for(client, namespace, name, &format!("Ready={status} ({reason})"), |i| {
+        ready(i) == Some((status.to_string(), reason.to_string()))
+    })
+    .await
+}
+
+/// The controller, in-process, watching one namespace. Stops when dropped.
+pub struct RunningController {
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for RunningController {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+pub fn start_controller(client: &Client, namespace: &str) -> RunningController {
+    let settings = Settings {
+        watch_namespace: Some(namespace.to_string()),
+        http: HttpSettings {
+            base_delay: Duration::from_millis(50),
+            max_delay: Duration::from_millis(500),
+            request_timeout: Duration::from_secs(10),
+            ..HttpSettings::default()
+        },
+        ..Settings::default()
+    };
+    let ready = Arc::new(AtomicBool::new(false));
+    let task = tokio::spawn(controller::run(
+        client.clone(),
+        settings,
+        Metrics::default(),
+        ready,
+        std::future::pending::<()>(),
+    ));
+    RunningController { task }
+}
+
+/// A real `scim2-server` on a free loopback port. Killed when dropped.
+pub struct ScimServer {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+    http: reqwest::Client,
+}
+
+impl Drop for ScimServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn scim_server_binary() -> PathBuf {
+    if let Ok(path) = std::env::var("PMS_SYNC_SCIM_SERVER") {
+        return path.into();
+    }
+    let home = std::env::var("HOME").unwrap_or_default();
+    let path = PathBuf::from(home).join(".cache/pms-sync/venv-scim/bin/scim2-server");
+    assert!(path.exists(), "scim2-server not installed: run scripts/test-env.sh install (or scripts/test.sh)");
+    path
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl ScimServer {
+    /// Every feature of scim2-server.
+    pub async fn full() -> Self {
+        Self::start(None).await
+    }
+
+    /// A weaker peer: no PATCH, bulk, sort or ETag, and pages of at most 5.
+    pub async fn reduced() -> Self {
+        Self::start(Some(json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
+            "patch": {"supported": false},
+            "bulk": {"supported": false, "maxOperations": 0, "maxPayloadSize": 0},
+            "filter": {"supported": true, "maxResults": 5},
+            "changePassword": {"supported": false},
+            "sort": {"supported": false},
+            "etag": {"supported": false},
+            "authenticationSchemes": [{"type": "oauthbearertoken", "name": "bearer_token", "description": "HTTP Bearer Token"}]
+        })))
+        .await
+    }
+
+    async fn start(config: Option<Value>) -> Self {
+        // A free port can be taken between probing and binding: try a few.
+        for _ in 0..5 {
+            let dir = tempfile::tempdir().unwrap();
+            let port = free_port();
+            let mut command = Command::new(scim_server_binary());
+            command
+                .args(["--hostname", "127.0.0.1", "--port", &port.to_string(), "--bearer-token", SCIM_TOKEN])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+            if let Some(config) = &config {
+                let file = dir.path().join("spc.json");
+                std::fs::write(&file, serde_json::to_vec(config).unwrap()).unwrap();
+                command.arg("--service-provider-config").arg(&file);
+            }
+            let child = command.spawn().expect("start scim2-server");
+            let mut server = ScimServer { child, port, _dir: dir, http: reqwest::Client::new() };
+            if server.wait_until_serving().await {
+                return server;
+            }
+        }
+        panic!("scim2-server did not start");
+    }
+
+    async fn wait_until_serving(&mut self) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let url = format!("{}/ServiceProviderConfig", self.url());
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return false;
+            }
+            if self.http.get(&url).send().await.is_ok_and(|r| r.status().is_success()) {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        false
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/v2", self.port)
+    }
+
+    /// Every user, read page by page (the reduced server caps pages at 5).
+    pub async fn users(&self) -> Vec<Value> {
+        let mut users = Vec::new();
+        loop {
+            let url = format!("{}/Users?startIndex={}&count=5", self.url(), users.len() + 1);
+            let page: Value = self.http.get(&url).bearer_auth(SCIM_TOKEN).send().await.unwrap().json().await.unwrap();
+            let resources = page["Resources"].as_array().cloned().unwrap_or_default();
+            let total = page["totalResults"].as_u64().unwrap_or(0) as usize;
+            if resources.is_empty() {
+                return users;
+            }
+            users.extend(resources);
+            if users.len() >= total {
+                return users;
+            }
+        }
+    }
+
+    /// Users by externalId (users without one are keyed by userName).
+    pub async fn users_by_key(&self) -> BTreeMap<String, Value> {
+        self.users()
+            .await
+            .into_iter()
+            .map(|u| {
+                let key = u["externalId"].as_str().or(u["userName"].as_str()).unwrap_or_default().to_string();
+                (key, u)
+            })
+            .collect()
+    }
+
+    pub async fn create_user(&self, body: Value) {
+        let response = self
+            .http
+            .post(format!("{}/Users", self.url()))
+            .bearer_auth(SCIM_TOKEN)
+            .header("content-type", "application/scim+json")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201, "create user: {}", response.text().await.unwrap());
+    }
+}
+
+fn tenant(id: i64, status: &str, first: &str, last: &str, email: Option<&str>, phone: Option<&str>) -> Tenant {
+    Tenant {
+        id,
+        status: status.into(),
+        first_name: first.into(),
+        last_name: last.into(),
+        email: email.map(Into::into),
+        phones: phone.map(|p| vec![(p.to_string(), "Cell".to_string())]).unwrap_or_default(),
+        move_in: Some("2025-01-01".into()),
+        move_out: None,
+        notice_given: None,
+    }
+}
+
+fn lease(id: i64, unit: &str, status: &str, tenants: Vec<Tenant>) -> Lease {
+    Lease {
+        id,
+        unit: unit.into(),
+        status: status.into(),
+        from: Some("2025-01-01".into()),
+        to: Some("2026-12-31".into()),
+        eviction_pending: false,
+        tenants,
+    }
+}
+
+/// Three properties: 101 and 102 are attached in the tests, 103 never is.
+///
+/// Expected with `excludedLeaseStatuses: [Past]`: active users 1, 2, 6, 7, 8; inactive (future) 3;
+/// excluded 4 (moved out, past lease) and 5 (moved out of an active lease); 9 is not attached.
+pub fn dataset() -> Dataset {
+    Dataset {
+        properties: vec![
+            Property {
+                id: 101,
+                leases: vec![
+                    lease(1, "1A", "Active", vec![
+                        tenant(1, "Current", "Zoë", "Ångström", Some("zoe@example.org"), Some("555-0001")),
+                        tenant(2, "Current", "José", "Núñez", Some("jose@example.org"), Some("555-0002")),
+                    ]),
+                    lease(2, "1B", "Future", vec![tenant(3, "Future", "Mei", "Wáng", Some("mei@example.org"), None)]),
+                    lease(3, "1C", "Past", vec![tenant(4, "MovedOut", "Olaf", "Past", Some("olaf@example.org"), None)]),
+                    lease(4, "1D", "Active", vec![
+                        tenant(5, "MovedOut", "Rémi", "Gone", Some("remi@example.org"), None),
+                        tenant(6, "Current", "Ørjan", "Søreide", None, Some("555-0006")),
+                    ]),
+                ],
+            },
+            Property {
+                id: 102,
+                leases: vec![
+                    lease(5, "2A", "Active", vec![tenant(7, "Current", "Siobhán", "Ó Briain", Some("siobhan@example.org"), Some("555-0007"))]),
+                    lease(6, "2B", "Active", vec![tenant(8, "Current", "Kofi", "Mensah", Some("kofi@example.org"), None)]),
+                ],
+            },
+            Property {
+                id: 103,
+                leases: vec![lease(7, "3A", "Active", vec![tenant(9, "Current", "Not", "Attached", Some("not@example.org"), None)])],
+            },
+        ],
+    }
+}
+
+/// A new tenant for change scenarios.
+pub fn new_tenant(id: i64, first: &str, last: &str, email: &str) -> Tenant {
+    tenant(id, "Current", first, last, Some(email), None)
+}
+
+/// Every personal value in [`dataset`] and [`new_tenant`] calls of the tests, for leak checks.
+pub const PERSONAL_VALUES: &[&str] = &[
+    "Zoë", "Ångström", "zoe@example.org", "José", "Núñez", "jose@example.org", "Mei", "Wáng", "mei@example.org",
+    "Ørjan", "Søreide", "Siobhán", "Ó Briain", "siobhan@example.org", "Kofi", "Mensah", "kofi@example.org",
+    "555-0001", "555-0002", "555-0006", "555-0007",
+];
