@@ -33,7 +33,9 @@ need_root_apt() {
 }
 
 install_scim() {
-  if [ -x "$VENV/bin/scim2-server" ] && "$VENV/bin/pip" show scim2-server 2>/dev/null | grep -q "^Version: $SCIM_VERSION$"; then
+  local installed=""
+  [ -x "$VENV/bin/scim2-server" ] && installed=$("$VENV/bin/pip" show scim2-server 2>/dev/null || true)
+  if [[ "$installed" == *"Version: $SCIM_VERSION"* ]]; then
     return 0
   fi
   log "creating venv with scim2-server==$SCIM_VERSION"

@@ -6,6 +6,10 @@
 //! fields, enums, `minItems`, patterns and list-set uniqueness; everything else is validated again by
 //! the controller (`controller::validate`) before any outbound call.
 
+// kube's `printcolumn(...)` repeats `type_`/`json_path` keys by design; clippy reads them as
+// duplicated attributes.
+#![allow(clippy::duplicated_attributes)]
+
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::CustomResource;
 use schemars::JsonSchema;
@@ -30,7 +34,12 @@ pub const REQUESTED_AT_ANNOTATION: &str = "reconcile.pmssync.io/requestedAt";
     doc = "Keeps the residents of one or more PMS properties in step with a building's access-control destination.",
     printcolumn(name = "Enabled", type_ = "boolean", json_path = ".spec.enabled"),
     printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
-    printcolumn(name = "Reason", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].reason", priority = "1"),
+    printcolumn(
+        name = "Reason",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].reason",
+        priority = "1"
+    ),
     printcolumn(name = "Last Sync", type_ = "date", json_path = ".status.lastSyncTime"),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
 )]

@@ -215,13 +215,19 @@ mod tests {
     #[tokio::test]
     async fn retries_429_and_5xx_then_returns_success() {
         let server = MockServer::start().await;
-        Mock::given(method("GET")).and(path("/x"))
+        Mock::given(method("GET"))
+            .and(path("/x"))
             .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "0"))
-            .up_to_n_times(1).mount(&server).await;
-        Mock::given(method("GET")).and(path("/x"))
-            .respond_with(ResponseTemplate::new(503)).up_to_n_times(1).mount(&server).await;
-        Mock::given(method("GET")).and(path("/x"))
-            .respond_with(ResponseTemplate::new(200)).mount(&server).await;
+            .up_to_n_times(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/x"))
+            .respond_with(ResponseTemplate::new(503))
+            .up_to_n_times(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("GET")).and(path("/x")).respond_with(ResponseTemplate::new(200)).mount(&server).await;
         let client = HttpClient::new("test", fast(), Metrics::default());
         let url = format!("{}/x", server.uri());
         let response = client.send(|c| c.get(&url)).await.unwrap();
@@ -243,8 +249,11 @@ mod tests {
     async fn gives_up_after_max_attempts_and_on_long_retry_after() {
         let server = MockServer::start().await;
         Mock::given(method("GET")).and(path("/busy")).respond_with(ResponseTemplate::new(500)).mount(&server).await;
-        Mock::given(method("GET")).and(path("/later"))
-            .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "3600")).mount(&server).await;
+        Mock::given(method("GET"))
+            .and(path("/later"))
+            .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "3600"))
+            .mount(&server)
+            .await;
         let client = HttpClient::new("test", fast(), Metrics::default());
         let busy = format!("{}/busy", server.uri());
         assert!(matches!(client.send(|c| c.get(&busy)).await, Err(HttpError::Exhausted { status: 500, attempts: 3 })));

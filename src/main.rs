@@ -10,8 +10,15 @@ use pms_sync::metrics::Metrics;
 use pms_sync::telemetry::{self, LogFormat};
 use tokio::sync::watch;
 
+/// How long a stop waits for running syncs before abandoning them.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(25);
+
 #[derive(Parser)]
-#[command(name = "pms-sync", version, about = "Keeps access-control platforms in step with Property Management Systems")]
+#[command(
+    name = "pms-sync",
+    version,
+    about = "Keeps access-control platforms in step with Property Management Systems"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -64,6 +71,13 @@ async fn run_controller(args: ControllerArgs) -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
+    let listener = match tokio::net::TcpListener::bind(args.metrics_addr).await {
+        Ok(l) => l,
+        Err(error) => {
+            tracing::error!(error = %error, addr = %args.metrics_addr, "cannot listen on the metrics address");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
     let metrics = Metrics::default();
     let ready = Arc::new(AtomicBool::new(false));
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -75,9 +89,20 @@ async fn run_controller(args: ControllerArgs) -> std::process::ExitCode {
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
     };
-    let server = tokio::spawn(pms_sync::server::serve(args.metrics_addr, metrics.clone(), ready.clone(), stopped(stop_rx.clone())));
-    let settings = Settings { watch_namespace: args.watch_namespace, concurrency: args.concurrency, ..Settings::default() };
-    controller::run(client, settings, metrics, ready, stopped(stop_rx)).await;
+    let server =
+        tokio::spawn(pms_sync::server::serve(listener, metrics.clone(), ready.clone(), stopped(stop_rx.clone())));
+    let settings =
+        Settings { watch_namespace: args.watch_namespace, concurrency: args.concurrency, ..Settings::default() };
+    // A stop lets running syncs finish (each call is bounded by its timeouts); if they have not after
+    // the grace period, or the controller is still waiting for its CRD, it is abandoned: every
+    // sync is idempotent, so the next start converges.
+    let grace = stopped(stop_rx.clone());
+    tokio::select! {
+        _ = controller::run(client, settings, metrics, ready, stopped(stop_rx)) => {}
+        _ = async move { grace.await; tokio::time::sleep(SHUTDOWN_GRACE).await } => {
+            tracing::warn!(grace = ?SHUTDOWN_GRACE, "shutdown grace period over; abandoning running syncs");
+        }
+    }
     match server.await {
         Ok(Ok(())) => std::process::ExitCode::SUCCESS,
         Ok(Err(error)) => {

@@ -1,6 +1,5 @@
 //! `/healthz`, `/readyz` and `/metrics` on `--metrics-addr`.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -35,20 +34,17 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
-        state.metrics.encode(),
-    )
+    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], state.metrics.encode())
 }
 
-/// Binds `addr` and serves until `shutdown` resolves.
+/// Serves on an already bound listener until `shutdown` resolves. Binding first lets the caller
+/// fail fast on a taken port instead of running without health endpoints.
 pub async fn serve(
-    addr: SocketAddr,
+    listener: tokio::net::TcpListener,
     metrics: Metrics,
     ready: Arc<AtomicBool>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    tracing::info!(%addr, "serving /healthz, /readyz and /metrics");
+    tracing::info!(addr = %listener.local_addr()?, "serving /healthz, /readyz and /metrics");
     axum::serve(listener, router(metrics, ready)).with_graceful_shutdown(shutdown).await
 }

@@ -30,7 +30,10 @@ fn crd_schema_enforces_what_the_api_server_can() {
     assert_eq!(spec["properties"]["destination"]["minProperties"], 1);
     let providers = spec["properties"]["pms"]["properties"]["provider"]["enum"].as_array().unwrap();
     assert_eq!(providers.len(), 8);
-    assert_eq!(spec["properties"]["deprovision"]["properties"]["mode"]["enum"], serde_json::json!(["Deactivate", "Delete", "Ignore"]));
+    assert_eq!(
+        spec["properties"]["deprovision"]["properties"]["mode"]["enum"],
+        serde_json::json!(["Deactivate", "Delete", "Ignore"])
+    );
     assert!(spec["properties"]["interval"]["pattern"].is_string());
     // Every field is documented (kubectl explain).
     fn documented(schema: &serde_json::Value, path: &str) {

@@ -97,11 +97,17 @@ async fn first_sync_creates_exactly_the_attached_non_excluded_residents() {
     assert_eq!(users[&id(ns, "102", 7)]["name"]["familyName"], "Ó Briain");
 
     let s = summary(&obj);
-    assert_eq!((s.fetched, s.excluded, s.desired, s.created, s.updated, s.deprovisioned, s.failed), (8, 2, 6, 6, 0, 0, 0));
+    assert_eq!(
+        (s.fetched, s.excluded, s.desired, s.created, s.updated, s.deprovisioned, s.failed),
+        (8, 2, 6, 6, 0, 0, 0)
+    );
     let status = obj.status.as_ref().unwrap();
     assert_eq!(status.observed_generation, obj.metadata.generation);
     assert!(status.last_sync_time.is_some() && status.next_sync_time.is_some());
-    assert_eq!(status.properties.iter().map(|p| (p.id.as_str(), p.residents)).collect::<Vec<_>>(), [("101", 6), ("102", 2)]);
+    assert_eq!(
+        status.properties.iter().map(|p| (p.id.as_str(), p.residents)).collect::<Vec<_>>(),
+        [("101", 6), ("102", 2)]
+    );
     assert_no_personal_data(&obj);
 
     // Property 103 is not attached and was never asked for; every listing was paged.
@@ -197,10 +203,9 @@ async fn a_missing_secret_or_key_is_reported_and_a_new_secret_resyncs() {
 
     // A Secret without `clientSecret`: the key is named, still no call.
     create_secret(&client, &ns, "buildium", &[("clientId", BUILDIUM_ID)]).await;
-    let obj = wait_for(&client, &ns, NAME, "a missing-key message", |i| {
-        ready(i).is_some_and(|(_, r)| r == "InvalidSpec")
-    })
-    .await;
+    let obj =
+        wait_for(&client, &ns, NAME, "a missing-key message", |i| ready(i).is_some_and(|(_, r)| r == "InvalidSpec"))
+            .await;
     let message = pms_sync::conditions::get(&obj.status.unwrap().conditions, "Ready").unwrap().message.clone();
     assert!(message.contains("clientSecret"), "{message}");
     assert!(fake.requests().is_empty());
@@ -249,7 +254,8 @@ async fn rejected_credentials_stall_and_rate_limits_are_retried() {
     // One 429 with Retry-After on the first call: retried transparently.
     world.fake.set_fault(101, Some(Fault::RateLimited { times: 1, retry_after: 1 }));
     world.first_sync().await;
-    let first_page = world.fake.requests().iter().filter(|r| r.starts_with("/v1/leases?propertyids=101&offset=0&")).count();
+    let first_page =
+        world.fake.requests().iter().filter(|r| r.starts_with("/v1/leases?propertyids=101&offset=0&")).count();
     assert_eq!(first_page, 2, "the rate-limited request is retried once");
 
     world.fake.set_fault(101, Some(Fault::Unauthorized));
@@ -306,6 +312,7 @@ async fn delete_mode_removes_moved_out_users_and_detached_properties() {
     .await;
     assert_eq!(summary(&obj).deprovisioned, 3);
     let keys: Vec<String> = world.scim.users_by_key().await.into_keys().collect();
-    let expected: BTreeMap<String, ()> = [id(ns, "101", 1), id(ns, "101", 3), id(ns, "101", 6)].into_iter().map(|k| (k, ())).collect();
+    let expected: BTreeMap<String, ()> =
+        [id(ns, "101", 1), id(ns, "101", 3), id(ns, "101", 6)].into_iter().map(|k| (k, ())).collect();
     assert_eq!(keys, expected.into_keys().collect::<Vec<_>>());
 }

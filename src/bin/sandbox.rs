@@ -48,7 +48,14 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    let fake = buildium_fake::BuildiumFake::start_on(args.addr, data, &args.client_id, &args.client_secret, Some(args.data.clone())).await;
+    let fake = buildium_fake::BuildiumFake::start_on(
+        args.addr,
+        data,
+        &args.client_id,
+        &args.client_secret,
+        Some(args.data.clone()),
+    )
+    .await;
     eprintln!("[sandbox] Buildium-compatible API on {} serving {}", fake.url(), args.data.display());
     let _ = tokio::signal::ctrl_c().await;
     std::process::ExitCode::SUCCESS

@@ -56,7 +56,13 @@ pub struct Settings {
 
 impl Default for Settings {
     fn default() -> Self {
-        Self { watch_namespace: None, concurrency: 4, fetch_concurrency: 2, write_concurrency: 4, http: HttpSettings::default() }
+        Self {
+            watch_namespace: None,
+            concurrency: 4,
+            fetch_concurrency: 2,
+            write_concurrency: 4,
+            http: HttpSettings::default(),
+        }
     }
 }
 
@@ -93,12 +99,7 @@ pub async fn run(
     wait_for_crd(&integrations).await;
 
     let reporter = Reporter { controller: "pms-sync".into(), instance: std::env::var("POD_NAME").ok() };
-    let ctx = Arc::new(Context {
-        recorder: Recorder::new(client.clone(), reporter),
-        client,
-        metrics,
-        settings,
-    });
+    let ctx = Arc::new(Context { recorder: Recorder::new(client.clone(), reporter), client, metrics, settings });
     let concurrency = ctx.settings.concurrency;
     let controller = Controller::new(integrations, watcher::Config::default());
     let store = controller.store();
@@ -163,7 +164,8 @@ async fn reconcile(obj: Arc<PmsIntegration>, ctx: Arc<Context>) -> Result<Action
     let api: Api<PmsIntegration> = Api::namespaced(ctx.client.clone(), &namespace);
     let previous = obj.status.clone().unwrap_or_default();
     let token = obj.annotations().get(REQUESTED_AT_ANNOTATION).cloned();
-    let seen = Observation { generation: obj.metadata.generation, token: token.as_deref(), now: jiff::Timestamp::now() };
+    let seen =
+        Observation { generation: obj.metadata.generation, token: token.as_deref(), now: jiff::Timestamp::now() };
 
     // Gate: a disabled integration acknowledges requests and calls nobody.
     if !obj.spec.enabled {
@@ -234,7 +236,9 @@ async fn sync(
     if let Err(unsupported) = crate::pms::check_supported(spec.provider) {
         return (None, Some(Failure::permanent(reason::PROVIDER_NOT_SUPPORTED, unsupported.to_string())));
     }
-    let Some(pms_secret) = secrets.get(&spec.pms_secret) else { return (None, Some(missing(&spec.pms_secret))) };
+    let Some(pms_secret) = secrets.get(&spec.pms_secret) else {
+        return (None, Some(missing(&spec.pms_secret)));
+    };
     let http = |target| HttpClient::new(target, ctx.settings.http.clone(), ctx.metrics.clone());
     let connector = match Connector::new(
         spec.provider,
@@ -247,17 +251,23 @@ async fn sync(
         Err(ConnectorConfigError::Unsupported(e)) => {
             return (None, Some(Failure::permanent(reason::PROVIDER_NOT_SUPPORTED, e.to_string())));
         }
-        Err(e) => return (None, Some(Failure::permanent(reason::INVALID_SPEC, e.to_string()))),
+        Err(e) => {
+            return (None, Some(Failure::permanent(reason::INVALID_SPEC, e.to_string())));
+        }
     };
     let target = match &spec.destination {
         ValidatedDestination::Scim { url, secret } => {
-            let Some(data) = secrets.get(secret) else { return (None, Some(missing(secret))) };
+            let Some(data) = secrets.get(secret) else {
+                return (None, Some(missing(secret)));
+            };
             match destination::scim::Scim::new(url, data, http("scim")) {
                 Ok(d) => Target::Scim(d),
                 Err(DestinationConfigError::MissingKey(e)) => {
                     return (None, Some(Failure::permanent(reason::INVALID_SPEC, e.to_string())));
                 }
-                Err(e) => return (None, Some(Failure::permanent(reason::INVALID_SPEC, e.to_string()))),
+                Err(e) => {
+                    return (None, Some(Failure::permanent(reason::INVALID_SPEC, e.to_string())));
+                }
             }
         }
     };
@@ -329,10 +339,10 @@ async fn publish(ctx: &Context, obj: &PmsIntegration, report: Option<&SyncReport
         }
         (None, None) => None,
     };
-    if let Some(event) = event {
-        if let Err(error) = ctx.recorder.publish(&event, &obj.object_ref(&())).await {
-            warn!(error = %error, "could not publish event");
-        }
+    if let Some(event) = event
+        && let Err(error) = ctx.recorder.publish(&event, &obj.object_ref(&())).await
+    {
+        warn!(error = %error, "could not publish event");
     }
 }
 

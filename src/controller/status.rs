@@ -81,7 +81,11 @@ pub fn after_attempt(
         status.properties = report
             .properties
             .iter()
-            .map(|p| PropertyStatus { id: p.id.clone(), residents: p.residents, error: p.error.as_ref().map(|e| e.to_string()) })
+            .map(|p| PropertyStatus {
+                id: p.id.clone(),
+                residents: p.residents,
+                error: p.error.as_ref().map(|e| e.to_string()),
+            })
             .collect();
     }
 
@@ -98,7 +102,15 @@ pub fn after_attempt(
             let failures = previous.consecutive_failures.unwrap_or(0).saturating_add(1);
             status.consecutive_failures = Some(failures);
             let message = failure.message.clone();
-            conditions::set(&mut status.conditions, READY, false, failure.reason, message.clone(), seen.generation, now);
+            conditions::set(
+                &mut status.conditions,
+                READY,
+                false,
+                failure.reason,
+                message.clone(),
+                seen.generation,
+                now,
+            );
             if failure.permanent {
                 conditions::set(&mut status.conditions, STALLED, true, failure.reason, message, seen.generation, now);
                 None
@@ -108,7 +120,8 @@ pub fn after_attempt(
             }
         }
     };
-    status.next_sync_time = next.map(|d| Time(now + jiff::SignedDuration::try_from(d).unwrap_or(jiff::SignedDuration::MAX)));
+    status.next_sync_time =
+        next.map(|d| Time(now + jiff::SignedDuration::try_from(d).unwrap_or(jiff::SignedDuration::MAX)));
     (status, next)
 }
 
@@ -141,20 +154,25 @@ fn success_message(report: &SyncReport) -> String {
 /// Classifies a finished run. `None` means full success.
 pub fn classify(report: &SyncReport) -> Option<Failure> {
     use crate::engine::RunError;
-    let failed: Vec<String> = report
-        .properties
-        .iter()
-        .filter_map(|p| p.error.as_ref().map(|e| format!("{}: {e}", p.id)))
-        .collect();
+    let failed: Vec<String> =
+        report.properties.iter().filter_map(|p| p.error.as_ref().map(|e| format!("{}: {e}", p.id))).collect();
     let pms_permanent = report.properties.iter().any(|p| p.error.as_ref().is_some_and(|e| e.is_permanent()));
     let pms_reason = if pms_permanent { reason::PMS_AUTHENTICATION_FAILED } else { reason::PMS_UNAVAILABLE };
     let failure = |reason, permanent, message: String| Some(Failure { reason, message, permanent });
     match &report.fatal {
         Some(RunError::AllPropertiesFailed) => {
-            return failure(pms_reason, pms_permanent, format!("no property could be fetched; nothing was changed ({})", failed.join("; ")));
+            return failure(
+                pms_reason,
+                pms_permanent,
+                format!("no property could be fetched; nothing was changed ({})", failed.join("; ")),
+            );
         }
         Some(RunError::Destination(e)) => {
-            let reason = if e.is_permanent() { reason::DESTINATION_AUTHENTICATION_FAILED } else { reason::DESTINATION_UNAVAILABLE };
+            let reason = if e.is_permanent() {
+                reason::DESTINATION_AUTHENTICATION_FAILED
+            } else {
+                reason::DESTINATION_UNAVAILABLE
+            };
             return failure(reason, e.is_permanent(), format!("{e}; nothing was changed"));
         }
         None => {}
@@ -163,13 +181,22 @@ pub fn classify(report: &SyncReport) -> Option<Failure> {
         let permanent = report.write_errors.iter().any(|e| e.is_permanent());
         let reason = if permanent { reason::DESTINATION_AUTHENTICATION_FAILED } else { reason::SYNC_INCOMPLETE };
         let total = report.counts.created + report.counts.updated + report.counts.deprovisioned + report.counts.failed;
-        return failure(reason, permanent, format!("{} of {total} destination writes failed (first: {first})", report.write_errors.len()));
+        return failure(
+            reason,
+            permanent,
+            format!("{} of {total} destination writes failed (first: {first})", report.write_errors.len()),
+        );
     }
     if !failed.is_empty() {
         return failure(
             pms_reason,
             pms_permanent,
-            format!("{} of {} properties could not be fetched and were left untouched ({})", failed.len(), report.properties.len(), failed.join("; ")),
+            format!(
+                "{} of {} properties could not be fetched and were left untouched ({})",
+                failed.len(),
+                report.properties.len(),
+                failed.join("; ")
+            ),
         );
     }
     None

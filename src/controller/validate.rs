@@ -43,8 +43,9 @@ impl ValidatedSpec {
 pub struct InvalidSpec(pub String);
 
 pub fn validate(spec: &PmsIntegrationSpec) -> Result<ValidatedSpec, InvalidSpec> {
-    let interval = parse_duration(&spec.interval)
-        .ok_or_else(|| InvalidSpec(format!("spec.interval {:?} is not a duration such as 1h, 30m or 1h30m", spec.interval)))?;
+    let interval = parse_duration(&spec.interval).ok_or_else(|| {
+        InvalidSpec(format!("spec.interval {:?} is not a duration such as 1h, 30m or 1h30m", spec.interval))
+    })?;
     if interval < MIN_INTERVAL {
         return Err(InvalidSpec(format!("spec.interval {:?} is below the minimum of 1m", spec.interval)));
     }
@@ -78,7 +79,9 @@ pub fn validate(spec: &PmsIntegrationSpec) -> Result<ValidatedSpec, InvalidSpec>
             url: http_url(&scim.url, "spec.destination.scim.url")?,
             secret: secret_name(&scim.credentials_secret_ref.name, "spec.destination.scim.credentialsSecretRef.name")?,
         },
-        None => return Err(InvalidSpec("spec.destination must set exactly one destination (scim)".into())),
+        None => {
+            return Err(InvalidSpec("spec.destination must set exactly one destination (scim)".into()));
+        }
     };
 
     Ok(ValidatedSpec {
@@ -181,7 +184,8 @@ mod tests {
 
     #[test]
     fn bad_specs_name_the_field() {
-        let cases: Vec<(fn(&mut PmsIntegrationSpec), &str)> = vec![
+        type Mutation = fn(&mut PmsIntegrationSpec);
+        let cases: Vec<(Mutation, &str)> = vec![
             (|s| s.interval = "30s".into(), "spec.interval"),
             (|s| s.interval = "soon".into(), "spec.interval"),
             (|s| s.property_ids.clear(), "spec.propertyIds"),

@@ -77,10 +77,8 @@ impl Scim {
         &self,
         build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
     ) -> Result<reqwest::Response, DestinationError> {
-        let response = self
-            .http
-            .send(|c| build(c).bearer_auth(&self.token).header(reqwest::header::ACCEPT, CONTENT_TYPE))
-            .await?;
+        let response =
+            self.http.send(|c| build(c).bearer_auth(&self.token).header(reqwest::header::ACCEPT, CONTENT_TYPE)).await?;
         let status = response.status().as_u16();
         match status {
             200..=299 => Ok(response),
@@ -94,9 +92,7 @@ impl Scim {
         let url = self.url(path);
         let body = serde_json::to_vec(body).expect("a serde_json::Value always serializes");
         self.call(|c| {
-            c.request(method.clone(), &url)
-                .header(reqwest::header::CONTENT_TYPE, CONTENT_TYPE)
-                .body(body.clone())
+            c.request(method.clone(), &url).header(reqwest::header::CONTENT_TYPE, CONTENT_TYPE).body(body.clone())
         })
         .await
         .map(|_| ())

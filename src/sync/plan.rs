@@ -86,7 +86,9 @@ pub fn plan(
     let seen: BTreeSet<String> = by_identity.keys().cloned().collect();
     for (external_id, mut users) in by_identity {
         users.sort_by(|a, b| a.id.cmp(&b.id));
-        let Some((property, _)) = scope.parse(&external_id) else { continue };
+        let Some((property, _)) = scope.parse(&external_id) else {
+            continue;
+        };
         if failed_properties.contains(property) {
             out.held += users.len() as u64;
             continue;
@@ -226,10 +228,8 @@ mod tests {
         let residents = [resident("1", "a", ResidentStatus::Current)];
         let desired = desired_users(&scope(), &residents, &Exclusions::default());
         let record = desired.users["ns/it/1/a"].clone();
-        let users = vec![
-            ManagedUser { id: "2".into(), record: record.clone() },
-            ManagedUser { id: "1".into(), record },
-        ];
+        let users =
+            vec![ManagedUser { id: "2".into(), record: record.clone() }, ManagedUser { id: "1".into(), record }];
         let p = plan(&scope(), &desired, users, &BTreeSet::new(), DeprovisionMode::Delete);
         assert_eq!(p.unchanged, 1);
         assert!(matches!(p.actions.as_slice(), [Action::Delete(m)] if m.id == "2"));

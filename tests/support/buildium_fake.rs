@@ -194,14 +194,21 @@ fn error(status: StatusCode, code: &str, message: &str) -> Response {
 }
 
 /// Common request handling: log, reload, authenticate, parse paging, apply faults.
-async fn admit(state: &Shared, path: &str, headers: &HeaderMap, query: Option<String>) -> Result<(Vec<i64>, usize, usize, usize), Response> {
+async fn admit(
+    state: &Shared,
+    path: &str,
+    headers: &HeaderMap,
+    query: Option<String>,
+) -> Result<(Vec<i64>, usize, usize, usize), Response> {
     let query = query.unwrap_or_default();
     let (property_ids, offset, limit, fault, max_page) = {
         let mut inner = state.lock().unwrap();
         inner.requests.push(format!("{path}?{query}"));
         reload(&mut inner);
         let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("");
-        if header("x-buildium-client-id") != inner.client_id || header("x-buildium-client-secret") != inner.client_secret {
+        if header("x-buildium-client-id") != inner.client_id
+            || header("x-buildium-client-secret") != inner.client_secret
+        {
             return Err(error(StatusCode::UNAUTHORIZED, "Unauthorized", "The API key couldn't be authorized."));
         }
         let mut property_ids = Vec::new();
@@ -236,8 +243,12 @@ async fn admit(state: &Shared, path: &str, headers: &HeaderMap, query: Option<St
         (property_ids, offset, limit, fault.map(|(_, f)| f), max_page)
     };
     match fault {
-        Some(Fault::Unauthorized) => return Err(error(StatusCode::UNAUTHORIZED, "Unauthorized", "The API key couldn't be authorized.")),
-        Some(Fault::ServerError) => return Err(error(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", "Try again later.")),
+        Some(Fault::Unauthorized) => {
+            return Err(error(StatusCode::UNAUTHORIZED, "Unauthorized", "The API key couldn't be authorized."));
+        }
+        Some(Fault::ServerError) => {
+            return Err(error(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", "Try again later."));
+        }
         Some(Fault::RateLimited { retry_after, .. }) => {
             let mut response = error(StatusCode::TOO_MANY_REQUESTS, "TooManyRequests", "Rate limit exceeded.");
             response.headers_mut().insert("retry-after", retry_after.to_string().parse().unwrap());
@@ -250,10 +261,15 @@ async fn admit(state: &Shared, path: &str, headers: &HeaderMap, query: Option<St
 }
 
 fn reload(inner: &mut Inner) {
-    let Some((path, seen)) = &inner.source else { return };
+    let Some((path, seen)) = &inner.source else {
+        return;
+    };
     let modified = std::fs::metadata(path).and_then(|m| m.modified()).ok();
     if modified.is_some() && modified != *seen {
-        match std::fs::read_to_string(path).map_err(|e| e.to_string()).and_then(|t| serde_yaml::from_str::<Dataset>(&t).map_err(|e| e.to_string())) {
+        match std::fs::read_to_string(path)
+            .map_err(|e| e.to_string())
+            .and_then(|t| serde_yaml::from_str::<Dataset>(&t).map_err(|e| e.to_string()))
+        {
             Ok(data) => {
                 eprintln!("[sandbox] reloaded {}", path.display());
                 inner.data = data;
@@ -316,7 +332,8 @@ async fn leases(State(state): State<Shared>, headers: HeaderMap, RawQuery(query)
         Err(response) => return response,
     };
     let inner = state.lock().unwrap();
-    let mut items: Vec<(i64, Value)> = selected(&inner.data, &ids).map(|(p, l)| (l.id, lease_message(p, l, true))).collect();
+    let mut items: Vec<(i64, Value)> =
+        selected(&inner.data, &ids).map(|(p, l)| (l.id, lease_message(p, l, true))).collect();
     items.sort_by_key(|(id, _)| *id);
     page(items.into_iter().map(|(_, v)| v).collect(), offset, size)
 }

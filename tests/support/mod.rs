@@ -33,7 +33,9 @@ pub const SCIM_TOKEN: &str = "e2e-scim-token-Hk27";
 /// A client for the test apiserver named by `PMS_SYNC_TEST_KUBECONFIG`, with the CRD installed.
 pub async fn client() -> Client {
     let path = std::env::var("PMS_SYNC_TEST_KUBECONFIG").unwrap_or_else(|_| {
-        panic!("end-to-end tests need the project's test apiserver: run scripts/test.sh (it sets PMS_SYNC_TEST_KUBECONFIG)")
+        panic!(
+            "end-to-end tests need the project's test apiserver: run scripts/test.sh (it sets PMS_SYNC_TEST_KUBECONFIG)"
+        )
     });
     let kubeconfig = Kubeconfig::read_from(&path).expect("read the test kubeconfig");
     let config = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
@@ -138,10 +140,10 @@ pub async fn wait_for(
     let deadline = Instant::now() + WAIT;
     loop {
         let current = api.get_opt(name).await.expect("get PmsIntegration");
-        if let Some(obj) = &current {
-            if predicate(obj) {
-                return obj.clone();
-            }
+        if let Some(obj) = &current
+            && predicate(obj)
+        {
+            return obj.clone();
         }
         if Instant::now() > deadline {
             panic!("timed out waiting for {what}; last status: {:#?}", current.and_then(|o| o.status));
@@ -370,28 +372,60 @@ pub fn dataset() -> Dataset {
             Property {
                 id: 101,
                 leases: vec![
-                    lease(1, "1A", "Active", vec![
-                        tenant(1, "Current", "Zoë", "Ångström", Some("zoe@example.org"), Some("555-0001")),
-                        tenant(2, "Current", "José", "Núñez", Some("jose@example.org"), Some("555-0002")),
-                    ]),
+                    lease(
+                        1,
+                        "1A",
+                        "Active",
+                        vec![
+                            tenant(1, "Current", "Zoë", "Ångström", Some("zoe@example.org"), Some("555-0001")),
+                            tenant(2, "Current", "José", "Núñez", Some("jose@example.org"), Some("555-0002")),
+                        ],
+                    ),
                     lease(2, "1B", "Future", vec![tenant(3, "Future", "Mei", "Wáng", Some("mei@example.org"), None)]),
                     lease(3, "1C", "Past", vec![tenant(4, "MovedOut", "Olaf", "Past", Some("olaf@example.org"), None)]),
-                    lease(4, "1D", "Active", vec![
-                        tenant(5, "MovedOut", "Rémi", "Gone", Some("remi@example.org"), None),
-                        tenant(6, "Current", "Ørjan", "Søreide", None, Some("555-0006")),
-                    ]),
+                    lease(
+                        4,
+                        "1D",
+                        "Active",
+                        vec![
+                            tenant(5, "MovedOut", "Rémi", "Gone", Some("remi@example.org"), None),
+                            tenant(6, "Current", "Ørjan", "Søreide", None, Some("555-0006")),
+                        ],
+                    ),
                 ],
             },
             Property {
                 id: 102,
                 leases: vec![
-                    lease(5, "2A", "Active", vec![tenant(7, "Current", "Siobhán", "Ó Briain", Some("siobhan@example.org"), Some("555-0007"))]),
-                    lease(6, "2B", "Active", vec![tenant(8, "Current", "Kofi", "Mensah", Some("kofi@example.org"), None)]),
+                    lease(
+                        5,
+                        "2A",
+                        "Active",
+                        vec![tenant(
+                            7,
+                            "Current",
+                            "Siobhán",
+                            "Ó Briain",
+                            Some("siobhan@example.org"),
+                            Some("555-0007"),
+                        )],
+                    ),
+                    lease(
+                        6,
+                        "2B",
+                        "Active",
+                        vec![tenant(8, "Current", "Kofi", "Mensah", Some("kofi@example.org"), None)],
+                    ),
                 ],
             },
             Property {
                 id: 103,
-                leases: vec![lease(7, "3A", "Active", vec![tenant(9, "Current", "Not", "Attached", Some("not@example.org"), None)])],
+                leases: vec![lease(
+                    7,
+                    "3A",
+                    "Active",
+                    vec![tenant(9, "Current", "Not", "Attached", Some("not@example.org"), None)],
+                )],
             },
         ],
     }
@@ -404,7 +438,25 @@ pub fn new_tenant(id: i64, first: &str, last: &str, email: &str) -> Tenant {
 
 /// Every personal value in [`dataset`] and [`new_tenant`] calls of the tests, for leak checks.
 pub const PERSONAL_VALUES: &[&str] = &[
-    "Zoë", "Ångström", "zoe@example.org", "José", "Núñez", "jose@example.org", "Mei", "Wáng", "mei@example.org",
-    "Ørjan", "Søreide", "Siobhán", "Ó Briain", "siobhan@example.org", "Kofi", "Mensah", "kofi@example.org",
-    "555-0001", "555-0002", "555-0006", "555-0007",
+    "Zoë",
+    "Ångström",
+    "zoe@example.org",
+    "José",
+    "Núñez",
+    "jose@example.org",
+    "Mei",
+    "Wáng",
+    "mei@example.org",
+    "Ørjan",
+    "Søreide",
+    "Siobhán",
+    "Ó Briain",
+    "siobhan@example.org",
+    "Kofi",
+    "Mensah",
+    "kofi@example.org",
+    "555-0001",
+    "555-0002",
+    "555-0006",
+    "555-0007",
 ];

@@ -20,8 +20,13 @@ pub fn normalize(raw: &str) -> ResidentStatus {
     }
 }
 
-pub fn residents(property_id: &str, leases: &[LeaseMessage], tenants: &[TenantMessage]) -> Result<Vec<Resident>, PmsError> {
-    let wanted: i64 = property_id.parse().map_err(|_| PmsError::InvalidResponse("property ID is not an integer".into()))?;
+pub fn residents(
+    property_id: &str,
+    leases: &[LeaseMessage],
+    tenants: &[TenantMessage],
+) -> Result<Vec<Resident>, PmsError> {
+    let wanted: i64 =
+        property_id.parse().map_err(|_| PmsError::InvalidResponse("property ID is not an integer".into()))?;
     let people: HashMap<i64, &TenantMessage> = tenants.iter().filter_map(|t| Some((t.id?, t))).collect();
 
     // Leases of this property by ID: the lease listing first, then leases embedded in tenants.
@@ -76,13 +81,12 @@ fn resident(
     // A person the lease names but the tenant listing does not return cannot be synced safely:
     // treat the property as incomplete rather than deprovision someone by omission.
     let person = people.get(&tenant_id).copied().or(in_current).ok_or_else(|| {
-        PmsError::Incomplete(format!("lease {lease_id} names tenant {tenant_id}, which the tenant listing did not return"))
+        PmsError::Incomplete(format!(
+            "lease {lease_id} names tenant {tenant_id}, which the tenant listing did not return"
+        ))
     })?;
 
-    let status_raw = on_lease
-        .and_then(|t| t.status.clone())
-        .or_else(|| lease.lease_status.clone())
-        .unwrap_or_default();
+    let status_raw = on_lease.and_then(|t| t.status.clone()).or_else(|| lease.lease_status.clone()).unwrap_or_default();
     let move_out = lease.move_out_data.iter().flatten().find(|m| m.tenant_id == Some(tenant_id));
     let mut status = normalize(&status_raw);
     let notice_given = move_out.and_then(|m| parse_date(m.notice_given_date.as_deref()));
@@ -101,7 +105,12 @@ fn resident(
     r.unit = lease.unit_number.clone().filter(|u| !u.trim().is_empty());
     r.first_name = person.first_name.clone().unwrap_or_default();
     r.last_name = person.last_name.clone().unwrap_or_default();
-    r.emails = [&person.email, &person.alternate_email].into_iter().flatten().filter(|e| !e.trim().is_empty()).cloned().collect();
+    r.emails = [&person.email, &person.alternate_email]
+        .into_iter()
+        .flatten()
+        .filter(|e| !e.trim().is_empty())
+        .cloned()
+        .collect();
     r.phones = phones(person.phone_numbers.as_deref().unwrap_or_default());
     r.lease_start = parse_date(lease.lease_from_date.as_deref());
     r.lease_end = parse_date(lease.lease_to_date.as_deref());
@@ -142,14 +151,18 @@ mod tests {
 
     #[test]
     fn tenant_status_wins_over_lease_status_and_notice_is_derived() {
-        let leases: Vec<LeaseMessage> = parse(r#"[{"Id": 10, "PropertyId": 1, "UnitNumber": "4B", "LeaseStatus": "Active",
+        let leases: Vec<LeaseMessage> = parse(
+            r#"[{"Id": 10, "PropertyId": 1, "UnitNumber": "4B", "LeaseStatus": "Active",
             "LeaseFromDate": "2025-01-01", "LeaseToDate": "2026-12-31",
             "Tenants": [{"Id": 1, "Status": "Current", "MoveInDate": "2025-01-01"}, {"Id": 2, "Status": "MovedOut"}, {"Id": 3, "Status": "Current"}],
-            "MoveOutData": [{"TenantId": 3, "MoveOutDate": "2026-12-31", "NoticeGivenDate": "2026-10-01"}]}]"#);
-        let tenants: Vec<TenantMessage> = parse(r#"[
+            "MoveOutData": [{"TenantId": 3, "MoveOutDate": "2026-12-31", "NoticeGivenDate": "2026-10-01"}]}]"#,
+        );
+        let tenants: Vec<TenantMessage> = parse(
+            r#"[
             {"Id": 1, "FirstName": "Zoë", "LastName": "Nguyễn", "Email": "z@example.org",
              "PhoneNumbers": [{"Number": "555-0101", "Type": "Fax"}, {"Number": "555-0100", "Type": "Home"}, {"Number": "555-0199", "Type": "Cell"}]},
-            {"Id": 2, "FirstName": "B", "LastName": "B"}, {"Id": 3, "FirstName": "C", "LastName": "C"}]"#);
+            {"Id": 2, "FirstName": "B", "LastName": "B"}, {"Id": 3, "FirstName": "C", "LastName": "C"}]"#,
+        );
         let rs = residents("1", &leases, &tenants).unwrap();
         assert_eq!(rs.len(), 3);
         assert_eq!(rs[0].status, ResidentStatus::Current);
@@ -163,8 +176,10 @@ mod tests {
 
     #[test]
     fn leases_embedded_in_tenants_are_used_and_other_properties_ignored() {
-        let tenants: Vec<TenantMessage> = parse(r#"[{"Id": 5, "FirstName": "E", "LastName": "F",
-            "Leases": [{"Id": 50, "PropertyId": 1, "LeaseStatus": "Future"}, {"Id": 60, "PropertyId": 2, "LeaseStatus": "Active"}]}]"#);
+        let tenants: Vec<TenantMessage> = parse(
+            r#"[{"Id": 5, "FirstName": "E", "LastName": "F",
+            "Leases": [{"Id": 50, "PropertyId": 1, "LeaseStatus": "Future"}, {"Id": 60, "PropertyId": 2, "LeaseStatus": "Active"}]}]"#,
+        );
         let rs = residents("1", &[], &tenants).unwrap();
         assert_eq!(rs.len(), 1);
         assert_eq!((rs[0].status_raw.as_str(), rs[0].status), ("Future", ResidentStatus::Future));
@@ -172,14 +187,18 @@ mod tests {
 
     #[test]
     fn a_tenant_missing_from_the_listing_makes_the_property_incomplete() {
-        let leases: Vec<LeaseMessage> = parse(r#"[{"Id": 10, "PropertyId": 1, "LeaseStatus": "Active", "Tenants": [{"Id": 9, "Status": "Current"}]}]"#);
+        let leases: Vec<LeaseMessage> = parse(
+            r#"[{"Id": 10, "PropertyId": 1, "LeaseStatus": "Active", "Tenants": [{"Id": 9, "Status": "Current"}]}]"#,
+        );
         assert!(matches!(residents("1", &leases, &[]), Err(PmsError::Incomplete(_))));
     }
 
     #[test]
     fn eviction_pending_is_normalized_to_evicted() {
-        let leases: Vec<LeaseMessage> = parse(r#"[{"Id": 10, "PropertyId": 1, "LeaseStatus": "Active", "IsEvictionPending": true,
-            "CurrentTenants": [{"Id": 9, "FirstName": "G", "LastName": "H"}]}]"#);
+        let leases: Vec<LeaseMessage> = parse(
+            r#"[{"Id": 10, "PropertyId": 1, "LeaseStatus": "Active", "IsEvictionPending": true,
+            "CurrentTenants": [{"Id": 9, "FirstName": "G", "LastName": "H"}]}]"#,
+        );
         let rs = residents("1", &leases, &[]).unwrap();
         assert_eq!((rs[0].status, rs[0].under_eviction), (ResidentStatus::Evicted, true));
     }

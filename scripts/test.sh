@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Runs every test: unit and property tests, the CRD drift check, and the end-to-end tests against a
+# real kube-apiserver + etcd on loopback and real scim2-server processes.
+#
+#   scripts/test.sh                 # everything
+#   scripts/test.sh e2e_            # nextest filter: only tests whose name matches
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/test-env.sh install
+dir=$(mktemp -d "${TMPDIR:-/tmp}/pms-sync-test.XXXXXX")
+cleanup() { scripts/test-env.sh stop "$dir"; rm -rf "$dir"; }
+trap cleanup EXIT
+scripts/test-env.sh start "$dir"
+
+export PMS_SYNC_TEST_KUBECONFIG="$dir/kubeconfig"
+eval "$(scripts/test-env.sh paths)"
+export PMS_SYNC_SCIM_SERVER="$SCIM_SERVER"
+
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --no-fail-fast "$@"
+else
+  cargo test --no-fail-fast "$@"
+fi
