@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use super::api::{LeaseMessage, PhoneNumberMessage, TenantMessage};
 use crate::pms::{PmsError, parse_date};
-use crate::sync::{Phone, PhoneKind, Resident, ResidentStatus};
+use crate::sync::{Access, Phone, PhoneKind, Resident, ResidentStatus};
 
 /// Normalizes a Buildium status: tenant-on-lease and lease vocabularies both.
 pub fn normalize(raw: &str) -> ResidentStatus {
@@ -78,14 +78,7 @@ fn resident(
 ) -> Result<Resident, PmsError> {
     let on_lease = lease.tenants.iter().flatten().find(|t| t.id == Some(tenant_id));
     let in_current = lease.current_tenants.iter().flatten().find(|t| t.id == Some(tenant_id));
-    // A person the lease names but the tenant listing does not return cannot be synced safely:
-    // treat the property as incomplete rather than deprovision someone by omission.
-    let person = people.get(&tenant_id).copied().or(in_current).ok_or_else(|| {
-        PmsError::Incomplete(format!(
-            "lease {lease_id} names tenant {tenant_id}, which the tenant listing did not return"
-        ))
-    })?;
-
+    let person = people.get(&tenant_id).copied().or(in_current);
     let status_raw = on_lease.and_then(|t| t.status.clone()).or_else(|| lease.lease_status.clone()).unwrap_or_default();
     let move_out = lease.move_out_data.iter().flatten().find(|m| m.tenant_id == Some(tenant_id));
     let mut status = normalize(&status_raw);
@@ -100,9 +93,25 @@ fn resident(
         }
     }
 
+    // Someone the lease names but the tenant listing does not return: a moved-out person needs no
+    // contact details to be deprovisioned, but a person who should have access cannot be synced
+    // safely, so the property is incomplete (rather than deprovisioning someone by omission).
+    if person.is_none() && status.access() != Access::None {
+        return Err(PmsError::Incomplete(format!(
+            "lease {lease_id} names tenant {tenant_id}, which the tenant listing did not return"
+        )));
+    }
+
     let mut r = Resident::new(property_id, &tenant_id.to_string(), &status_raw, status);
     r.lease_id = Some(lease_id.to_string());
     r.unit = lease.unit_number.clone().filter(|u| !u.trim().is_empty());
+    r.lease_start = parse_date(lease.lease_from_date.as_deref());
+    r.lease_end = parse_date(lease.lease_to_date.as_deref());
+    r.move_in = on_lease.and_then(|t| parse_date(t.move_in_date.as_deref()));
+    r.move_out = move_out_date;
+    r.notice_given = notice_given;
+    r.under_eviction = under_eviction;
+    let Some(person) = person else { return Ok(r) };
     r.first_name = person.first_name.clone().unwrap_or_default();
     r.last_name = person.last_name.clone().unwrap_or_default();
     r.emails = [&person.email, &person.alternate_email]
@@ -112,12 +121,6 @@ fn resident(
         .cloned()
         .collect();
     r.phones = phones(person.phone_numbers.as_deref().unwrap_or_default());
-    r.lease_start = parse_date(lease.lease_from_date.as_deref());
-    r.lease_end = parse_date(lease.lease_to_date.as_deref());
-    r.move_in = on_lease.and_then(|t| parse_date(t.move_in_date.as_deref()));
-    r.move_out = move_out_date;
-    r.notice_given = notice_given;
-    r.under_eviction = under_eviction;
     Ok(r)
 }
 
@@ -191,6 +194,18 @@ mod tests {
             r#"[{"Id": 10, "PropertyId": 1, "LeaseStatus": "Active", "Tenants": [{"Id": 9, "Status": "Current"}]}]"#,
         );
         assert!(matches!(residents("1", &leases, &[]), Err(PmsError::Incomplete(_))));
+    }
+
+    #[test]
+    fn a_moved_out_tenant_missing_from_the_listing_is_still_known_by_id() {
+        let leases: Vec<LeaseMessage> = parse(
+            r#"[{"Id": 10, "PropertyId": 1, "LeaseStatus": "Active", "Tenants": [{"Id": 9, "Status": "MovedOut"}]}]"#,
+        );
+        let rs = residents("1", &leases, &[]).unwrap();
+        assert_eq!(
+            (rs[0].person_id.as_str(), rs[0].status, rs[0].first_name.as_str()),
+            ("9", ResidentStatus::Past, "")
+        );
     }
 
     #[test]
