@@ -19,6 +19,8 @@ use serde::{Deserialize, Serialize};
 pub const GROUP: &str = "pmssync.io";
 /// Annotation whose every new value (an opaque token) requests a sync now.
 pub const REQUESTED_AT_ANNOTATION: &str = "reconcile.pmssync.io/requestedAt";
+/// Annotation releasing a held deprovisioning: its value must equal `status.heldDeprovision.planDigest`.
+pub const APPROVE_DEPROVISION_ANNOTATION: &str = "pmssync.io/approve-deprovision";
 
 /// Desired state of one PMS → access-control sync: which PMS properties feed which destination.
 #[derive(CustomResource, Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
@@ -71,12 +73,39 @@ pub struct PmsIntegrationSpec {
     #[serde(default)]
     pub excluded_lease_statuses: Vec<String>,
 
+    /// Roles on a lease that get access. Default: `Primary`, `CoResident`, `Occupant` — a
+    /// `Guarantor` gets no user unless listed here.
+    #[serde(default = "default_access_roles")]
+    #[schemars(length(min = 1), extend("x-kubernetes-list-type" = "set"))]
+    pub access_roles: Vec<AccessRole>,
+
     /// Where residents are provisioned. Exactly one destination must be set.
     pub destination: DestinationSpec,
 
     /// What happens to users whose residents moved out, were excluded or vanished from the PMS.
     #[serde(default)]
     pub deprovision: DeprovisionSpec,
+
+    /// Compute the plan and report it in `status.plan` without writing anything to the destination.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+fn default_access_roles() -> Vec<AccessRole> {
+    vec![AccessRole::Primary, AccessRole::CoResident, AccessRole::Occupant]
+}
+
+/// A person's role on a lease.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum AccessRole {
+    /// The lease holder (head of household).
+    Primary,
+    /// Another lease signer.
+    CoResident,
+    /// Someone living in the unit without signing the lease.
+    Occupant,
+    /// A guarantor or cosigner, who does not live there.
+    Guarantor,
 }
 
 fn default_enabled() -> bool {
@@ -177,12 +206,30 @@ pub struct ScimDestinationSpec {
 }
 
 /// Deprovisioning behaviour.
-#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DeprovisionSpec {
     /// `Deactivate` (default) sets the user inactive, `Delete` removes it, `Ignore` leaves it as is.
     #[serde(default)]
     pub mode: DeprovisionMode,
+
+    /// Circuit breaker: a run that would deprovision more than this percentage of the users the
+    /// integration manages — or any user of a property that suddenly returned no residents — holds
+    /// its deprovisioning (creates and updates still apply) until the annotation
+    /// `pmssync.io/approve-deprovision` names the held plan's digest. Default 20.
+    #[serde(default = "default_max_percent")]
+    #[schemars(range(min = 0, max = 100))]
+    pub max_percent: u32,
+}
+
+impl Default for DeprovisionSpec {
+    fn default() -> Self {
+        Self { mode: DeprovisionMode::default(), max_percent: default_max_percent() }
+    }
+}
+
+fn default_max_percent() -> u32 {
+    20
 }
 
 /// How a user that should no longer have access is deprovisioned.
@@ -243,6 +290,60 @@ pub struct PmsIntegrationStatus {
     /// Per-property results of the last sync attempt.
     #[serde(default)]
     pub properties: Vec<PropertyStatus>,
+
+    /// Deprovisioning held by the circuit breaker; present only while held. Approve exactly this
+    /// plan with `kubectl annotate pmsi NAME pmssync.io/approve-deprovision=<planDigest>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_deprovision: Option<HeldDeprovision>,
+
+    /// The plan of the last dry run (`spec.dryRun: true`); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<PlanStatus>,
+}
+
+/// A deprovisioning waiting for approval.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HeldDeprovision {
+    /// Users the held plan would deactivate or delete.
+    pub count: u64,
+    /// `sha256:…` of exactly which users and how; changes iff the held set changes.
+    pub plan_digest: String,
+    /// Why the breaker held it.
+    pub reason: String,
+}
+
+/// Planned writes, in total and per property.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PlanStatus {
+    /// Users that would be created.
+    pub create: u64,
+    /// Users that would be updated.
+    pub update: u64,
+    /// Existing users that would be adopted (linked by an exact name and email match).
+    pub adopt: u64,
+    /// Users that would be deactivated or deleted (including any held by the breaker).
+    pub deprovision: u64,
+    /// The same, per property with planned writes.
+    #[serde(default)]
+    pub properties: Vec<PropertyPlan>,
+}
+
+/// Planned writes of one property.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PropertyPlan {
+    /// The PMS property ID.
+    pub id: String,
+    /// Users that would be created.
+    pub create: u64,
+    /// Users that would be updated.
+    pub update: u64,
+    /// Users that would be adopted.
+    pub adopt: u64,
+    /// Users that would be deprovisioned.
+    pub deprovision: u64,
 }
 
 /// Counts of one sync run.
@@ -259,14 +360,25 @@ pub struct SyncSummary {
     pub created: u64,
     /// Users updated.
     pub updated: u64,
+    /// Existing users linked to a resident by an exact first name, last name and email match.
+    #[serde(default)]
+    pub adopted: u64,
     /// Users deprovisioned (deactivated or deleted).
     pub deprovisioned: u64,
     /// Managed users already as they should be.
     pub unchanged: u64,
     /// Writes that failed.
     pub failed: u64,
-    /// Managed users held back untouched this run because their property could not be fetched.
+    /// Managed users left untouched this run: their property could not be fetched, or their
+    /// deprovisioning awaits approval.
     pub held: u64,
+    /// Residents not created because a user with their email exists and is not an exact match
+    /// (never merged; see the `Conflict` events for IDs).
+    #[serde(default)]
+    pub conflicts: u64,
+    /// Residents held back because another resident shares their email (fix it in the PMS).
+    #[serde(default)]
+    pub duplicate_emails: u64,
 }
 
 /// The result of one attached property in the last run.

@@ -21,6 +21,12 @@ pub mod reason {
     pub const DESTINATION_AUTHENTICATION_FAILED: &str = "DestinationAuthenticationFailed";
     pub const SYNC_INCOMPLETE: &str = "SyncIncomplete";
     pub const KUBERNETES_API_ERROR: &str = "KubernetesApiError";
+    pub const DEPROVISION_HELD: &str = "DeprovisionHeld";
+    pub const DRY_RUN: &str = "DryRun";
+    /// Event reason: residents not created because their email belongs to a non-matching user.
+    pub const CONFLICT: &str = "Conflict";
+    /// Event reason: residents held back because they share an email.
+    pub const DUPLICATE_EMAIL: &str = "DuplicateEmail";
     /// Event reason for a run that changed users.
     pub const SYNCED: &str = "Synced";
 }

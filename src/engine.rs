@@ -1,23 +1,31 @@
-//! One sync run: fetch every property → list managed users → plan → apply.
+//! One sync run: fetch every property → list managed users → plan → adopt or report conflicts →
+//! breaker → apply (or, in a dry run, stop at the plan).
 //!
 //! Generic over [`PmsSource`] and [`Destination`] and free of Kubernetes types, so the controller,
-//! the CLI and tests share it. Concurrency is bounded on both sides.
+//! the `plan` command and tests share it. Concurrency is bounded on both sides.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use futures::{StreamExt, stream};
 
 use crate::destination::{Destination, DestinationError};
 use crate::pms::{PmsError, PmsSource};
-use crate::sync::{Action, DeprovisionMode, Exclusions, Plan, Resident, Scope, desired_users, plan};
+use crate::sync::breaker::{self, Guard};
+use crate::sync::{Action, Conflict, DeprovisionMode, Plan, Policy, Resident, Scope, adopt, desired_users, plan};
 
 /// What to sync.
 #[derive(Clone, Debug)]
 pub struct SyncConfig {
     pub scope: Scope,
     pub property_ids: Vec<String>,
-    pub exclusions: Exclusions,
+    pub policy: Policy,
     pub mode: DeprovisionMode,
+    /// The breaker's share of managed users (percent) one run may deprovision.
+    pub max_percent: u32,
+    /// The plan digest an operator approved (`pmssync.io/approve-deprovision`).
+    pub approval: Option<String>,
+    /// Compute and report the plan; write nothing.
+    pub dry_run: bool,
     /// PMS calls in flight at once (per integration).
     pub fetch_concurrency: usize,
     /// Destination writes in flight at once (per integration).
@@ -40,10 +48,25 @@ pub struct Counts {
     pub desired: u64,
     pub created: u64,
     pub updated: u64,
+    pub adopted: u64,
     pub deprovisioned: u64,
     pub unchanged: u64,
     pub failed: u64,
+    /// Users left untouched: their property failed, or their deprovisioning awaits approval.
     pub held: u64,
+    /// Residents not created because a user with their email exists and is not an exact match.
+    pub conflicts: u64,
+    /// Residents held back because another resident shares their email.
+    pub duplicate_emails: u64,
+}
+
+/// Planned writes of one property (dry runs and `pms-sync plan`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PlannedCounts {
+    pub create: u64,
+    pub update: u64,
+    pub adopt: u64,
+    pub deprovision: u64,
 }
 
 /// Why a run stopped before writing anything.
@@ -51,11 +74,11 @@ pub struct Counts {
 pub enum RunError {
     #[error("no property could be fetched")]
     AllPropertiesFailed,
-    #[error("could not list destination users: {0}")]
+    #[error("could not read destination users: {0}")]
     Destination(DestinationError),
 }
 
-/// Everything a run learned; the controller turns it into status.
+/// Everything a run learned; the controller turns it into status, the CLI into a table.
 #[derive(Debug, Default)]
 pub struct SyncReport {
     pub properties: Vec<PropertyResult>,
@@ -64,25 +87,66 @@ pub struct SyncReport {
     pub write_errors: Vec<DestinationError>,
     /// Set when the run stopped before applying anything.
     pub fatal: Option<RunError>,
+    pub conflicts: Vec<Conflict>,
+    /// Identities held back because they share an email.
+    pub duplicate_emails: Vec<String>,
+    /// What the breaker decided (the held actions themselves are in `held_actions`).
+    pub guard: Option<Guard>,
+    /// Planned writes per property, for dry runs and `pms-sync plan`.
+    pub planned: BTreeMap<String, PlannedCounts>,
 }
 
 impl SyncReport {
-    /// Fully successful: every property fetched and every write done.
+    /// Everything fetched, nothing held, every write done.
     pub fn is_success(&self) -> bool {
-        self.fatal.is_none() && self.write_errors.is_empty() && self.properties.iter().all(|p| p.error.is_none())
+        self.fatal.is_none()
+            && self.write_errors.is_empty()
+            && self.properties.iter().all(|p| p.error.is_none())
+            && !matches!(self.guard, Some(Guard::Held { .. }))
+    }
+
+    /// The planned writes over all properties.
+    pub fn planned_total(&self) -> PlannedCounts {
+        self.planned.values().fold(PlannedCounts::default(), |mut t, p| {
+            t.create += p.create;
+            t.update += p.update;
+            t.adopt += p.adopt;
+            t.deprovision += p.deprovision;
+            t
+        })
+    }
+
+    /// The breaker's hold, if any: (count, digest).
+    pub fn hold(&self) -> Option<(u64, &str)> {
+        match &self.guard {
+            Some(Guard::Held { actions, digest, .. }) => Some((actions.len() as u64, digest)),
+            _ => None,
+        }
     }
 }
 
-/// Fetches every property and plans, without writing. Returns the plan or the report to publish.
+/// Progress callbacks (the CLI prints them; the controller logs nothing personal either way).
+pub trait Progress: Sync {
+    fn property_fetched(&self, _id: &str, _result: &Result<Vec<Resident>, PmsError>) {}
+}
+
+/// No progress output.
+pub struct Quiet;
+impl Progress for Quiet {}
+
+/// Fetches every property, plans, resolves first-contact matches and applies the breaker, without
+/// writing. Returns the report and the plan to apply (`None` when the run must stop).
 pub async fn fetch_and_plan<P: PmsSource, D: Destination>(
     pms: &P,
     destination: &D,
     config: &SyncConfig,
+    progress: &dyn Progress,
 ) -> (SyncReport, Option<Plan>) {
     let mut report = SyncReport::default();
     let fetched: Vec<(String, Result<Vec<Resident>, PmsError>)> = stream::iter(config.property_ids.iter().cloned())
         .map(|id| async move {
             let result = pms.list_residents(&id).await;
+            progress.property_fetched(&id, &result);
             (id, result)
         })
         .buffered(config.fetch_concurrency.max(1))
@@ -91,9 +155,11 @@ pub async fn fetch_and_plan<P: PmsSource, D: Destination>(
 
     let mut residents = Vec::new();
     let mut failed = BTreeSet::new();
+    let mut fetched_by_property = HashMap::new();
     for (id, result) in fetched {
         match result {
             Ok(list) => {
+                fetched_by_property.insert(id.clone(), list.len() as u64);
                 report.properties.push(PropertyResult { id, residents: list.len() as u64, error: None });
                 residents.extend(list);
             }
@@ -116,36 +182,86 @@ pub async fn fetch_and_plan<P: PmsSource, D: Destination>(
             return (report, None);
         }
     };
-    let desired = desired_users(&config.scope, &residents, &config.exclusions);
+    let desired = desired_users(&config.scope, &residents, &config.policy);
     drop(residents);
     report.counts.fetched = desired.fetched;
     report.counts.excluded = desired.excluded;
     report.counts.desired = desired.desired();
-    let plan = plan(&config.scope, &desired, managed, &failed, config.mode);
+    report.counts.duplicate_emails = desired.duplicate_emails.len() as u64;
+    report.duplicate_emails = desired.duplicate_emails.iter().cloned().collect();
+    let mut plan = plan(&config.scope, desired, managed, &failed, config.mode);
+
+    // First contact: a create whose email a destination user already holds is an adoption (exact
+    // match, no identity of its own) or a conflict (anything else).
+    let emails = adopt::create_emails(&plan);
+    if !emails.is_empty() {
+        match destination.find_by_emails(&emails).await {
+            Ok(candidates) => report.conflicts = adopt::resolve(&mut plan, candidates),
+            Err(error) => {
+                report.fatal = Some(RunError::Destination(error));
+                return (report, None);
+            }
+        }
+    }
+
+    let guard =
+        breaker::guard(&mut plan, &config.scope, config.max_percent, &fetched_by_property, config.approval.as_deref());
     report.counts.unchanged = plan.unchanged;
-    report.counts.held = plan.held;
+    let held_by_breaker = match &guard {
+        Guard::Held { actions, .. } => actions.len() as u64,
+        _ => 0,
+    };
+    report.counts.held = plan.held + held_by_breaker;
+    report.counts.conflicts = report.conflicts.len() as u64;
+    report.planned = planned_by_property(&config.scope, &plan);
+    report.guard = Some(guard);
     (report, Some(plan))
 }
 
-/// A full run: fetch, plan and apply.
+fn planned_by_property(scope: &Scope, plan: &Plan) -> BTreeMap<String, PlannedCounts> {
+    let mut out: BTreeMap<String, PlannedCounts> = BTreeMap::new();
+    for action in &plan.actions {
+        let Some((property, _)) = scope.parse(action.external_id()) else { continue };
+        let counts = out.entry(property.to_string()).or_default();
+        match action {
+            Action::Create(_) => counts.create += 1,
+            Action::Update { .. } => counts.update += 1,
+            Action::Adopt { .. } => counts.adopt += 1,
+            Action::Deactivate(_) | Action::Delete(_) => counts.deprovision += 1,
+        }
+    }
+    out
+}
+
+/// A full run: fetch, plan and (unless a dry run) apply.
 pub async fn run<P: PmsSource, D: Destination>(pms: &P, destination: &D, config: &SyncConfig) -> SyncReport {
-    let (mut report, plan) = fetch_and_plan(pms, destination, config).await;
+    let (mut report, plan) = fetch_and_plan(pms, destination, config, &Quiet).await;
     let Some(plan) = plan else { return report };
-    let results: Vec<(ActionKind, Result<(), DestinationError>)> = stream::iter(plan.actions)
+    if config.dry_run {
+        return report;
+    }
+    let results: Vec<(ActionKind, String, Result<(), DestinationError>)> = stream::iter(plan.actions)
         .map(|action| async move {
-            let kind = ActionKind::of(&action);
-            (kind, destination.apply(&action).await)
+            let result = destination.apply(&action).await;
+            (ActionKind::of(&action), action.external_id().to_string(), result)
         })
         .buffer_unordered(config.write_concurrency.max(1))
         .collect()
         .await;
-    for (kind, result) in results {
+    for (kind, external_id, result) in results {
         match result {
             Ok(()) => match kind {
                 ActionKind::Create => report.counts.created += 1,
                 ActionKind::Update => report.counts.updated += 1,
+                ActionKind::Adopt => report.counts.adopted += 1,
                 ActionKind::Deprovision => report.counts.deprovisioned += 1,
             },
+            // A create refused for uniqueness is the conflict the email lookup could not see
+            // (e.g. a userName taken without a matching email): report it as one, with IDs.
+            Err(DestinationError::Conflict { .. }) if matches!(kind, ActionKind::Create) => {
+                report.counts.conflicts += 1;
+                report.conflicts.push(Conflict { external_id, user_id: None });
+            }
             Err(error) => {
                 report.counts.failed += 1;
                 report.write_errors.push(error);
@@ -159,6 +275,7 @@ pub async fn run<P: PmsSource, D: Destination>(pms: &P, destination: &D, config:
 enum ActionKind {
     Create,
     Update,
+    Adopt,
     Deprovision,
 }
 
@@ -167,6 +284,7 @@ impl ActionKind {
         match action {
             Action::Create(_) => Self::Create,
             Action::Update { .. } => Self::Update,
+            Action::Adopt { .. } => Self::Adopt,
             Action::Deactivate(_) | Action::Delete(_) => Self::Deprovision,
         }
     }

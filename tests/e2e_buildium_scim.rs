@@ -301,7 +301,8 @@ async fn delete_mode_removes_moved_out_users_and_detached_properties() {
     let world = World::start(ScimServer::full().await).await;
     let ns = &world.ns;
     let mut manifest = world.manifest();
-    manifest["spec"]["deprovision"] = json!({"mode": "Delete"});
+    // Detaching a property deprovisions half the users: allowed explicitly (no breaker hold).
+    manifest["spec"]["deprovision"] = json!({"mode": "Delete", "maxPercent": 100});
     world.apply(&manifest).await;
     wait_ready(&world.client, ns, NAME, "True", "Succeeded").await;
 

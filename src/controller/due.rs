@@ -21,6 +21,8 @@ pub struct Observed<'a> {
     pub generation: Option<i64>,
     pub token: Option<&'a str>,
     pub secrets_digest: &'a str,
+    /// The value of `pmssync.io/approve-deprovision`.
+    pub approval: Option<&'a str>,
 }
 
 pub fn decide(status: &PmsIntegrationStatus, observed: &Observed<'_>, now: jiff::Timestamp) -> Due {
@@ -35,6 +37,11 @@ pub fn decide(status: &PmsIntegrationStatus, observed: &Observed<'_>, now: jiff:
     }
     if status.observed_secrets_digest.as_deref() != Some(observed.secrets_digest) {
         return Due::Now("credentials changed");
+    }
+    if let (Some(held), Some(approval)) = (&status.held_deprovision, observed.approval)
+        && held.plan_digest == approval.trim()
+    {
+        return Due::Now("held deprovisioning approved");
     }
     match &status.next_sync_time {
         Some(next) if next.0 <= now => Due::Now("interval elapsed"),
@@ -76,7 +83,7 @@ mod tests {
     }
 
     fn observed<'a>(generation: i64, token: Option<&'a str>, digest: &'a str) -> Observed<'a> {
-        Observed { generation: Some(generation), token, secrets_digest: digest }
+        Observed { generation: Some(generation), token, secrets_digest: digest, approval: None }
     }
 
     #[test]
@@ -92,6 +99,15 @@ mod tests {
         assert_eq!(decide(&synced(), &observed(2, Some("t1"), "d2"), now()), Due::Now("credentials changed"));
         let later = "2026-11-27T11:00:01Z".parse().unwrap();
         assert_eq!(decide(&synced(), &observed(2, Some("t1"), "d1"), later), Due::Now("interval elapsed"));
+    }
+
+    #[test]
+    fn approving_the_held_plan_makes_a_sync_due_and_another_digest_does_not() {
+        let held = crate::api::HeldDeprovision { count: 3, plan_digest: "sha256:ab".into(), reason: String::new() };
+        let status = PmsIntegrationStatus { held_deprovision: Some(held), ..synced() };
+        let approve = |a| Observed { approval: Some(a), ..observed(2, Some("t1"), "d1") };
+        assert_eq!(decide(&status, &approve("sha256:ab"), now()), Due::Now("held deprovisioning approved"));
+        assert!(matches!(decide(&status, &approve("sha256:cd"), now()), Due::After(_)));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! destination → sync (fetch → plan → apply, in `engine`) → status and events.
 //! Every step but the Kubernetes reads and writes is a pure or Kubernetes-free function.
 
+pub mod build;
 pub mod dereference;
 pub mod due;
 pub mod status;
@@ -25,17 +26,15 @@ use kube::{Api, Client, Resource, ResourceExt};
 use serde_json::json;
 use tracing::{info, warn};
 
-use crate::api::{PmsIntegration, PmsIntegrationStatus, REQUESTED_AT_ANNOTATION};
+use crate::api::{APPROVE_DEPROVISION_ANNOTATION, PmsIntegration, PmsIntegrationStatus, REQUESTED_AT_ANNOTATION};
 use crate::conditions::reason;
-use crate::destination::{self, DestinationConfigError, Target};
-use crate::engine::{self, SyncConfig, SyncReport};
+use crate::engine::{self, SyncReport};
 use crate::http::{HttpClient, HttpSettings};
 use crate::metrics::Metrics;
-use crate::pms::{Connector, ConnectorConfigError};
 use crate::sync::Scope;
 use due::{Due, Observed};
 use status::{Failure, Observation};
-use validate::{ValidatedDestination, ValidatedSpec};
+use validate::ValidatedSpec;
 
 /// Field manager of every status write.
 pub const FIELD_MANAGER: &str = "pms-sync";
@@ -181,7 +180,13 @@ async fn reconcile(obj: Arc<PmsIntegration>, ctx: Arc<Context>) -> Result<Action
     };
     let digest = secrets.as_ref().map_or("none", |s| s.digest.as_str()).to_string();
 
-    let observed = Observed { generation: seen.generation, token: seen.token, secrets_digest: &digest };
+    let approval = obj.annotations().get(APPROVE_DEPROVISION_ANNOTATION).cloned();
+    let observed = Observed {
+        generation: seen.generation,
+        token: seen.token,
+        secrets_digest: &digest,
+        approval: approval.as_deref(),
+    };
     let why = match due::decide(&previous, &observed, seen.now) {
         Due::Now(why) => why,
         Due::After(wait) => {
@@ -197,17 +202,20 @@ async fn reconcile(obj: Arc<PmsIntegration>, ctx: Arc<Context>) -> Result<Action
 
     let started = jiff::Timestamp::now();
     let timer = std::time::Instant::now();
-    let (report, failure, interval) = match validated {
-        Err(invalid) => (None, Some(Failure::permanent(reason::INVALID_SPEC, invalid.0)), validate::MIN_INTERVAL),
+    let (report, failure, interval, dry_run) = match validated {
+        Err(invalid) => {
+            (None, Some(Failure::permanent(reason::INVALID_SPEC, invalid.0)), validate::MIN_INTERVAL, false)
+        }
         Ok(spec) => {
             let secrets = secrets.expect("secrets are read for every valid spec");
-            let (report, failure) = sync(&ctx, &namespace, &name, &spec, &secrets).await;
-            (report, failure, spec.interval)
+            let scope = Scope::new(&namespace, &name);
+            let (report, failure) = sync(&ctx, scope, &spec, &secrets, approval.clone()).await;
+            (report, failure, spec.interval, spec.dry_run)
         }
     };
     let seen = Observation { now: jiff::Timestamp::now(), ..seen };
     let (next_status, next) =
-        status::after_attempt(&previous, &seen, started, &digest, interval, report.as_ref(), failure.as_ref());
+        status::after_attempt(&previous, &seen, started, &digest, interval, dry_run, report.as_ref(), failure.as_ref());
     write_status(&api, &name, &previous, &next_status).await?;
     ctx.metrics.observe_duration(timer.elapsed().as_secs_f64());
     publish(&ctx, &obj, report.as_ref(), failure.as_ref()).await;
@@ -222,64 +230,18 @@ async fn reconcile(obj: Arc<PmsIntegration>, ctx: Arc<Context>) -> Result<Action
 /// Builds the connector and destination and runs one sync. Configuration errors are permanent.
 async fn sync(
     ctx: &Context,
-    namespace: &str,
-    name: &str,
+    scope: Scope,
     spec: &ValidatedSpec,
     secrets: &dereference::Secrets,
+    approval: Option<String>,
 ) -> (Option<SyncReport>, Option<Failure>) {
-    let missing = |secret: &str| {
-        Failure::permanent(
-            reason::CREDENTIALS_NOT_FOUND,
-            format!("Secret {secret:?} not found in namespace {namespace:?}"),
-        )
-    };
-    if let Err(unsupported) = crate::pms::check_supported(spec.provider) {
-        return (None, Some(Failure::permanent(reason::PROVIDER_NOT_SUPPORTED, unsupported.to_string())));
-    }
-    let Some(pms_secret) = secrets.get(&spec.pms_secret) else {
-        return (None, Some(missing(&spec.pms_secret)));
-    };
     let http = |target| HttpClient::new(target, ctx.settings.http.clone(), ctx.metrics.clone());
-    let connector = match Connector::new(
-        spec.provider,
-        spec.pms_base_url.as_deref(),
-        &spec.property_ids,
-        pms_secret,
-        http(spec.provider.as_str()),
-    ) {
-        Ok(c) => c,
-        Err(ConnectorConfigError::Unsupported(e)) => {
-            return (None, Some(Failure::permanent(reason::PROVIDER_NOT_SUPPORTED, e.to_string())));
-        }
-        Err(e) => {
-            return (None, Some(Failure::permanent(reason::INVALID_SPEC, e.to_string())));
-        }
+    let (connector, target) = match build::clients(spec, scope.namespace(), |name| secrets.get(name), http) {
+        Ok(clients) => clients,
+        Err(failure) => return (None, Some(failure)),
     };
-    let target = match &spec.destination {
-        ValidatedDestination::Scim { url, secret } => {
-            let Some(data) = secrets.get(secret) else {
-                return (None, Some(missing(secret)));
-            };
-            match destination::scim::Scim::new(url, data, http("scim")) {
-                Ok(d) => Target::Scim(d),
-                Err(DestinationConfigError::MissingKey(e)) => {
-                    return (None, Some(Failure::permanent(reason::INVALID_SPEC, e.to_string())));
-                }
-                Err(e) => {
-                    return (None, Some(Failure::permanent(reason::INVALID_SPEC, e.to_string())));
-                }
-            }
-        }
-    };
-
-    let config = SyncConfig {
-        scope: Scope::new(namespace, name),
-        property_ids: spec.property_ids.clone(),
-        exclusions: spec.exclusions.clone(),
-        mode: spec.mode,
-        fetch_concurrency: ctx.settings.fetch_concurrency,
-        write_concurrency: ctx.settings.write_concurrency,
-    };
+    let config =
+        build::sync_config(spec, scope, approval, ctx.settings.fetch_concurrency, ctx.settings.write_concurrency);
     let report = engine::run(&connector, &target, &config).await;
     let failure = status::classify(&report);
     (Some(report), failure)
@@ -305,45 +267,81 @@ async fn write_status(
     Ok(())
 }
 
-/// Records metrics and events for an attempt: Normal when users changed, Warning on failure.
+/// Records metrics and events for an attempt: Normal when users changed, Warning on failure, on
+/// conflicts and on residents sharing an email (IDs only, bounded).
 async fn publish(ctx: &Context, obj: &PmsIntegration, report: Option<&SyncReport>, failure: Option<&Failure>) {
+    let warning = |reason: &str, note: String| Event {
+        type_: EventType::Warning,
+        reason: reason.into(),
+        note: Some(truncate(&note, 1000)),
+        action: "Sync".into(),
+        secondary: None,
+    };
+    let mut events = Vec::new();
     if let Some(report) = report {
         let c = &report.counts;
         ctx.metrics.record_objects("created", c.created);
         ctx.metrics.record_objects("updated", c.updated);
+        ctx.metrics.record_objects("adopted", c.adopted);
         ctx.metrics.record_objects("deprovisioned", c.deprovisioned);
         ctx.metrics.record_objects("failed", c.failed);
-    }
-    let event = match (failure, report) {
-        (Some(f), _) => {
-            ctx.metrics.record_reconcile("failed");
-            ctx.metrics.record_error(f.reason);
-            Some(Event {
-                type_: EventType::Warning,
-                reason: f.reason.into(),
-                note: Some(truncate(&f.message, 1000)),
-                action: "Sync".into(),
-                secondary: None,
-            })
-        }
-        (None, Some(r)) => {
-            ctx.metrics.record_reconcile("synced");
-            let c = &r.counts;
-            (c.created + c.updated + c.deprovisioned > 0).then(|| Event {
+        if failure.is_none() && c.created + c.updated + c.adopted + c.deprovisioned > 0 {
+            events.push(Event {
                 type_: EventType::Normal,
                 reason: reason::SYNCED.into(),
-                note: Some(format!("{} created, {} updated, {} deprovisioned", c.created, c.updated, c.deprovisioned)),
+                note: Some(format!(
+                    "{} created, {} updated, {} adopted, {} deprovisioned",
+                    c.created, c.updated, c.adopted, c.deprovisioned
+                )),
                 action: "Sync".into(),
                 secondary: None,
-            })
+            });
         }
-        (None, None) => None,
-    };
-    if let Some(event) = event
-        && let Err(error) = ctx.recorder.publish(&event, &obj.object_ref(&())).await
-    {
-        warn!(error = %error, "could not publish event");
+        if !report.conflicts.is_empty() {
+            let ids = report.conflicts.iter().map(|c| match &c.user_id {
+                Some(user) => format!("{} (user {user})", c.external_id),
+                None => c.external_id.clone(),
+            });
+            let note = format!(
+                "{} residents not created: a user with the same email exists and is not an exact name match; never merged: {}",
+                report.conflicts.len(),
+                bounded_list(ids)
+            );
+            events.push(warning(reason::CONFLICT, note));
+        }
+        if !report.duplicate_emails.is_empty() {
+            let note = format!(
+                "{} residents share an email with another resident and are held back until the PMS is fixed: {}",
+                report.duplicate_emails.len(),
+                bounded_list(report.duplicate_emails.iter().cloned())
+            );
+            events.push(warning(reason::DUPLICATE_EMAIL, note));
+        }
     }
+    match failure {
+        Some(f) => {
+            ctx.metrics.record_reconcile("failed");
+            ctx.metrics.record_error(f.reason);
+            events.push(warning(f.reason, f.message.clone()));
+        }
+        None if report.is_some() => ctx.metrics.record_reconcile("synced"),
+        None => {}
+    }
+    for event in events {
+        if let Err(error) = ctx.recorder.publish(&event, &obj.object_ref(&())).await {
+            warn!(error = %error, "could not publish event");
+        }
+    }
+}
+
+/// At most ten items, then a count of the rest.
+fn bounded_list(items: impl ExactSizeIterator<Item = String>) -> String {
+    let total = items.len();
+    let mut shown: Vec<String> = items.take(10).collect();
+    if total > shown.len() {
+        shown.push(format!("and {} more", total - shown.len()));
+    }
+    shown.join(", ")
 }
 
 fn truncate(text: &str, max: usize) -> String {

@@ -5,26 +5,44 @@ use std::time::Duration;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use super::due::{jittered, retry_delay};
-use crate::api::{PmsIntegrationStatus, PropertyStatus, SyncSummary};
+use crate::api::{
+    APPROVE_DEPROVISION_ANNOTATION, HeldDeprovision, PlanStatus, PmsIntegrationStatus, PropertyPlan, PropertyStatus,
+    SyncSummary,
+};
 use crate::conditions::{self, READY, STALLED, reason};
 use crate::engine::{Counts, SyncReport};
+use crate::sync::Guard;
+
+/// When to try again after an attempt that did not fully succeed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Retry {
+    /// Transient: exponential backoff, separate from the interval.
+    Backoff,
+    /// Not an error of the run (e.g. deprovisioning held for approval): the normal interval.
+    Interval,
+    /// Retrying cannot fix it: wait for a change of spec, Secret or token.
+    WaitForChange,
+}
 
 /// Why an attempt did not fully succeed. `message` holds IDs and counts only.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Failure {
     pub reason: &'static str,
     pub message: String,
-    /// Retrying cannot fix it: wait for a change of spec, Secret or token.
-    pub permanent: bool,
+    pub retry: Retry,
 }
 
 impl Failure {
     pub fn permanent(reason: &'static str, message: impl Into<String>) -> Self {
-        Self { reason, message: message.into(), permanent: true }
+        Self { reason, message: message.into(), retry: Retry::WaitForChange }
     }
 
     pub fn transient(reason: &'static str, message: impl Into<String>) -> Self {
-        Self { reason, message: message.into(), permanent: false }
+        Self { reason, message: message.into(), retry: Retry::Backoff }
+    }
+
+    pub fn is_permanent(&self) -> bool {
+        self.retry == Retry::WaitForChange
     }
 }
 
@@ -63,12 +81,14 @@ pub fn disabled(previous: &PmsIntegrationStatus, seen: &Observation<'_>) -> PmsI
 
 /// After a sync attempt (or a failure to start one). Returns the status and when to run next
 /// (`None`: wait for a change).
+#[allow(clippy::too_many_arguments)]
 pub fn after_attempt(
     previous: &PmsIntegrationStatus,
     seen: &Observation<'_>,
     started: jiff::Timestamp,
     secrets_digest: &str,
     interval: Duration,
+    dry_run: bool,
     report: Option<&SyncReport>,
     failure: Option<&Failure>,
 ) -> (PmsIntegrationStatus, Option<Duration>) {
@@ -87,20 +107,26 @@ pub fn after_attempt(
                 error: p.error.as_ref().map(|e| e.to_string()),
             })
             .collect();
+        status.held_deprovision = held(report);
+        status.plan = dry_run.then(|| plan_status(report));
+    } else {
+        status.plan = None;
     }
 
     let next = match failure {
         None => {
-            status.last_sync_time = Some(Time(now));
+            let (reason, message) = if dry_run {
+                (reason::DRY_RUN, report.map(dry_run_message).unwrap_or_default())
+            } else {
+                status.last_sync_time = Some(Time(now));
+                (reason::SUCCEEDED, report.map(success_message).unwrap_or_default())
+            };
             status.consecutive_failures = None;
-            let message = report.map(success_message).unwrap_or_default();
-            conditions::set(&mut status.conditions, READY, true, reason::SUCCEEDED, message, seen.generation, now);
+            conditions::set(&mut status.conditions, READY, true, reason, message, seen.generation, now);
             conditions::remove(&mut status.conditions, STALLED);
             Some(jittered(interval, 0.1))
         }
         Some(failure) => {
-            let failures = previous.consecutive_failures.unwrap_or(0).saturating_add(1);
-            status.consecutive_failures = Some(failures);
             let message = failure.message.clone();
             conditions::set(
                 &mut status.conditions,
@@ -111,18 +137,69 @@ pub fn after_attempt(
                 seen.generation,
                 now,
             );
-            if failure.permanent {
+            if failure.is_permanent() {
                 conditions::set(&mut status.conditions, STALLED, true, failure.reason, message, seen.generation, now);
-                None
             } else {
                 conditions::remove(&mut status.conditions, STALLED);
-                Some(retry_delay(failures, interval))
+            }
+            match failure.retry {
+                Retry::Interval => {
+                    status.consecutive_failures = None;
+                    Some(jittered(interval, 0.1))
+                }
+                Retry::Backoff | Retry::WaitForChange => {
+                    let failures = previous.consecutive_failures.unwrap_or(0).saturating_add(1);
+                    status.consecutive_failures = Some(failures);
+                    (failure.retry == Retry::Backoff).then(|| retry_delay(failures, interval))
+                }
             }
         }
     };
     status.next_sync_time =
         next.map(|d| Time(now + jiff::SignedDuration::try_from(d).unwrap_or(jiff::SignedDuration::MAX)));
     (status, next)
+}
+
+fn held(report: &SyncReport) -> Option<HeldDeprovision> {
+    match &report.guard {
+        Some(Guard::Held { actions, digest, reasons }) => Some(HeldDeprovision {
+            count: actions.len() as u64,
+            plan_digest: digest.clone(),
+            reason: reasons.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "),
+        }),
+        _ => None,
+    }
+}
+
+fn plan_status(report: &SyncReport) -> PlanStatus {
+    let total = report.planned_total();
+    let held = report.hold().map_or(0, |(count, _)| count);
+    PlanStatus {
+        create: total.create,
+        update: total.update,
+        adopt: total.adopt,
+        deprovision: total.deprovision + held,
+        properties: report
+            .planned
+            .iter()
+            .map(|(id, p)| PropertyPlan {
+                id: id.clone(),
+                create: p.create,
+                update: p.update,
+                adopt: p.adopt,
+                deprovision: p.deprovision,
+            })
+            .collect(),
+    }
+}
+
+fn dry_run_message(report: &SyncReport) -> String {
+    let t = report.planned_total();
+    let held = report.hold().map_or(String::new(), |(count, _)| format!(" ({count} more held by the breaker)"));
+    format!(
+        "dry run: would create {}, update {}, adopt {}, deprovision {}{held}; nothing was written",
+        t.create, t.update, t.adopt, t.deprovision
+    )
 }
 
 fn summary(c: &Counts) -> SyncSummary {
@@ -132,23 +209,36 @@ fn summary(c: &Counts) -> SyncSummary {
         desired: c.desired,
         created: c.created,
         updated: c.updated,
+        adopted: c.adopted,
         deprovisioned: c.deprovisioned,
         unchanged: c.unchanged,
         failed: c.failed,
         held: c.held,
+        conflicts: c.conflicts,
+        duplicate_emails: c.duplicate_emails,
     }
 }
 
 fn success_message(report: &SyncReport) -> String {
     let c = &report.counts;
-    format!(
+    let mut message = format!(
         "synced {} properties: {} created, {} updated, {} deprovisioned, {} unchanged",
         report.properties.len(),
         c.created,
         c.updated,
         c.deprovisioned,
         c.unchanged
-    )
+    );
+    if c.adopted > 0 {
+        message.push_str(&format!(", {} adopted", c.adopted));
+    }
+    if c.conflicts + c.duplicate_emails > 0 {
+        message.push_str(&format!(
+            "; {} conflicts and {} residents sharing an email held back (see events)",
+            c.conflicts, c.duplicate_emails
+        ));
+    }
+    message
 }
 
 /// Classifies a finished run. `None` means full success.
@@ -158,7 +248,10 @@ pub fn classify(report: &SyncReport) -> Option<Failure> {
         report.properties.iter().filter_map(|p| p.error.as_ref().map(|e| format!("{}: {e}", p.id))).collect();
     let pms_permanent = report.properties.iter().any(|p| p.error.as_ref().is_some_and(|e| e.is_permanent()));
     let pms_reason = if pms_permanent { reason::PMS_AUTHENTICATION_FAILED } else { reason::PMS_UNAVAILABLE };
-    let failure = |reason, permanent, message: String| Some(Failure { reason, message, permanent });
+    let failure = |reason, permanent: bool, message: String| {
+        let retry = if permanent { Retry::WaitForChange } else { Retry::Backoff };
+        Some(Failure { reason, message, retry })
+    };
     match &report.fatal {
         Some(RunError::AllPropertiesFailed) => {
             return failure(
@@ -198,6 +291,18 @@ pub fn classify(report: &SyncReport) -> Option<Failure> {
                 failed.join("; ")
             ),
         );
+    }
+    if let Some(Guard::Held { actions, digest, reasons }) = &report.guard {
+        let why = reasons.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
+        return Some(Failure {
+            reason: reason::DEPROVISION_HELD,
+            message: format!(
+                "deprovisioning of {} users held: {why}; creates and updates were applied. Approve exactly this plan \
+                 with the annotation {APPROVE_DEPROVISION_ANNOTATION}={digest}",
+                actions.len()
+            ),
+            retry: Retry::Interval,
+        });
     }
     None
 }

@@ -5,8 +5,8 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use crate::api::{DeprovisionMode as SpecMode, PmsIntegrationSpec, PmsProvider};
-use crate::sync::{DeprovisionMode, Exclusions};
+use crate::api::{AccessRole, DeprovisionMode as SpecMode, PmsIntegrationSpec, PmsProvider};
+use crate::sync::{DeprovisionMode, Exclusions, Policy, ResidentRole};
 
 pub const MIN_INTERVAL: Duration = Duration::from_secs(60);
 
@@ -18,8 +18,10 @@ pub struct ValidatedSpec {
     pub pms_secret: String,
     pub pms_base_url: Option<String>,
     pub property_ids: Vec<String>,
-    pub exclusions: Exclusions,
+    pub policy: Policy,
     pub mode: DeprovisionMode,
+    pub max_percent: u32,
+    pub dry_run: bool,
     pub destination: ValidatedDestination,
 }
 
@@ -68,6 +70,13 @@ pub fn validate(spec: &PmsIntegrationSpec) -> Result<ValidatedSpec, InvalidSpec>
         return Err(InvalidSpec(format!("spec.excludedLeaseStatuses has an empty entry {bad:?}")));
     }
 
+    if spec.access_roles.is_empty() {
+        return Err(InvalidSpec("spec.accessRoles must name at least one role".into()));
+    }
+    if spec.deprovision.max_percent > 100 {
+        return Err(InvalidSpec(format!("spec.deprovision.maxPercent {} is above 100", spec.deprovision.max_percent)));
+    }
+
     let pms_secret = secret_name(&spec.pms.credentials_secret_ref.name, "spec.pms.credentialsSecretRef.name")?;
     let pms_base_url = match &spec.pms.base_url {
         Some(url) => Some(http_url(url, "spec.pms.baseUrl")?),
@@ -90,12 +99,26 @@ pub fn validate(spec: &PmsIntegrationSpec) -> Result<ValidatedSpec, InvalidSpec>
         pms_secret,
         pms_base_url,
         property_ids: spec.property_ids.clone(),
-        exclusions: Exclusions::new(&spec.excluded_lease_statuses),
+        policy: Policy {
+            exclusions: Exclusions::new(&spec.excluded_lease_statuses),
+            access_roles: spec
+                .access_roles
+                .iter()
+                .map(|r| match r {
+                    AccessRole::Primary => ResidentRole::Primary,
+                    AccessRole::CoResident => ResidentRole::CoResident,
+                    AccessRole::Occupant => ResidentRole::Occupant,
+                    AccessRole::Guarantor => ResidentRole::Guarantor,
+                })
+                .collect(),
+        },
         mode: match spec.deprovision.mode {
             SpecMode::Deactivate => DeprovisionMode::Deactivate,
             SpecMode::Delete => DeprovisionMode::Delete,
             SpecMode::Ignore => DeprovisionMode::Ignore,
         },
+        max_percent: spec.deprovision.max_percent,
+        dry_run: spec.dry_run,
         destination,
     })
 }
@@ -162,7 +185,9 @@ mod tests {
                     credentials_secret_ref: SecretRef { name: "scim".into() },
                 }),
             },
+            access_roles: vec![AccessRole::Primary],
             deprovision: Default::default(),
+            dry_run: false,
         }
     }
 
@@ -196,6 +221,8 @@ mod tests {
             (|s| s.destination.scim.as_mut().unwrap().url = "ftp://x".into(), "spec.destination.scim.url"),
             (|s| s.pms.base_url = Some("https://user:pw@x".into()), "spec.pms.baseUrl"),
             (|s| s.pms.credentials_secret_ref.name = "Bad_Name".into(), "spec.pms.credentialsSecretRef.name"),
+            (|s| s.access_roles.clear(), "spec.accessRoles"),
+            (|s| s.deprovision.max_percent = 101, "spec.deprovision.maxPercent"),
         ];
         for (mutate, needle) in cases {
             let mut s = spec();

@@ -13,6 +13,13 @@ pub trait Destination: Send + Sync {
     /// Every user carrying an identity that starts with `prefix` (ours); nobody else's.
     fn list_managed(&self, prefix: &str) -> impl Future<Output = Result<Vec<ManagedUser>, DestinationError>> + Send;
 
+    /// Users whose `userName` or any email equals one of `emails` (case-insensitive), ours or not;
+    /// a user without `externalId` has an empty one. Used before creating, to adopt or report.
+    fn find_by_emails(
+        &self,
+        emails: &[String],
+    ) -> impl Future<Output = Result<Vec<ManagedUser>, DestinationError>> + Send;
+
     /// Carries out one planned write.
     fn apply(&self, action: &Action) -> impl Future<Output = Result<(), DestinationError>> + Send;
 }
@@ -56,6 +63,12 @@ impl Destination for Target {
     async fn list_managed(&self, prefix: &str) -> Result<Vec<ManagedUser>, DestinationError> {
         match self {
             Target::Scim(d) => d.list_managed(prefix).await,
+        }
+    }
+
+    async fn find_by_emails(&self, emails: &[String]) -> Result<Vec<ManagedUser>, DestinationError> {
+        match self {
+            Target::Scim(d) => d.find_by_emails(emails).await,
         }
     }
 

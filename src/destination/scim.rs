@@ -21,6 +21,8 @@ const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 const PATCH_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 const CONTENT_TYPE: &str = "application/scim+json";
 const PAGE_SIZE: u64 = 100;
+/// Emails looked up per filtered query (two clauses each), keeping URLs short.
+const EMAILS_PER_QUERY: usize = 10;
 /// Bound on pages read in one listing, so a server that never ends its listing cannot hang a run.
 const MAX_PAGES: usize = 10_000;
 
@@ -98,21 +100,25 @@ impl Scim {
         .map(|_| ())
     }
 
-    async fn replace(&self, id: &str, desired: &UserRecord) -> Result<(), DestinationError> {
+    /// Writes every attribute we own; `link` also sets `externalId` (adoption).
+    async fn replace(&self, id: &str, desired: &UserRecord, link: bool) -> Result<(), DestinationError> {
         let path = format!("Users/{}", encode_path(id));
         if self.capabilities().await?.patch {
-            self.send_json(reqwest::Method::PATCH, &path, &patch_body(desired)).await
+            self.send_json(reqwest::Method::PATCH, &path, &patch_body(desired, link)).await
         } else {
             self.send_json(reqwest::Method::PUT, &path, &user_body(desired)).await
         }
     }
-}
 
-impl Destination for Scim {
-    async fn list_managed(&self, prefix: &str) -> Result<Vec<ManagedUser>, DestinationError> {
+    /// Reads users page by page (`startIndex`/`count`, never assuming a full page), with `filter`
+    /// when the provider supports filtering (else everything), keeping those `keep` accepts.
+    async fn list_users(
+        &self,
+        filter: &str,
+        keep: impl Fn(&ManagedUser) -> bool,
+    ) -> Result<Vec<ManagedUser>, DestinationError> {
         let caps = self.capabilities().await?;
         let count = PAGE_SIZE.min(caps.max_results).to_string();
-        let filter = format!("externalId sw \"{}\"", prefix.replace('\\', "\\\\").replace('"', "\\\""));
         let url = self.url("Users");
         let mut users = Vec::new();
         let mut start_index: u64 = 1;
@@ -121,19 +127,15 @@ impl Destination for Scim {
             let response = self
                 .call(|c| {
                     let mut query = vec![("startIndex", start.as_str()), ("count", count.as_str())];
-                    if caps.filter {
-                        query.push(("filter", filter.as_str()));
+                    if caps.filter && !filter.is_empty() {
+                        query.push(("filter", filter));
                     }
                     c.get(&url).query(&query)
                 })
                 .await?;
             let page: ListResponse = read_json(response).await?;
             let received = page.resources.len() as u64;
-            for resource in page.resources {
-                if let Some(user) = managed_user(resource).filter(|u| u.record.external_id.starts_with(prefix)) {
-                    users.push(user);
-                }
-            }
+            users.extend(page.resources.into_iter().map(to_user).filter(|u| keep(u)));
             start_index += received;
             if received == 0 || start_index > page.total_results {
                 return Ok(users);
@@ -141,14 +143,50 @@ impl Destination for Scim {
         }
         Err(DestinationError::InvalidResponse(format!("user listing exceeded {MAX_PAGES} pages")))
     }
+}
+
+impl Destination for Scim {
+    async fn list_managed(&self, prefix: &str) -> Result<Vec<ManagedUser>, DestinationError> {
+        let filter = format!("externalId sw {}", quote(prefix));
+        self.list_users(&filter, |u| !u.record.external_id.is_empty() && u.record.external_id.starts_with(prefix)).await
+    }
+
+    async fn find_by_emails(&self, emails: &[String]) -> Result<Vec<ManagedUser>, DestinationError> {
+        let wanted: std::collections::HashSet<String> = emails.iter().map(|e| e.trim().to_lowercase()).collect();
+        let matches = |u: &ManagedUser| {
+            wanted.contains(&u.record.user_name.trim().to_lowercase())
+                || u.record.emails.iter().any(|e| wanted.contains(&e.trim().to_lowercase()))
+        };
+        let mut found: Vec<ManagedUser> = Vec::new();
+        if !self.capabilities().await?.filter {
+            // `list_users` reads everything without a filter; match locally.
+            return self.list_users("", matches).await;
+        }
+        let mut sorted: Vec<&String> = wanted.iter().collect();
+        sorted.sort();
+        for chunk in sorted.chunks(EMAILS_PER_QUERY) {
+            let filter = chunk
+                .iter()
+                .map(|e| format!("userName eq {q} or emails.value eq {q}", q = quote(e)))
+                .collect::<Vec<_>>()
+                .join(" or ");
+            for user in self.list_users(&filter, matches).await? {
+                if !found.iter().any(|f| f.id == user.id) {
+                    found.push(user);
+                }
+            }
+        }
+        Ok(found)
+    }
 
     async fn apply(&self, action: &Action) -> Result<(), DestinationError> {
         match action {
             Action::Create(user) => self.send_json(reqwest::Method::POST, "Users", &user_body(user)).await,
-            Action::Update { existing, desired } => self.replace(&existing.id, desired).await,
+            Action::Update { existing, desired } => self.replace(&existing.id, desired, false).await,
+            Action::Adopt { existing, desired } => self.replace(&existing.id, desired, true).await,
             Action::Deactivate(existing) => {
                 let record = UserRecord { active: false, ..existing.record.clone() };
-                self.replace(&existing.id, &record).await
+                self.replace(&existing.id, &record, false).await
             }
             Action::Delete(existing) => {
                 let url = self.url(&format!("Users/{}", encode_path(&existing.id)));
@@ -184,12 +222,16 @@ pub fn user_body(user: &UserRecord) -> Value {
 
 /// A PATCH that sets every attribute we own: `replace` for present values, `remove` for absent
 /// multi-valued ones (an empty list is not a valid replace value everywhere).
-pub fn patch_body(user: &UserRecord) -> Value {
-    let mut ops = vec![
+pub fn patch_body(user: &UserRecord, link: bool) -> Value {
+    let mut ops = Vec::new();
+    if link {
+        ops.push(json!({"op": "replace", "path": "externalId", "value": user.external_id}));
+    }
+    ops.extend([
         json!({"op": "replace", "path": "userName", "value": user.user_name}),
         json!({"op": "replace", "path": "active", "value": user.active}),
         json!({"op": "replace", "path": "name", "value": name_value(user)}),
-    ];
+    ]);
     ops.push(if user.emails.is_empty() {
         json!({"op": "remove", "path": "emails"})
     } else {
@@ -230,15 +272,15 @@ fn phones_value(phones: &[Phone]) -> Value {
         .collect()
 }
 
-/// Reads one SCIM user resource; `None` when it has no `externalId` (then it is not ours).
-fn managed_user(resource: UserResource) -> Option<ManagedUser> {
-    let external_id = resource.external_id?;
+/// Reads one SCIM user resource; a missing `externalId` reads as empty (then it is not ours).
+fn to_user(resource: UserResource) -> ManagedUser {
+    let external_id = resource.external_id.unwrap_or_default();
     let mut emails = resource.emails;
     emails.sort_by_key(|e| !e.primary.unwrap_or(false));
     let mut phones = resource.phone_numbers;
     phones.sort_by_key(|p| !p.primary.unwrap_or(false));
     let name = resource.name.unwrap_or_default();
-    Some(ManagedUser {
+    ManagedUser {
         id: resource.id,
         record: UserRecord {
             external_id,
@@ -262,7 +304,12 @@ fn managed_user(resource: UserResource) -> Option<ManagedUser> {
             // deprovisioning is never skipped by mistake.
             active: resource.active.unwrap_or(true),
         },
-    })
+    }
+}
+
+/// A SCIM filter string literal.
+fn quote(value: &str) -> String {
+    format!("\"{}\"", value.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
 async fn read_json<T: serde::de::DeserializeOwned>(response: reqwest::Response) -> Result<T, DestinationError> {
@@ -372,7 +419,7 @@ mod tests {
         assert_eq!(body["name"], json!({"givenName": "Łukasz"}));
         body["id"] = json!("x");
         let resource: UserResource = serde_json::from_value(body).unwrap();
-        let back = managed_user(resource).unwrap();
+        let back = to_user(resource);
         assert!(!back.record.differs_from(&record()));
     }
 
@@ -380,7 +427,7 @@ mod tests {
     fn patch_removes_absent_multi_valued_attributes() {
         let mut r = record();
         r.phones.clear();
-        let ops = patch_body(&r)["Operations"].clone();
+        let ops = patch_body(&r, false)["Operations"].clone();
         assert!(ops.as_array().unwrap().contains(&json!({"op": "remove", "path": "phoneNumbers"})));
     }
 

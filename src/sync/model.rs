@@ -88,6 +88,21 @@ impl fmt::Display for ResidentStatus {
     }
 }
 
+/// A person's role on a lease. Only roles listed in the spec's `accessRoles` get access (by default
+/// primary, co-resident and occupant; never a guarantor unless asked).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ResidentRole {
+    Primary,
+    CoResident,
+    Occupant,
+    Guarantor,
+    Other,
+}
+
+impl ResidentRole {
+    pub const DEFAULT_ACCESS: [ResidentRole; 3] = [Self::Primary, Self::CoResident, Self::Occupant];
+}
+
 /// Kind of a phone number, as far as the PMS tells.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PhoneKind {
@@ -125,6 +140,7 @@ pub struct Resident {
     /// The PMS property the lease belongs to.
     pub property_id: String,
     pub lease_id: Option<String>,
+    pub role: ResidentRole,
     pub unit: Option<String>,
     pub first_name: String,
     pub last_name: String,
@@ -150,6 +166,7 @@ impl Resident {
             person_id: person_id.to_string(),
             property_id: property_id.to_string(),
             lease_id: None,
+            role: ResidentRole::Primary,
             unit: None,
             first_name: String::new(),
             last_name: String::new(),

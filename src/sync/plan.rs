@@ -3,11 +3,12 @@
 //! Safety rules encoded here (and only here):
 //! - users without our identity prefix are never in a plan;
 //! - users of a property whose fetch failed are held untouched (nothing of it is deprovisioned);
+//! - users whose email another resident shares are held untouched until the PMS is fixed;
 //! - a managed user whose resident vanished, was excluded, moved out or whose property was detached
-//!   is deprovisioned according to the mode;
+//!   is deprovisioned according to the mode (subject to the breaker, `breaker.rs`);
 //! - a user already as desired produces no action, so a no-change run makes zero writes.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeSet, HashMap};
 
 use super::desired::DesiredSet;
 use super::user::{ManagedUser, Scope, UserRecord};
@@ -24,7 +25,16 @@ pub enum DeprovisionMode {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Action {
     Create(UserRecord),
-    Update { existing: ManagedUser, desired: UserRecord },
+    Update {
+        existing: ManagedUser,
+        desired: UserRecord,
+    },
+    /// Link an existing, not yet managed user to a resident (exact name and email match) and bring
+    /// it to the desired state.
+    Adopt {
+        existing: ManagedUser,
+        desired: UserRecord,
+    },
     Deactivate(ManagedUser),
     Delete(ManagedUser),
 }
@@ -34,13 +44,24 @@ impl Action {
     pub fn external_id(&self) -> &str {
         match self {
             Action::Create(u) => &u.external_id,
-            Action::Update { desired, .. } => &desired.external_id,
+            Action::Update { desired, .. } | Action::Adopt { desired, .. } => &desired.external_id,
             Action::Deactivate(m) | Action::Delete(m) => &m.record.external_id,
         }
     }
 
     pub fn is_deprovision(&self) -> bool {
         matches!(self, Action::Deactivate(_) | Action::Delete(_))
+    }
+
+    /// A short lowercase name for tables and logs.
+    pub fn verb(&self) -> &'static str {
+        match self {
+            Action::Create(_) => "create",
+            Action::Update { .. } => "update",
+            Action::Adopt { .. } => "adopt",
+            Action::Deactivate(_) => "deactivate",
+            Action::Delete(_) => "delete",
+        }
     }
 }
 
@@ -52,6 +73,8 @@ pub struct Plan {
     pub unchanged: u64,
     /// Managed users of properties whose fetch failed, left untouched.
     pub held: u64,
+    /// Every managed user seen, by property: the breaker's denominators.
+    pub managed_by_property: HashMap<String, u64>,
 }
 
 impl Plan {
@@ -62,58 +85,55 @@ impl Plan {
     pub fn count(&self, pred: impl Fn(&Action) -> bool) -> u64 {
         self.actions.iter().filter(|a| pred(a)).count() as u64
     }
+
+    pub fn managed(&self) -> u64 {
+        self.managed_by_property.values().sum()
+    }
 }
 
 /// Computes the plan. `failed_properties` are attached properties whose fetch failed or was
-/// incomplete in this run.
+/// incomplete in this run. Consumes `desired` so that records move into actions without copies.
 pub fn plan(
     scope: &Scope,
-    desired: &DesiredSet,
-    managed: Vec<ManagedUser>,
+    mut desired: DesiredSet,
+    mut managed: Vec<ManagedUser>,
     failed_properties: &BTreeSet<String>,
     mode: DeprovisionMode,
 ) -> Plan {
     let mut out = Plan::default();
     // Several destination users may carry one identity (SCIM servers need not keep externalId
     // unique). The one with the lowest ID is the user; the others are redundant copies of ours.
-    let mut by_identity: BTreeMap<String, Vec<ManagedUser>> = BTreeMap::new();
-    for user in managed {
-        if scope.parse(&user.record.external_id).is_some() {
-            by_identity.entry(user.record.external_id.clone()).or_default().push(user);
-        }
-    }
+    managed.retain(|u| scope.parse(&u.record.external_id).is_some());
+    managed.sort_unstable_by(|a, b| (&a.record.external_id, &a.id).cmp(&(&b.record.external_id, &b.id)));
 
-    let seen: BTreeSet<String> = by_identity.keys().cloned().collect();
-    for (external_id, mut users) in by_identity {
-        users.sort_by(|a, b| a.id.cmp(&b.id));
-        let Some((property, _)) = scope.parse(&external_id) else {
-            continue;
-        };
-        if failed_properties.contains(property) {
-            out.held += users.len() as u64;
+    let mut previous: Option<String> = None;
+    for user in managed {
+        let Some((property, _)) = scope.parse(&user.record.external_id) else { continue };
+        *out.managed_by_property.entry(property.to_string()).or_default() += 1;
+        if failed_properties.contains(property) || desired.duplicate_emails.contains(&user.record.external_id) {
+            out.held += 1;
             continue;
         }
-        let mut users = users.into_iter();
-        let Some(first) = users.next() else { continue };
-        match desired.users.get(&external_id) {
-            Some(want) if first.record.differs_from(want) => {
-                out.actions.push(Action::Update { existing: first, desired: want.clone() })
+        let duplicate = previous.as_deref() == Some(user.record.external_id.as_str());
+        if duplicate {
+            deprovision(&mut out, user, mode);
+            continue;
+        }
+        previous = Some(user.record.external_id.clone());
+        match desired.users.remove(&user.record.external_id) {
+            Some(want) if user.record.differs_from(&want) => {
+                out.actions.push(Action::Update { existing: user, desired: want })
             }
             Some(_) => out.unchanged += 1,
-            None => deprovision(&mut out, first, mode),
-        }
-        for duplicate in users {
-            deprovision(&mut out, duplicate, mode);
+            None => deprovision(&mut out, user, mode),
         }
     }
 
-    // Desired users with no destination user yet. Identities of failed properties never reach
-    // `desired`, and every managed identity was handled above.
-    for (external_id, want) in &desired.users {
-        if !seen.contains(external_id) {
-            out.actions.push(Action::Create(want.clone()));
-        }
-    }
+    // What is left of `desired` has no destination user yet. Identities of failed properties never
+    // reach `desired`; sorted so that plans read (and apply) in a stable order.
+    let mut creates: Vec<UserRecord> = desired.users.into_values().collect();
+    creates.sort_unstable_by(|a, b| a.external_id.cmp(&b.external_id));
+    out.actions.extend(creates.into_iter().map(Action::Create));
     out
 }
 
@@ -128,7 +148,7 @@ fn deprovision(out: &mut Plan, user: ManagedUser, mode: DeprovisionMode) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sync::desired::{Exclusions, desired_users};
+    use crate::sync::desired::{Exclusions, Policy, desired_users};
     use crate::sync::model::{Resident, ResidentStatus};
     use proptest::prelude::*;
 
@@ -152,7 +172,7 @@ mod tests {
                     *next_id += 1;
                     users.push(ManagedUser { id: format!("u{next_id:05}"), record: record.clone() });
                 }
-                Action::Update { existing, desired } => {
+                Action::Update { existing, desired } | Action::Adopt { existing, desired } => {
                     let u = users.iter_mut().find(|u| u.id == existing.id).unwrap();
                     u.record = desired.clone();
                 }
@@ -178,12 +198,12 @@ mod tests {
     #[test]
     fn first_run_creates_then_second_run_is_empty() {
         let residents = [resident("1", "a", ResidentStatus::Current), resident("1", "b", ResidentStatus::Future)];
-        let desired = desired_users(&scope(), &residents, &Exclusions::default());
+        let desired = desired_users(&scope(), &residents, &Policy::default());
         let mut users = vec![foreign_user()];
-        let first = plan(&scope(), &desired, users.clone(), &BTreeSet::new(), DeprovisionMode::Deactivate);
+        let first = plan(&scope(), desired.clone(), users.clone(), &BTreeSet::new(), DeprovisionMode::Deactivate);
         assert_eq!(first.count(|a| matches!(a, Action::Create(_))), 2);
         apply(&mut users, &first, &mut 0);
-        let second = plan(&scope(), &desired, users, &BTreeSet::new(), DeprovisionMode::Deactivate);
+        let second = plan(&scope(), desired.clone(), users, &BTreeSet::new(), DeprovisionMode::Deactivate);
         assert!(second.is_empty(), "{second:?}");
         assert_eq!(second.unchanged, 2);
     }
@@ -191,14 +211,14 @@ mod tests {
     #[test]
     fn users_of_a_failed_property_are_held_untouched() {
         let residents = [resident("1", "a", ResidentStatus::Current), resident("2", "b", ResidentStatus::Current)];
-        let desired = desired_users(&scope(), &residents, &Exclusions::default());
+        let desired = desired_users(&scope(), &residents, &Policy::default());
         let mut users = vec![];
-        let p0 = plan(&scope(), &desired, vec![], &BTreeSet::new(), DeprovisionMode::Delete);
+        let p0 = plan(&scope(), desired.clone(), vec![], &BTreeSet::new(), DeprovisionMode::Delete);
         apply(&mut users, &p0, &mut 0);
         // Property 2 fails next time: its resident is missing from the fetch, but must not be deleted.
-        let only_first = desired_users(&scope(), &residents[..1], &Exclusions::default());
+        let only_first = desired_users(&scope(), &residents[..1], &Policy::default());
         let failed = BTreeSet::from(["2".to_string()]);
-        let p = plan(&scope(), &only_first, users, &failed, DeprovisionMode::Delete);
+        let p = plan(&scope(), only_first, users, &failed, DeprovisionMode::Delete);
         assert!(p.is_empty(), "{p:?}");
         assert_eq!(p.held, 1);
     }
@@ -208,29 +228,29 @@ mod tests {
         let current = [resident("1", "a", ResidentStatus::Current)];
         let moved = [resident("1", "a", ResidentStatus::Past)];
         let mut users = vec![];
-        let d0 = desired_users(&scope(), &current, &Exclusions::default());
-        let p0 = plan(&scope(), &d0, vec![], &BTreeSet::new(), DeprovisionMode::Deactivate);
+        let d0 = desired_users(&scope(), &current, &Policy::default());
+        let p0 = plan(&scope(), d0, vec![], &BTreeSet::new(), DeprovisionMode::Deactivate);
         apply(&mut users, &p0, &mut 0);
-        let d1 = desired_users(&scope(), &moved, &Exclusions::default());
-        let deactivate = plan(&scope(), &d1, users.clone(), &BTreeSet::new(), DeprovisionMode::Deactivate);
+        let d1 = desired_users(&scope(), &moved, &Policy::default());
+        let deactivate = plan(&scope(), d1.clone(), users.clone(), &BTreeSet::new(), DeprovisionMode::Deactivate);
         assert!(matches!(deactivate.actions.as_slice(), [Action::Deactivate(_)]));
-        let delete = plan(&scope(), &d1, users.clone(), &BTreeSet::new(), DeprovisionMode::Delete);
+        let delete = plan(&scope(), d1.clone(), users.clone(), &BTreeSet::new(), DeprovisionMode::Delete);
         assert!(matches!(delete.actions.as_slice(), [Action::Delete(_)]));
-        let ignore = plan(&scope(), &d1, users.clone(), &BTreeSet::new(), DeprovisionMode::Ignore);
+        let ignore = plan(&scope(), d1.clone(), users.clone(), &BTreeSet::new(), DeprovisionMode::Ignore);
         assert!(ignore.is_empty());
         apply(&mut users, &deactivate, &mut 1);
-        let again = plan(&scope(), &d1, users, &BTreeSet::new(), DeprovisionMode::Deactivate);
+        let again = plan(&scope(), d1.clone(), users, &BTreeSet::new(), DeprovisionMode::Deactivate);
         assert!(again.is_empty(), "a deactivated user is not written again");
     }
 
     #[test]
     fn duplicate_identities_keep_one_user() {
         let residents = [resident("1", "a", ResidentStatus::Current)];
-        let desired = desired_users(&scope(), &residents, &Exclusions::default());
+        let desired = desired_users(&scope(), &residents, &Policy::default());
         let record = desired.users["ns/it/1/a"].clone();
         let users =
             vec![ManagedUser { id: "2".into(), record: record.clone() }, ManagedUser { id: "1".into(), record }];
-        let p = plan(&scope(), &desired, users, &BTreeSet::new(), DeprovisionMode::Delete);
+        let p = plan(&scope(), desired.clone(), users, &BTreeSet::new(), DeprovisionMode::Delete);
         assert_eq!(p.unchanged, 1);
         assert!(matches!(p.actions.as_slice(), [Action::Delete(m)] if m.id == "2"));
     }
@@ -262,19 +282,19 @@ mod tests {
             let s = scope();
             let mut users = vec![foreign_user()];
             let mut next = 0;
-            let d0 = desired_users(&s, &before, &Exclusions::default());
-            let p0 = plan(&s, &d0, users.clone(), &BTreeSet::new(), mode);
+            let d0 = desired_users(&s, &before, &Policy::default());
+            let p0 = plan(&s, d0.clone(), users.clone(), &BTreeSet::new(), mode);
             apply(&mut users, &p0, &mut next);
             let ok: Vec<Resident> = after.iter().filter(|r| !failed.contains(&r.property_id)).cloned().collect();
-            let d1 = desired_users(&s, &ok, &Exclusions::new(&["past"]));
-            let p1 = plan(&s, &d1, users.clone(), &failed, mode);
+            let d1 = desired_users(&s, &ok, &Policy { exclusions: Exclusions::new(&["past"]), ..Policy::default() });
+            let p1 = plan(&s, d1.clone(), users.clone(), &failed, mode);
             for action in &p1.actions {
                 prop_assert!(s.parse(action.external_id()).is_some(), "unmanaged user in plan");
                 let (property, _) = s.parse(action.external_id()).unwrap();
                 prop_assert!(!failed.contains(property), "failed property touched");
             }
             apply(&mut users, &p1, &mut next);
-            let p2 = plan(&s, &d1, users.clone(), &failed, mode);
+            let p2 = plan(&s, d1.clone(), users.clone(), &failed, mode);
             prop_assert!(p2.is_empty(), "second plan not empty: {:?}", p2);
             prop_assert!(users.iter().any(|u| u.id == "foreign" && u.record.active));
         }

@@ -10,11 +10,16 @@ use super::model::Phone;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Scope {
     prefix: String,
+    namespace_len: usize,
 }
 
 impl Scope {
     pub fn new(namespace: &str, name: &str) -> Self {
-        Self { prefix: format!("{namespace}/{name}/") }
+        Self { prefix: format!("{namespace}/{name}/"), namespace_len: namespace.len() }
+    }
+
+    pub fn namespace(&self) -> &str {
+        &self.prefix[..self.namespace_len]
     }
 
     /// `<namespace>/<name>/`: every managed identity starts with it, and no other integration's does

@@ -1,0 +1,72 @@
+//! From a validated spec and its Secrets to a ready connector, destination and sync config.
+//! No Kubernetes types: the `plan` command uses it outside any cluster.
+
+use crate::credentials::SecretData;
+use crate::destination::{DestinationConfigError, Target, scim::Scim};
+use crate::engine::SyncConfig;
+use crate::http::HttpClient;
+use crate::pms::{Connector, ConnectorConfigError, check_supported};
+use crate::sync::Scope;
+
+use super::status::Failure;
+use super::validate::{ValidatedDestination, ValidatedSpec};
+use crate::conditions::reason;
+
+/// Checks provider support and credentials, then builds both clients. Nothing is called.
+pub fn clients<'a>(
+    spec: &ValidatedSpec,
+    namespace: &str,
+    secret: impl Fn(&str) -> Option<&'a SecretData>,
+    http: impl Fn(&'static str) -> HttpClient,
+) -> Result<(Connector, Target), Failure> {
+    let missing = |name: &str| {
+        Failure::permanent(
+            reason::CREDENTIALS_NOT_FOUND,
+            format!("Secret {name:?} not found in namespace {namespace:?}"),
+        )
+    };
+    check_supported(spec.provider).map_err(|e| Failure::permanent(reason::PROVIDER_NOT_SUPPORTED, e.to_string()))?;
+    let pms_secret = secret(&spec.pms_secret).ok_or_else(|| missing(&spec.pms_secret))?;
+    let connector = Connector::new(
+        spec.provider,
+        spec.pms_base_url.as_deref(),
+        &spec.property_ids,
+        pms_secret,
+        http(spec.provider.as_str()),
+    )
+    .map_err(|e| match e {
+        ConnectorConfigError::Unsupported(e) => Failure::permanent(reason::PROVIDER_NOT_SUPPORTED, e.to_string()),
+        other => Failure::permanent(reason::INVALID_SPEC, other.to_string()),
+    })?;
+    let target = match &spec.destination {
+        ValidatedDestination::Scim { url, secret: name } => {
+            let data = secret(name).ok_or_else(|| missing(name))?;
+            Target::Scim(
+                Scim::new(url, data, http("scim"))
+                    .map_err(|e: DestinationConfigError| Failure::permanent(reason::INVALID_SPEC, e.to_string()))?,
+            )
+        }
+    };
+    Ok((connector, target))
+}
+
+/// The engine's configuration for one run of `spec`.
+pub fn sync_config(
+    spec: &ValidatedSpec,
+    scope: Scope,
+    approval: Option<String>,
+    fetch_concurrency: usize,
+    write_concurrency: usize,
+) -> SyncConfig {
+    SyncConfig {
+        scope,
+        property_ids: spec.property_ids.clone(),
+        policy: spec.policy.clone(),
+        mode: spec.mode,
+        max_percent: spec.max_percent,
+        approval,
+        dry_run: spec.dry_run,
+        fetch_concurrency,
+        write_concurrency,
+    }
+}
