@@ -71,3 +71,58 @@ fn is_exact_match(candidate: &ManagedUser, desired: &super::user::UserRecord) ->
 fn normalize(text: &str) -> String {
     text.trim().to_lowercase()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sync::user::UserRecord;
+
+    fn record(external_id: &str, given: &str, family: &str, email: &str) -> UserRecord {
+        UserRecord {
+            external_id: external_id.into(),
+            user_name: email.into(),
+            given_name: given.into(),
+            family_name: family.into(),
+            emails: vec![email.into()],
+            phones: vec![],
+            active: true,
+        }
+    }
+
+    fn plan_creating(records: Vec<UserRecord>) -> Plan {
+        Plan { actions: records.into_iter().map(Action::Create).collect(), ..Plan::default() }
+    }
+
+    #[test]
+    fn an_exact_match_without_identity_is_adopted() {
+        let mut plan = plan_creating(vec![record("ns/it/1/1", "Zoë", "Ångström", "zoe@example.org")]);
+        let existing = ManagedUser { id: "u1".into(), record: record("", " zoë ", "ÅNGSTRÖM", "ZOE@example.org") };
+        let conflicts = resolve(&mut plan, vec![existing]);
+        assert!(conflicts.is_empty());
+        assert!(
+            matches!(&plan.actions[..], [Action::Adopt { existing, desired }] if existing.id == "u1" && desired.external_id == "ns/it/1/1")
+        );
+    }
+
+    #[test]
+    fn same_email_with_another_name_or_an_identity_of_its_own_is_a_conflict() {
+        let mut plan = plan_creating(vec![
+            record("ns/it/1/1", "Ann", "Lee", "ann@example.org"),
+            record("ns/it/1/2", "Bo", "Ng", "bo@example.org"),
+            record("ns/it/1/3", "Cy", "Do", "cy@example.org"),
+        ]);
+        let candidates = vec![
+            ManagedUser { id: "u1".into(), record: record("", "Anne", "Lee", "ann@example.org") },
+            ManagedUser { id: "u2".into(), record: record("okta/123", "Bo", "Ng", "bo@example.org") },
+        ];
+        let conflicts = resolve(&mut plan, candidates);
+        assert_eq!(
+            conflicts,
+            [
+                Conflict { external_id: "ns/it/1/1".into(), user_id: Some("u1".into()) },
+                Conflict { external_id: "ns/it/1/2".into(), user_id: Some("u2".into()) }
+            ]
+        );
+        assert!(matches!(&plan.actions[..], [Action::Create(r)] if r.external_id == "ns/it/1/3"));
+    }
+}

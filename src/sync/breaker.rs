@@ -112,3 +112,119 @@ pub fn digest<'a>(actions: impl Iterator<Item = &'a Action>) -> String {
     let hex: String = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
     format!("sha256:{hex}")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sync::desired::{Policy, desired_users};
+    use crate::sync::model::{Resident, ResidentStatus};
+    use crate::sync::plan::{DeprovisionMode, plan};
+    use crate::sync::user::{ManagedUser, UserRecord};
+    use proptest::prelude::*;
+
+    fn scope() -> Scope {
+        Scope::new("ns", "it")
+    }
+
+    fn user(property: u8, person: u8, active: bool) -> ManagedUser {
+        let external_id = scope().external_id(&property.to_string(), &person.to_string());
+        ManagedUser {
+            id: format!("id-{property}-{person}"),
+            record: UserRecord {
+                user_name: format!("{property}-{person}@example.org"),
+                external_id,
+                given_name: "G".into(),
+                family_name: "F".into(),
+                emails: vec![format!("{property}-{person}@example.org")],
+                phones: vec![],
+                active,
+            },
+        }
+    }
+
+    fn resident(property: u8, person: u8) -> Resident {
+        let mut r = Resident::new(&property.to_string(), &person.to_string(), "Current", ResidentStatus::Current);
+        r.first_name = "G".into();
+        r.last_name = "F".into();
+        r.emails = vec![format!("{property}-{person}@example.org")];
+        r
+    }
+
+    #[test]
+    fn a_property_that_returns_nobody_is_held_even_under_the_percentage() {
+        let managed: Vec<ManagedUser> = (0..50).map(|p| user(1, p, true)).chain([user(2, 0, true)]).collect();
+        let residents: Vec<Resident> = (0..50).map(|p| resident(1, p)).collect();
+        let desired = desired_users(&scope(), &residents, &Policy::default());
+        let mut p = plan(&scope(), desired, managed, &BTreeSet::new(), DeprovisionMode::Deactivate);
+        let fetched = HashMap::from([("1".to_string(), 50), ("2".to_string(), 0)]);
+        let Guard::Held { actions, reasons, .. } = guard(&mut p, &scope(), 20, &fetched, None) else { panic!() };
+        assert_eq!(actions.len(), 1);
+        assert_eq!(reasons, [HoldReason::PropertiesEmptied(vec!["2".into()])]);
+        assert!(p.is_empty());
+    }
+
+    #[test]
+    fn an_approval_releases_exactly_the_plan_it_names() {
+        let managed: Vec<ManagedUser> = (0..10).map(|p| user(1, p, true)).collect();
+        let residents: Vec<Resident> = (0..7).map(|p| resident(1, p)).collect();
+        let fetched = HashMap::from([("1".to_string(), 7)]);
+        let make = || {
+            let desired = desired_users(&scope(), &residents, &Policy::default());
+            plan(&scope(), desired, managed.clone(), &BTreeSet::new(), DeprovisionMode::Deactivate)
+        };
+        let Guard::Held { digest, .. } = guard(&mut make(), &scope(), 20, &fetched, None) else { panic!() };
+        let mut approved = make();
+        assert_eq!(guard(&mut approved, &scope(), 20, &fetched, Some(&digest)), Guard::Released { count: 3, digest });
+        assert_eq!(approved.count(Action::is_deprovision), 3);
+        let mut other = make();
+        assert!(matches!(guard(&mut other, &scope(), 20, &fetched, Some("sha256:other")), Guard::Held { .. }));
+    }
+
+    proptest! {
+        #[test]
+        fn the_breaker_holds_exactly_when_it_should(
+            managed_people in proptest::collection::btree_set((1u8..4, 0u8..20), 0..40),
+            kept in proptest::collection::vec(any::<bool>(), 40),
+            max_percent in 0u32..=100,
+            delete in any::<bool>(),
+        ) {
+            let managed: Vec<ManagedUser> = managed_people.iter().map(|(p, n)| user(*p, *n, true)).collect();
+            let residents: Vec<Resident> = managed_people.iter().zip(&kept).filter(|(_, k)| **k).map(|((p, n), _)| resident(*p, *n)).collect();
+            let mode = if delete { DeprovisionMode::Delete } else { DeprovisionMode::Deactivate };
+            let mut fetched: HashMap<String, u64> = HashMap::new();
+            for p in 1u8..4 {
+                fetched.insert(p.to_string(), residents.iter().filter(|r| r.property_id == p.to_string()).count() as u64);
+            }
+            // The oracle, from the inputs alone.
+            let gone: Vec<&(u8, u8)> = managed_people.iter().zip(&kept).filter(|(_, k)| !**k).map(|(m, _)| m).collect();
+            let emptied = gone.iter().any(|(p, _)| fetched[&p.to_string()] == 0);
+            let too_many = gone.len() as u64 * 100 > u64::from(max_percent) * managed.len() as u64;
+            let should_hold = !gone.is_empty() && (emptied || too_many);
+
+            let desired = desired_users(&scope(), &residents, &Policy::default());
+            let mut p = plan(&scope(), desired, managed, &BTreeSet::new(), mode);
+            let result = guard(&mut p, &scope(), max_percent, &fetched, None);
+            prop_assert_eq!(matches!(result, Guard::Held { .. }), should_hold);
+            if let Guard::Held { actions, .. } = &result {
+                prop_assert_eq!(actions.len(), gone.len());
+                prop_assert_eq!(p.count(Action::is_deprovision), 0, "held actions left in the plan");
+            } else {
+                prop_assert_eq!(p.count(Action::is_deprovision), gone.len() as u64);
+            }
+        }
+
+        #[test]
+        fn the_digest_changes_iff_the_held_set_changes(
+            a in proptest::collection::btree_set((1u8..3, 0u8..6, any::<bool>()), 1..8),
+            b in proptest::collection::btree_set((1u8..3, 0u8..6, any::<bool>()), 1..8),
+        ) {
+            let actions = |set: &BTreeSet<(u8, u8, bool)>| -> Vec<Action> {
+                set.iter().map(|(p, n, delete)| if *delete { Action::Delete(user(*p, *n, true)) } else { Action::Deactivate(user(*p, *n, true)) }).collect()
+            };
+            let (xa, xb) = (actions(&a), actions(&b));
+            let forward = digest(xa.iter());
+            prop_assert_eq!(&forward, &digest(xa.iter().rev()), "order must not matter");
+            prop_assert_eq!(forward == digest(xb.iter()), a == b);
+        }
+    }
+}

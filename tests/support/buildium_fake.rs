@@ -52,6 +52,9 @@ pub struct Lease {
     pub eviction_pending: bool,
     #[serde(default)]
     pub tenants: Vec<Tenant>,
+    /// Guarantors (`CosignerMessage`); their `status` is ignored.
+    #[serde(default)]
+    pub cosigners: Vec<Tenant>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -320,6 +323,8 @@ fn lease_message(p: &Property, l: &Lease, with_current_tenants: bool) -> Value {
         "IsEvictionPending": l.eviction_pending, "TermType": "Standard",
         "CurrentTenants": current,
         "CurrentNumberOfOccupants": l.tenants.len(),
+        "Cosigners": l.cosigners.iter().map(|c| json!({"Id": c.id, "FirstName": c.first_name, "LastName": c.last_name,
+            "Email": c.email, "PhoneNumbers": phone_numbers(c)})).collect::<Vec<_>>(),
         "Tenants": l.tenants.iter().map(|t| json!({"Id": t.id, "Status": t.status, "MoveInDate": t.move_in})).collect::<Vec<_>>(),
         "MoveOutData": l.tenants.iter().filter(|t| t.move_out.is_some() || t.notice_given.is_some())
             .map(|t| json!({"TenantId": t.id, "MoveOutDate": t.move_out, "NoticeGivenDate": t.notice_given})).collect::<Vec<_>>(),

@@ -359,6 +359,7 @@ fn lease(id: i64, unit: &str, status: &str, tenants: Vec<Tenant>) -> Lease {
         to: Some("2026-12-31".into()),
         eviction_pending: false,
         tenants,
+        cosigners: vec![],
     }
 }
 

@@ -17,6 +17,8 @@ pub struct LeaseMessage {
     pub current_tenants: Option<Vec<TenantMessage>>,
     pub tenants: Option<Vec<LeaseTenantMessage>>,
     pub move_out_data: Option<Vec<LeaseMoveOutDataMessage>>,
+    /// `CosignerMessage`s: the same person fields as a tenant.
+    pub cosigners: Option<Vec<TenantMessage>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

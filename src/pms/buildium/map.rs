@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use super::api::{LeaseMessage, PhoneNumberMessage, TenantMessage};
 use crate::pms::{PmsError, parse_date};
-use crate::sync::{Access, Phone, PhoneKind, Resident, ResidentStatus};
+use crate::sync::{Access, Phone, PhoneKind, Resident, ResidentRole, ResidentStatus};
 
 /// Normalizes a Buildium status: tenant-on-lease and lease vocabularies both.
 pub fn normalize(raw: &str) -> ResidentStatus {
@@ -58,15 +58,39 @@ pub fn residents(
     }
 
     let mut out = Vec::new();
-    for (lease_id, mut ids) in members {
-        ids.sort_unstable();
-        ids.dedup();
+    for (lease_id, ids) in members {
         let lease = by_id[&lease_id];
+        // Buildium marks no head of household: the first tenant the lease lists is the primary,
+        // the others co-residents (all are lease signers, so all get access by default).
+        let mut seen = Vec::with_capacity(ids.len());
         for tenant_id in ids {
-            out.push(resident(property_id, lease_id, lease, tenant_id, &people)?);
+            if seen.contains(&tenant_id) {
+                continue;
+            }
+            let role = if seen.is_empty() { ResidentRole::Primary } else { ResidentRole::CoResident };
+            seen.push(tenant_id);
+            let mut r = resident(property_id, lease_id, lease, tenant_id, &people)?;
+            r.role = role;
+            out.push(r);
         }
+        out.extend(lease.cosigners.iter().flatten().filter_map(|c| cosigner(property_id, lease_id, lease, c)));
     }
     Ok(out)
+}
+
+/// A lease's cosigner: a guarantor (no access unless `accessRoles` includes `Guarantor`), with the
+/// lease's status. Cosigner IDs are their own ID space, hence the `c` prefix.
+fn cosigner(property_id: &str, lease_id: i64, lease: &LeaseMessage, c: &TenantMessage) -> Option<Resident> {
+    let status_raw = lease.lease_status.clone().unwrap_or_default();
+    let mut r = Resident::new(property_id, &format!("c{}", c.id?), &status_raw, normalize(&status_raw));
+    r.role = ResidentRole::Guarantor;
+    r.lease_id = Some(lease_id.to_string());
+    r.unit = lease.unit_number.clone().filter(|u| !u.trim().is_empty());
+    r.first_name = c.first_name.clone().unwrap_or_default();
+    r.last_name = c.last_name.clone().unwrap_or_default();
+    r.emails = [&c.email, &c.alternate_email].into_iter().flatten().filter(|e| !e.trim().is_empty()).cloned().collect();
+    r.phones = phones(c.phone_numbers.as_deref().unwrap_or_default());
+    Some(r)
 }
 
 fn resident(
@@ -206,6 +230,23 @@ mod tests {
             (rs[0].person_id.as_str(), rs[0].status, rs[0].first_name.as_str()),
             ("9", ResidentStatus::Past, "")
         );
+    }
+
+    #[test]
+    fn the_first_tenant_is_primary_and_cosigners_are_guarantors() {
+        let leases: Vec<LeaseMessage> = parse(
+            r#"[{"Id": 10, "PropertyId": 1, "LeaseStatus": "Active",
+            "Tenants": [{"Id": 5, "Status": "Current"}, {"Id": 3, "Status": "Current"}],
+            "Cosigners": [{"Id": 5, "FirstName": "G", "LastName": "U", "Email": "g@example.org"}]}]"#,
+        );
+        let tenants: Vec<TenantMessage> = parse(r#"[{"Id": 5, "FirstName": "A"}, {"Id": 3, "FirstName": "B"}]"#);
+        let rs = residents("1", &leases, &tenants).unwrap();
+        let roles: Vec<(&str, ResidentRole)> = rs.iter().map(|r| (r.person_id.as_str(), r.role)).collect();
+        assert_eq!(
+            roles,
+            [("5", ResidentRole::Primary), ("3", ResidentRole::CoResident), ("c5", ResidentRole::Guarantor)]
+        );
+        assert_eq!(rs[2].status, ResidentStatus::Current);
     }
 
     #[test]
