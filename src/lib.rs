@@ -19,6 +19,7 @@ pub mod destination;
 pub mod engine;
 pub mod http;
 pub mod metrics;
+pub mod plan_command;
 pub mod pms;
 pub mod server;
 pub mod sync;

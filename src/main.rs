@@ -7,6 +7,7 @@ use std::sync::atomic::AtomicBool;
 use clap::{Parser, Subcommand};
 use pms_sync::controller::{self, Settings};
 use pms_sync::metrics::Metrics;
+use pms_sync::plan_command::Output;
 use pms_sync::telemetry::{self, LogFormat};
 use tokio::sync::watch;
 
@@ -30,6 +31,26 @@ enum Command {
     Controller(ControllerArgs),
     /// Print the PmsIntegration CustomResourceDefinition as YAML.
     Crd,
+    /// Compute and print the plan for one PmsIntegration without writing anything.
+    /// Exit code: 0 no changes, 2 changes pending, 1 error.
+    Plan(PlanArgs),
+}
+
+#[derive(clap::Args)]
+struct PlanArgs {
+    /// YAML file holding the PmsIntegration (other documents in it are ignored).
+    #[arg(short = 'f', long = "filename")]
+    file: std::path::PathBuf,
+    /// Read the referenced Secrets from DIR/<secret name>/<key> (a mounted Secret's layout)
+    /// instead of the cluster.
+    #[arg(long = "secrets", value_name = "DIR")]
+    secrets: Option<std::path::PathBuf>,
+    /// Namespace of the integration (default: metadata.namespace, else "default").
+    #[arg(short = 'n', long)]
+    namespace: Option<String>,
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value_t = Output::Table)]
+    output: Output,
 }
 
 #[derive(clap::Args)]
@@ -54,6 +75,16 @@ fn main() -> std::process::ExitCode {
         Command::Crd => {
             print!("{}", pms_sync::crd_yaml());
             std::process::ExitCode::SUCCESS
+        }
+        Command::Plan(args) => {
+            let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+            let args = pms_sync::plan_command::PlanArgs {
+                file: args.file,
+                secrets_dir: args.secrets,
+                namespace: args.namespace,
+                output: args.output,
+            };
+            std::process::ExitCode::from(runtime.block_on(pms_sync::plan_command::run(args)))
         }
         Command::Controller(args) => {
             let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");

@@ -4,71 +4,9 @@ mod support;
 
 use std::collections::BTreeMap;
 
-use serde_json::{Value, json};
+use serde_json::json;
 use support::buildium_fake::{BuildiumFake, Fault};
 use support::*;
-
-const NAME: &str = "harbor";
-
-fn id(ns: &str, property: &str, person: i64) -> String {
-    format!("{ns}/{NAME}/{property}/{person}")
-}
-
-/// Everything one scenario needs, started and wired.
-struct World {
-    client: kube::Client,
-    ns: String,
-    fake: BuildiumFake,
-    scim: ScimServer,
-    _controller: RunningController,
-}
-
-impl World {
-    async fn start(scim: ScimServer) -> Self {
-        let client = client().await;
-        let ns = namespace(&client, "e2e").await;
-        let fake = BuildiumFake::start(dataset(), BUILDIUM_ID, BUILDIUM_SECRET).await;
-        // Tiny pages, so every listing needs several requests.
-        fake.set_max_page(2);
-        standard_secrets(&client, &ns).await;
-        let controller = start_controller(&client, &ns);
-        World { client, ns, fake, scim, _controller: controller }
-    }
-
-    fn manifest(&self) -> Value {
-        integration(NAME, &self.fake.url(), &self.scim.url(), &["101", "102"])
-    }
-
-    async fn apply(&self, manifest: &Value) {
-        apply_integration(&self.client, &self.ns, manifest).await;
-    }
-
-    /// Requests a sync with nothing changed in the PMS: every managed user is unchanged and the
-    /// destination is exactly as before (no write touched a timestamp or version).
-    async fn assert_idle_sync_writes_nothing(&self, managed: u64) {
-        let before = self.scim.users_by_key().await;
-        let obj = request_sync(&self.client, &self.ns, NAME).await;
-        let s = summary(&obj);
-        assert_eq!((s.created, s.updated, s.deprovisioned, s.failed, s.unchanged), (0, 0, 0, 0, managed));
-        assert_eq!(before, self.scim.users_by_key().await);
-    }
-
-    async fn first_sync(&self) -> pms_sync::api::PmsIntegration {
-        self.apply(&self.manifest()).await;
-        wait_ready(&self.client, &self.ns, NAME, "True", "Succeeded").await
-    }
-}
-
-fn summary(obj: &pms_sync::api::PmsIntegration) -> pms_sync::api::SyncSummary {
-    obj.status.as_ref().and_then(|s| s.summary.clone()).expect("summary")
-}
-
-fn assert_no_personal_data(obj: &pms_sync::api::PmsIntegration) {
-    let status = serde_json::to_string(&obj.status).unwrap();
-    for value in PERSONAL_VALUES.iter().chain([BUILDIUM_SECRET, SCIM_TOKEN].iter()) {
-        assert!(!status.contains(value), "status contains {value:?}: {status}");
-    }
-}
 
 #[tokio::test]
 async fn first_sync_creates_exactly_the_attached_non_excluded_residents() {

@@ -23,7 +23,7 @@ use pms_sync::http::HttpSettings;
 use pms_sync::metrics::Metrics;
 use serde_json::{Value, json};
 
-use buildium_fake::{Dataset, Lease, Property, Tenant};
+use buildium_fake::{BuildiumFake, Dataset, Lease, Property, Tenant};
 
 pub const WAIT: Duration = Duration::from_secs(60);
 pub const BUILDIUM_ID: &str = "e2e-client-id";
@@ -432,6 +432,25 @@ pub fn dataset() -> Dataset {
     }
 }
 
+/// Warning events of an integration's namespace with `reason`, as (reason, note).
+pub async fn warnings(client: &Client, namespace: &str, reason: &str) -> Vec<String> {
+    let api: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(client.clone(), namespace);
+    let events = api.list(&Default::default()).await.expect("list events");
+    events
+        .items
+        .into_iter()
+        .filter(|e| e.type_.as_deref() == Some("Warning") && e.reason.as_deref() == Some(reason))
+        .map(|e| e.note.unwrap_or_default())
+        .collect()
+}
+
+/// Sets an annotation on the integration.
+pub async fn annotate(client: &Client, namespace: &str, name: &str, key: &str, value: &str) {
+    let api: Api<PmsIntegration> = Api::namespaced(client.clone(), namespace);
+    let patch = json!({"metadata": {"annotations": {key: value}}});
+    api.patch(name, &PatchParams::default(), &Patch::Merge(&patch)).await.expect("annotate");
+}
+
 /// A new tenant for change scenarios.
 pub fn new_tenant(id: i64, first: &str, last: &str, email: &str) -> Tenant {
     tenant(id, "Current", first, last, Some(email), None)
@@ -461,3 +480,66 @@ pub const PERSONAL_VALUES: &[&str] = &[
     "555-0006",
     "555-0007",
 ];
+
+/// The standard scenario: one integration named [`NAME`] over properties 101 and 102.
+pub const NAME: &str = "harbor";
+
+pub fn id(ns: &str, property: &str, person: i64) -> String {
+    format!("{ns}/{NAME}/{property}/{person}")
+}
+
+/// Everything one scenario needs, started and wired.
+pub struct World {
+    pub client: kube::Client,
+    pub ns: String,
+    pub fake: BuildiumFake,
+    pub scim: ScimServer,
+    _controller: RunningController,
+}
+
+impl World {
+    pub async fn start(scim: ScimServer) -> Self {
+        let client = client().await;
+        let ns = namespace(&client, "e2e").await;
+        let fake = BuildiumFake::start(dataset(), BUILDIUM_ID, BUILDIUM_SECRET).await;
+        // Tiny pages, so every listing needs several requests.
+        fake.set_max_page(2);
+        standard_secrets(&client, &ns).await;
+        let controller = start_controller(&client, &ns);
+        World { client, ns, fake, scim, _controller: controller }
+    }
+
+    pub fn manifest(&self) -> Value {
+        integration(NAME, &self.fake.url(), &self.scim.url(), &["101", "102"])
+    }
+
+    pub async fn apply(&self, manifest: &Value) {
+        apply_integration(&self.client, &self.ns, manifest).await;
+    }
+
+    /// Requests a sync with nothing changed in the PMS: every managed user is unchanged and the
+    /// destination is exactly as before (no write touched a timestamp or version).
+    pub async fn assert_idle_sync_writes_nothing(&self, managed: u64) {
+        let before = self.scim.users_by_key().await;
+        let obj = request_sync(&self.client, &self.ns, NAME).await;
+        let s = summary(&obj);
+        assert_eq!((s.created, s.updated, s.deprovisioned, s.failed, s.unchanged), (0, 0, 0, 0, managed));
+        assert_eq!(before, self.scim.users_by_key().await);
+    }
+
+    pub async fn first_sync(&self) -> pms_sync::api::PmsIntegration {
+        self.apply(&self.manifest()).await;
+        wait_ready(&self.client, &self.ns, NAME, "True", "Succeeded").await
+    }
+}
+
+pub fn summary(obj: &pms_sync::api::PmsIntegration) -> pms_sync::api::SyncSummary {
+    obj.status.as_ref().and_then(|s| s.summary.clone()).expect("summary")
+}
+
+pub fn assert_no_personal_data(obj: &pms_sync::api::PmsIntegration) {
+    let status = serde_json::to_string(&obj.status).unwrap();
+    for value in PERSONAL_VALUES.iter().chain([BUILDIUM_SECRET, SCIM_TOKEN].iter()) {
+        assert!(!status.contains(value), "status contains {value:?}: {status}");
+    }
+}
