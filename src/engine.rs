@@ -182,8 +182,7 @@ pub async fn fetch_and_plan<P: PmsSource, D: Destination>(
             return (report, None);
         }
     };
-    let desired = desired_users(&config.scope, &residents, &config.policy);
-    drop(residents);
+    let desired = desired_users(&config.scope, residents, &config.policy);
     report.counts.fetched = desired.fetched;
     report.counts.excluded = desired.excluded;
     report.counts.desired = desired.desired();

@@ -11,6 +11,11 @@ use pms_sync::plan_command::Output;
 use pms_sync::telemetry::{self, LogFormat};
 use tokio::sync::watch;
 
+/// mimalloc: planning a large portfolio allocates and frees many small strings, where glibc's
+/// allocator spends most of its time consolidating (see `benches/plan.rs`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// How long a stop waits for running syncs before abandoning them.
 const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(25);
 

@@ -154,7 +154,7 @@ mod tests {
     fn a_property_that_returns_nobody_is_held_even_under_the_percentage() {
         let managed: Vec<ManagedUser> = (0..50).map(|p| user(1, p, true)).chain([user(2, 0, true)]).collect();
         let residents: Vec<Resident> = (0..50).map(|p| resident(1, p)).collect();
-        let desired = desired_users(&scope(), &residents, &Policy::default());
+        let desired = desired_users(&scope(), residents.clone(), &Policy::default());
         let mut p = plan(&scope(), desired, managed, &BTreeSet::new(), DeprovisionMode::Deactivate);
         let fetched = HashMap::from([("1".to_string(), 50), ("2".to_string(), 0)]);
         let Guard::Held { actions, reasons, .. } = guard(&mut p, &scope(), 20, &fetched, None) else { panic!() };
@@ -169,7 +169,7 @@ mod tests {
         let residents: Vec<Resident> = (0..7).map(|p| resident(1, p)).collect();
         let fetched = HashMap::from([("1".to_string(), 7)]);
         let make = || {
-            let desired = desired_users(&scope(), &residents, &Policy::default());
+            let desired = desired_users(&scope(), residents.clone(), &Policy::default());
             plan(&scope(), desired, managed.clone(), &BTreeSet::new(), DeprovisionMode::Deactivate)
         };
         let Guard::Held { digest, .. } = guard(&mut make(), &scope(), 20, &fetched, None) else { panic!() };
@@ -201,7 +201,7 @@ mod tests {
             let too_many = gone.len() as u64 * 100 > u64::from(max_percent) * managed.len() as u64;
             let should_hold = !gone.is_empty() && (emptied || too_many);
 
-            let desired = desired_users(&scope(), &residents, &Policy::default());
+            let desired = desired_users(&scope(), residents.clone(), &Policy::default());
             let mut p = plan(&scope(), desired, managed, &BTreeSet::new(), mode);
             let result = guard(&mut p, &scope(), max_percent, &fetched, None);
             prop_assert_eq!(matches!(result, Guard::Held { .. }), should_hold);

@@ -1,6 +1,7 @@
 //! From fetched residents to the users that should exist: merge, exclude, decide access, and
 //! hold back residents whose email another resident shares.
 
+use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
 
 use super::model::{Access, Resident, ResidentRole, ResidentStatus};
@@ -54,10 +55,11 @@ impl Policy {
     }
 }
 
-/// Users that should exist after this run, keyed by identity, with the counts status reports.
+/// Users that should exist after this run, with the counts status reports.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DesiredSet {
-    pub users: HashMap<String, UserRecord>,
+    /// Each identity once, in the order the residents came.
+    pub users: Vec<UserRecord>,
     /// Identities held back because another resident shares their email: neither created,
     /// updated nor deprovisioned until the PMS is fixed.
     pub duplicate_emails: BTreeSet<String>,
@@ -71,43 +73,57 @@ impl DesiredSet {
     pub fn desired(&self) -> u64 {
         self.users.len() as u64
     }
+
+    /// The desired user with this identity (a linear search: for tests and tools, not the hot path).
+    pub fn get(&self, external_id: &str) -> Option<&UserRecord> {
+        self.users.iter().find(|u| u.external_id == external_id)
+    }
 }
 
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 /// Builds the desired users from the residents of the properties that were fetched completely.
+/// Takes the residents by value so that their strings move into the users (this runs for every
+/// resident of a portfolio, hourly: see `benches/plan.rs`).
 ///
 /// One person on several leases of one property (renewal, transfer) is one resident: the lease
 /// giving the most access wins (highest status rank among equals), and exclusions apply to it.
-pub fn desired_users<'a>(
-    scope: &Scope,
-    residents: impl IntoIterator<Item = &'a Resident>,
-    policy: &Policy,
-) -> DesiredSet {
-    let mut winners: HashMap<String, &Resident> = HashMap::new();
-    for resident in residents {
-        let id = scope.external_id(&resident.property_id, &resident.person_id);
-        match winners.get_mut(&id) {
-            Some(current) if policy.rank(current) >= policy.rank(resident) => {}
-            Some(current) => *current = resident,
+pub fn desired_users(scope: &Scope, residents: Vec<Resident>, policy: &Policy) -> DesiredSet {
+    // Pick each person's winning lease by index, borrowing the IDs: no key is allocated.
+    let mut winners: FastMap<(&str, &str), usize> = FastMap::default();
+    winners.reserve(residents.len());
+    for (i, resident) in residents.iter().enumerate() {
+        let key = (resident.property_id.as_str(), resident.person_id.as_str());
+        match winners.get_mut(&key) {
+            Some(current) if policy.rank(&residents[*current]) >= policy.rank(resident) => {}
+            Some(current) => *current = i,
             None => {
-                winners.insert(id, resident);
+                winners.insert(key, i);
             }
         }
     }
+    let mut winning = vec![false; residents.len()];
+    for i in winners.into_values() {
+        winning[i] = true;
+    }
 
-    let mut set = DesiredSet { fetched: winners.len() as u64, ..DesiredSet::default() };
-    set.users.reserve(winners.len());
-    for (external_id, resident) in winners {
-        if policy.exclusions.excludes(resident) {
+    let mut set = DesiredSet::default();
+    set.users.reserve(residents.len());
+    for (resident, won) in residents.into_iter().zip(winning) {
+        if !won {
+            continue;
+        }
+        set.fetched += 1;
+        if policy.exclusions.excludes(&resident) {
             set.excluded += 1;
             continue;
         }
-        let active = match policy.access(resident) {
+        let active = match policy.access(&resident) {
             Access::Granted => true,
             Access::Scheduled => false,
             Access::None => continue,
         };
-        let user = to_user(external_id, resident, active);
-        set.users.insert(user.external_id.clone(), user);
+        set.users.push(to_user(scope, resident, active));
     }
     hold_shared_emails(&mut set);
     set
@@ -116,49 +132,82 @@ pub fn desired_users<'a>(
 /// Two residents with one email cannot both be users (userName is unique) and must never be merged
 /// by guesswork: both are held back until the PMS is fixed (Latch's "Duplicate Emails" alert).
 fn hold_shared_emails(set: &mut DesiredSet) {
-    let mut by_email: HashMap<String, &str> = HashMap::new();
-    let mut shared: BTreeSet<String> = BTreeSet::new();
-    for user in set.users.values() {
+    let mut by_email: FastMap<Cow<'_, str>, usize> = FastMap::default();
+    by_email.reserve(set.users.len());
+    let mut shared = vec![false; set.users.len()];
+    for (i, user) in set.users.iter().enumerate() {
         let Some(email) = user.emails.first() else { continue };
-        if let Some(other) = by_email.insert(email.to_lowercase(), &user.external_id) {
-            shared.insert(other.to_string());
-            shared.insert(user.external_id.clone());
+        let key = if email.bytes().any(|b| !b.is_ascii_lowercase() && b.is_ascii_alphabetic() || !b.is_ascii()) {
+            Cow::Owned(email.to_lowercase())
+        } else {
+            Cow::Borrowed(email.as_str())
+        };
+        if let Some(other) = by_email.insert(key, i) {
+            shared[other] = true;
+            shared[i] = true;
         }
     }
-    for id in &shared {
-        set.users.remove(id);
+    drop(by_email);
+    if !shared.contains(&true) {
+        return;
     }
-    set.duplicate_emails = shared;
+    let mut flags = shared.into_iter();
+    let users = std::mem::take(&mut set.users);
+    for user in users {
+        if flags.next() == Some(true) {
+            set.duplicate_emails.insert(user.external_id);
+        } else {
+            set.users.push(user);
+        }
+    }
 }
 
-fn to_user(external_id: String, resident: &Resident, active: bool) -> UserRecord {
-    let emails: Vec<String> = dedup(resident.emails.iter().map(|e| e.trim().to_string()));
-    let mut phones = Vec::with_capacity(resident.phones.len());
-    for phone in &resident.phones {
-        let number = phone.number.trim();
-        if !number.is_empty() && !phones.iter().any(|p: &super::model::Phone| p.number == number) {
-            phones.push(super::model::Phone { number: number.to_string(), kind: phone.kind });
+fn to_user(scope: &Scope, resident: Resident, active: bool) -> UserRecord {
+    let external_id = scope.external_id(&resident.property_id, &resident.person_id);
+    let mut emails = resident.emails;
+    emails.iter_mut().for_each(trim_in_place);
+    dedup(&mut emails);
+    let mut phones = resident.phones;
+    phones.iter_mut().for_each(|p| trim_in_place(&mut p.number));
+    // Residents have one to three numbers: a quadratic dedup without allocation is the cheapest.
+    let mut i = 0;
+    while i < phones.len() {
+        if phones[i].number.is_empty() || phones[..i].iter().any(|p| p.number == phones[i].number) {
+            phones.remove(i);
+        } else {
+            i += 1;
         }
     }
+    let (mut given_name, mut family_name) = (resident.first_name, resident.last_name);
+    trim_in_place(&mut given_name);
+    trim_in_place(&mut family_name);
     UserRecord {
         user_name: emails.first().cloned().unwrap_or_else(|| external_id.clone()),
         external_id,
-        given_name: resident.first_name.trim().to_string(),
-        family_name: resident.last_name.trim().to_string(),
+        given_name,
+        family_name,
         emails,
         phones,
         active,
     }
 }
 
-fn dedup(values: impl Iterator<Item = String>) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for v in values {
-        if !v.is_empty() && !out.iter().any(|o| o.eq_ignore_ascii_case(&v)) {
-            out.push(v);
+fn trim_in_place(text: &mut String) {
+    let trimmed = text.trim();
+    if trimmed.len() != text.len() {
+        *text = trimmed.to_string();
+    }
+}
+
+fn dedup(values: &mut Vec<String>) {
+    let mut i = 0;
+    while i < values.len() {
+        if values[i].is_empty() || values[..i].iter().any(|o| o.eq_ignore_ascii_case(&values[i])) {
+            values.remove(i);
+        } else {
+            i += 1;
         }
     }
-    out
 }
 
 /// Whether an `excludedLeaseStatuses` entry names one of the normalized statuses.
@@ -193,14 +242,14 @@ mod tests {
             resident("2", "Future", ResidentStatus::Future),
             resident("3", "MovedOut", ResidentStatus::Past),
         ];
-        let set = desired_users(&scope, &residents, &Policy::default());
+        let set = desired_users(&scope, residents.to_vec(), &Policy::default());
         assert_eq!(set.fetched, 3);
         assert_eq!(set.excluded, 0);
-        assert!(set.users["ns/it/1001/1"].active);
-        assert!(!set.users["ns/it/1001/2"].active);
-        assert!(!set.users.contains_key("ns/it/1001/3"));
-        assert_eq!(set.users["ns/it/1001/1"].given_name, "Zoë");
-        assert_eq!(set.users["ns/it/1001/1"].user_name, "1@example.org");
+        assert!(set.get("ns/it/1001/1").unwrap().active);
+        assert!(!set.get("ns/it/1001/2").unwrap().active);
+        assert!(set.get("ns/it/1001/3").is_none());
+        assert_eq!(set.get("ns/it/1001/1").unwrap().given_name, "Zoë");
+        assert_eq!(set.get("ns/it/1001/1").unwrap().user_name, "1@example.org");
     }
 
     #[test]
@@ -211,11 +260,11 @@ mod tests {
             resident("2", "Future", ResidentStatus::Future),
             resident("3", "Notice", ResidentStatus::Notice),
         ];
-        let set = desired_users(&scope, &residents, &policy(&[" FUTURE ", "notice"]));
+        let set = desired_users(&scope, residents.to_vec(), &policy(&[" FUTURE ", "notice"]));
         assert_eq!(set.excluded, 2);
         assert_eq!(set.users.len(), 1);
-        let by_raw = desired_users(&scope, &residents, &policy(&["current"]));
-        assert!(!by_raw.users.contains_key("ns/it/1001/1"));
+        let by_raw = desired_users(&scope, residents.to_vec(), &policy(&["current"]));
+        assert!(by_raw.get("ns/it/1001/1").is_none());
     }
 
     #[test]
@@ -226,10 +275,10 @@ mod tests {
             resident("1", "Current", ResidentStatus::Current),
             resident("1", "Future", ResidentStatus::Future),
         ];
-        let set = desired_users(&scope, &residents, &policy(&["Past"]));
+        let set = desired_users(&scope, residents.to_vec(), &policy(&["Past"]));
         assert_eq!(set.fetched, 1);
         assert_eq!(set.excluded, 0);
-        assert!(set.users["ns/it/1001/1"].active);
+        assert!(set.get("ns/it/1001/1").unwrap().active);
     }
 
     #[test]
@@ -237,8 +286,8 @@ mod tests {
         let scope = Scope::new("ns", "it");
         let mut r = resident("7", "Current", ResidentStatus::Current);
         r.emails.clear();
-        let set = desired_users(&scope, [&r], &Policy::default());
-        assert_eq!(set.users["ns/it/1001/7"].user_name, "ns/it/1001/7");
+        let set = desired_users(&scope, vec![r], &Policy::default());
+        assert_eq!(set.get("ns/it/1001/7").unwrap().user_name, "ns/it/1001/7");
     }
 
     #[test]
@@ -246,9 +295,9 @@ mod tests {
         let scope = Scope::new("ns", "it");
         let mut g = resident("9", "Current", ResidentStatus::Current);
         g.role = ResidentRole::Guarantor;
-        assert!(desired_users(&scope, [&g], &Policy::default()).users.is_empty());
+        assert!(desired_users(&scope, vec![g.clone()], &Policy::default()).users.is_empty());
         let with = Policy { access_roles: vec![ResidentRole::Guarantor], ..Policy::default() };
-        assert!(desired_users(&scope, [&g], &with).users["ns/it/1001/9"].active);
+        assert!(desired_users(&scope, vec![g], &with).get("ns/it/1001/9").unwrap().active);
     }
 
     #[test]
@@ -257,8 +306,8 @@ mod tests {
         let mut g = resident("9", "Current", ResidentStatus::Current);
         g.role = ResidentRole::Guarantor;
         let f = resident("9", "Future", ResidentStatus::Future);
-        let set = desired_users(&scope, [&g, &f], &Policy::default());
-        assert!(!set.users["ns/it/1001/9"].active, "the future lease as a resident wins");
+        let set = desired_users(&scope, vec![g, f], &Policy::default());
+        assert!(!set.get("ns/it/1001/9").unwrap().active, "the future lease as a resident wins");
     }
 
     #[test]
@@ -268,8 +317,8 @@ mod tests {
         let mut b = resident("2", "Current", ResidentStatus::Current);
         b.emails = vec!["1@EXAMPLE.org".into()];
         let c = resident("3", "Current", ResidentStatus::Current);
-        let set = desired_users(&scope, [&a, &b, &c], &Policy::default());
-        assert_eq!(set.users.keys().collect::<Vec<_>>(), ["ns/it/1001/3"]);
+        let set = desired_users(&scope, vec![a, b, c], &Policy::default());
+        assert_eq!(set.users.iter().map(|u| u.external_id.as_str()).collect::<Vec<_>>(), ["ns/it/1001/3"]);
         assert_eq!(
             set.duplicate_emails.iter().map(String::as_str).collect::<Vec<_>>(),
             ["ns/it/1001/1", "ns/it/1001/2"]

@@ -92,50 +92,98 @@ impl Plan {
 }
 
 /// Computes the plan. `failed_properties` are attached properties whose fetch failed or was
-/// incomplete in this run. Consumes `desired` so that records move into actions without copies.
+/// incomplete in this run. A hash join: one pass to pair destination users with desired ones by
+/// identity (borrowing, no copies), one pass to move records into actions. Linear in the number of
+/// users; see `benches/plan.rs`.
 pub fn plan(
     scope: &Scope,
-    mut desired: DesiredSet,
+    desired: DesiredSet,
     mut managed: Vec<ManagedUser>,
     failed_properties: &BTreeSet<String>,
     mode: DeprovisionMode,
 ) -> Plan {
     let mut out = Plan::default();
-    // Several destination users may carry one identity (SCIM servers need not keep externalId
-    // unique). The one with the lowest ID is the user; the others are redundant copies of ours.
     managed.retain(|u| scope.parse(&u.record.external_id).is_some());
-    managed.sort_unstable_by(|a, b| (&a.record.external_id, &a.id).cmp(&(&b.record.external_id, &b.id)));
+    let DesiredSet { users, duplicate_emails, .. } = desired;
 
-    let mut previous: Option<String> = None;
-    for user in managed {
-        let Some((property, _)) = scope.parse(&user.record.external_id) else { continue };
-        *out.managed_by_property.entry(property.to_string()).or_default() += 1;
-        if failed_properties.contains(property) || desired.duplicate_emails.contains(&user.record.external_id) {
-            out.held += 1;
-            continue;
-        }
-        let duplicate = previous.as_deref() == Some(user.record.external_id.as_str());
-        if duplicate {
-            deprovision(&mut out, user, mode);
-            continue;
-        }
-        previous = Some(user.record.external_id.clone());
-        match desired.users.remove(&user.record.external_id) {
-            Some(want) if user.record.differs_from(&want) => {
-                out.actions.push(Action::Update { existing: user, desired: want })
+    // Pass 1: what each destination user is. Several may carry one identity (SCIM servers need not
+    // keep externalId unique): the one with the lowest ID is the user, the others redundant copies.
+    // (Copies of an identity that is not desired are deprovisioned either way.)
+    let mut fate: Vec<Fate> = Vec::with_capacity(managed.len());
+    let mut holder: Vec<Option<usize>> = vec![None; users.len()];
+    {
+        let by_identity: FastMap<&str, usize> =
+            users.iter().enumerate().map(|(i, u)| (u.external_id.as_str(), i)).collect();
+        // Few properties per integration: a short list beats hashing every user's property.
+        let mut by_property: Vec<(&str, u64)> = Vec::new();
+        for (i, user) in managed.iter().enumerate() {
+            let identity = user.record.external_id.as_str();
+            let Some((property, _)) = scope.parse(identity) else { unreachable!("retained above") };
+            match by_property.iter_mut().find(|(p, _)| *p == property) {
+                Some((_, n)) => *n += 1,
+                None => by_property.push((property, 1)),
             }
-            Some(_) => out.unchanged += 1,
-            None => deprovision(&mut out, user, mode),
+            if failed_properties.contains(property) || duplicate_emails.contains(identity) {
+                fate.push(Fate::Held);
+                continue;
+            }
+            let Some(&j) = by_identity.get(identity) else {
+                fate.push(Fate::Gone);
+                continue;
+            };
+            match holder[j] {
+                Some(other) if managed[other].id <= user.id => fate.push(Fate::Redundant),
+                Some(other) => {
+                    // This one has the lower ID: it becomes the user.
+                    fate[other] = Fate::Redundant;
+                    holder[j] = Some(i);
+                    fate.push(Fate::Desired(j));
+                }
+                None => {
+                    holder[j] = Some(i);
+                    fate.push(Fate::Desired(j));
+                }
+            }
         }
+        out.managed_by_property = by_property.into_iter().map(|(p, n)| (p.to_string(), n)).collect();
     }
 
-    // What is left of `desired` has no destination user yet. Identities of failed properties never
-    // reach `desired`; sorted so that plans read (and apply) in a stable order.
-    let mut creates: Vec<UserRecord> = desired.users.into_values().collect();
-    creates.sort_unstable_by(|a, b| a.external_id.cmp(&b.external_id));
-    out.actions.extend(creates.into_iter().map(Action::Create));
+    // Pass 2: move records into actions (a taken record leaves an empty default behind).
+    let mut users = users;
+    for (user, fate) in managed.into_iter().zip(fate) {
+        match fate {
+            Fate::Held => out.held += 1,
+            Fate::Redundant | Fate::Gone => deprovision(&mut out, user, mode),
+            Fate::Desired(j) => {
+                let want = std::mem::take(&mut users[j]);
+                if user.record.differs_from(&want) {
+                    out.actions.push(Action::Update { existing: user, desired: want });
+                } else {
+                    out.unchanged += 1;
+                }
+            }
+        }
+    }
+    // The rest has no destination user yet. Identities of failed properties never reach `desired`.
+    let creates = users.into_iter().zip(holder).filter(|(_, h)| h.is_none()).map(|(u, _)| Action::Create(u));
+    out.actions.extend(creates);
     out
 }
+
+/// What pass 1 decided for one destination user.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Fate {
+    /// Its property failed or its email is shared: left untouched.
+    Held,
+    /// Another destination user with the same identity and a lower ID is the user.
+    Redundant,
+    /// Its resident is gone, excluded or without access.
+    Gone,
+    /// It is the user of `desired.users[j]`.
+    Desired(usize),
+}
+
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 fn deprovision(out: &mut Plan, user: ManagedUser, mode: DeprovisionMode) {
     match mode {
@@ -198,7 +246,7 @@ mod tests {
     #[test]
     fn first_run_creates_then_second_run_is_empty() {
         let residents = [resident("1", "a", ResidentStatus::Current), resident("1", "b", ResidentStatus::Future)];
-        let desired = desired_users(&scope(), &residents, &Policy::default());
+        let desired = desired_users(&scope(), residents.to_vec(), &Policy::default());
         let mut users = vec![foreign_user()];
         let first = plan(&scope(), desired.clone(), users.clone(), &BTreeSet::new(), DeprovisionMode::Deactivate);
         assert_eq!(first.count(|a| matches!(a, Action::Create(_))), 2);
@@ -211,12 +259,12 @@ mod tests {
     #[test]
     fn users_of_a_failed_property_are_held_untouched() {
         let residents = [resident("1", "a", ResidentStatus::Current), resident("2", "b", ResidentStatus::Current)];
-        let desired = desired_users(&scope(), &residents, &Policy::default());
+        let desired = desired_users(&scope(), residents.to_vec(), &Policy::default());
         let mut users = vec![];
         let p0 = plan(&scope(), desired.clone(), vec![], &BTreeSet::new(), DeprovisionMode::Delete);
         apply(&mut users, &p0, &mut 0);
         // Property 2 fails next time: its resident is missing from the fetch, but must not be deleted.
-        let only_first = desired_users(&scope(), &residents[..1], &Policy::default());
+        let only_first = desired_users(&scope(), residents[..1].to_vec(), &Policy::default());
         let failed = BTreeSet::from(["2".to_string()]);
         let p = plan(&scope(), only_first, users, &failed, DeprovisionMode::Delete);
         assert!(p.is_empty(), "{p:?}");
@@ -228,10 +276,10 @@ mod tests {
         let current = [resident("1", "a", ResidentStatus::Current)];
         let moved = [resident("1", "a", ResidentStatus::Past)];
         let mut users = vec![];
-        let d0 = desired_users(&scope(), &current, &Policy::default());
+        let d0 = desired_users(&scope(), current.to_vec(), &Policy::default());
         let p0 = plan(&scope(), d0, vec![], &BTreeSet::new(), DeprovisionMode::Deactivate);
         apply(&mut users, &p0, &mut 0);
-        let d1 = desired_users(&scope(), &moved, &Policy::default());
+        let d1 = desired_users(&scope(), moved.to_vec(), &Policy::default());
         let deactivate = plan(&scope(), d1.clone(), users.clone(), &BTreeSet::new(), DeprovisionMode::Deactivate);
         assert!(matches!(deactivate.actions.as_slice(), [Action::Deactivate(_)]));
         let delete = plan(&scope(), d1.clone(), users.clone(), &BTreeSet::new(), DeprovisionMode::Delete);
@@ -246,8 +294,8 @@ mod tests {
     #[test]
     fn duplicate_identities_keep_one_user() {
         let residents = [resident("1", "a", ResidentStatus::Current)];
-        let desired = desired_users(&scope(), &residents, &Policy::default());
-        let record = desired.users["ns/it/1/a"].clone();
+        let desired = desired_users(&scope(), residents.to_vec(), &Policy::default());
+        let record = desired.get("ns/it/1/a").unwrap().clone();
         let users =
             vec![ManagedUser { id: "2".into(), record: record.clone() }, ManagedUser { id: "1".into(), record }];
         let p = plan(&scope(), desired.clone(), users, &BTreeSet::new(), DeprovisionMode::Delete);
@@ -282,11 +330,11 @@ mod tests {
             let s = scope();
             let mut users = vec![foreign_user()];
             let mut next = 0;
-            let d0 = desired_users(&s, &before, &Policy::default());
+            let d0 = desired_users(&s, before.clone(), &Policy::default());
             let p0 = plan(&s, d0.clone(), users.clone(), &BTreeSet::new(), mode);
             apply(&mut users, &p0, &mut next);
             let ok: Vec<Resident> = after.iter().filter(|r| !failed.contains(&r.property_id)).cloned().collect();
-            let d1 = desired_users(&s, &ok, &Policy { exclusions: Exclusions::new(&["past"]), ..Policy::default() });
+            let d1 = desired_users(&s, ok, &Policy { exclusions: Exclusions::new(&["past"]), ..Policy::default() });
             let p1 = plan(&s, d1.clone(), users.clone(), &failed, mode);
             for action in &p1.actions {
                 prop_assert!(s.parse(action.external_id()).is_some(), "unmanaged user in plan");

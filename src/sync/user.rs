@@ -29,7 +29,13 @@ impl Scope {
     }
 
     pub fn external_id(&self, property_id: &str, person_id: &str) -> String {
-        format!("{}{property_id}/{person_id}", self.prefix)
+        // Built by hand: this runs once per resident per sync, and `format!` is measurably slower.
+        let mut id = String::with_capacity(self.prefix.len() + property_id.len() + 1 + person_id.len());
+        id.push_str(&self.prefix);
+        id.push_str(property_id);
+        id.push('/');
+        id.push_str(person_id);
+        id
     }
 
     /// The property and person of one of our identities; `None` for anyone else's.
@@ -44,7 +50,7 @@ impl Scope {
 }
 
 /// What a destination user should look like (desired) or looks like (managed).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct UserRecord {
     pub external_id: String,
     /// The primary email when there is one, else the external ID.
