@@ -10,6 +10,8 @@
 // duplicated attributes.
 #![allow(clippy::duplicated_attributes)]
 
+use std::collections::BTreeMap;
+
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::CustomResource;
 use schemars::JsonSchema;
@@ -62,7 +64,8 @@ pub struct PmsIntegrationSpec {
     pub pms: PmsSpec,
 
     /// PMS property IDs whose residents are synced into this building: at least one, each unique.
-    /// Buildium: the rental property's integer ID.
+    /// buildium: the rental property's integer ID; entrata: `propertyId`; appfolio: `property_id`;
+    /// yardi: the `YardiPropertyId` code; realpage: the OneSite site ID.
     #[schemars(length(min = 1), extend("x-kubernetes-list-type" = "set"))]
     pub property_ids: Vec<String>,
 
@@ -124,13 +127,57 @@ pub struct PmsSpec {
     pub provider: PmsProvider,
 
     /// Secret in the same namespace holding the PMS credentials. Keys per provider: buildium
-    /// `clientId`, `clientSecret`.
+    /// `clientId`, `clientSecret`; entrata `apiKey` (gateway) or `username`, `password` (legacy
+    /// host); appfolio `clientId`, `clientSecret`; yardi `username`, `password`, `serverName`,
+    /// `database`, `platform`, `interfaceEntity`, `interfaceLicense`; realpage `pmcId`,
+    /// `licenseKey` (property IDs are site IDs).
     pub credentials_secret_ref: SecretRef,
 
-    /// API base URL, for a sandbox or test server. Buildium default: `https://api.buildium.com`.
+    /// API base URL. buildium: default `https://api.buildium.com` (set it for the sandbox);
+    /// entrata: required, the organisation's API base (e.g.
+    /// `https://apis.entrata.com/ext/orgs/<org>/v1`, or `https://<subdomain>.entrata.com/api/v1`
+    /// with username/password); appfolio: required, `https://<database>.appfolio.com`; yardi:
+    /// required, the Voyager web-services base holding `ItfResidentData.asmx`; realpage: the RPX
+    /// service URL (default: the RPX gateway's partner endpoint).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^https?://"))]
     pub base_url: Option<String>,
+
+    /// Corrections of the built-in status mapping, for statuses a PMS names its own way: the PMS's
+    /// raw status (matched case-insensitively) → `applicant`, `future`, `current`, `notice`,
+    /// `evicted`, `past`, `cancelled` or `unknown`. Statuses the mapping does not know are
+    /// `unknown`: counted in `status.summary.unknownStatuses` and never given access.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub status_mapping: BTreeMap<String, NormalizedStatus>,
+
+    /// Upper bound on requests per minute to this PMS for this integration, below the vendor's
+    /// published limit (defaults per provider: buildium 300, entrata 60, appfolio 28, yardi 60,
+    /// realpage 60).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 10000))]
+    pub max_requests_per_minute: Option<u32>,
+}
+
+/// A normalized resident status.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum NormalizedStatus {
+    /// Applied, no lease yet: no access.
+    Applicant,
+    /// Signed, not moved in: a user without access.
+    Future,
+    /// Living there: access.
+    Current,
+    /// Gave notice, still living there: access.
+    Notice,
+    /// Under eviction, still living there: access until moved out.
+    Evicted,
+    /// Moved out: deprovisioned.
+    Past,
+    /// Cancelled or denied: deprovisioned.
+    Cancelled,
+    /// Not known: no access.
+    Unknown,
 }
 
 /// Supported and planned PMS providers. Providers without a connector in this build are rejected
@@ -379,6 +426,10 @@ pub struct SyncSummary {
     /// Residents held back because another resident shares their email (fix it in the PMS).
     #[serde(default)]
     pub duplicate_emails: u64,
+    /// Residents whose PMS status is not in the mapping (never given access); the statuses are
+    /// named in an `UnknownStatus` event. Add them to `spec.pms.statusMapping`.
+    #[serde(default)]
+    pub unknown_statuses: u64,
 }
 
 /// The result of one attached property in the last run.

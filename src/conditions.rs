@@ -17,6 +17,8 @@ pub mod reason {
     pub const PROVIDER_NOT_SUPPORTED: &str = "ProviderNotSupported";
     pub const PMS_UNAVAILABLE: &str = "PmsUnavailable";
     pub const PMS_AUTHENTICATION_FAILED: &str = "PmsAuthenticationFailed";
+    /// The PMS license (e.g. a RealPage license key) does not allow the call.
+    pub const PMS_NOT_LICENSED: &str = "PmsNotLicensed";
     pub const DESTINATION_UNAVAILABLE: &str = "DestinationUnavailable";
     pub const DESTINATION_AUTHENTICATION_FAILED: &str = "DestinationAuthenticationFailed";
     pub const SYNC_INCOMPLETE: &str = "SyncIncomplete";
@@ -27,6 +29,8 @@ pub mod reason {
     pub const CONFLICT: &str = "Conflict";
     /// Event reason: residents held back because they share an email.
     pub const DUPLICATE_EMAIL: &str = "DuplicateEmail";
+    /// Event reason: PMS statuses the mapping does not know.
+    pub const UNKNOWN_STATUS: &str = "UnknownStatus";
     /// Event reason for a run that changed users.
     pub const SYNCED: &str = "Synced";
 }

@@ -58,6 +58,8 @@ pub struct Counts {
     pub conflicts: u64,
     /// Residents held back because another resident shares their email.
     pub duplicate_emails: u64,
+    /// Residents whose raw status the mapping does not know (never given access).
+    pub unknown_statuses: u64,
 }
 
 /// Planned writes of one property (dry runs and `pms-sync plan`).
@@ -90,6 +92,8 @@ pub struct SyncReport {
     pub conflicts: Vec<Conflict>,
     /// Identities held back because they share an email.
     pub duplicate_emails: Vec<String>,
+    /// Raw statuses the mapping does not know, with how many residents had each (bounded).
+    pub unknown_statuses: BTreeMap<String, u64>,
     /// What the breaker decided (the held actions themselves are in `held_actions`).
     pub guard: Option<Guard>,
     /// Planned writes per property, for dry runs and `pms-sync plan`.
@@ -188,6 +192,8 @@ pub async fn fetch_and_plan<P: PmsSource, D: Destination>(
     report.counts.desired = desired.desired();
     report.counts.duplicate_emails = desired.duplicate_emails.len() as u64;
     report.duplicate_emails = desired.duplicate_emails.iter().cloned().collect();
+    report.counts.unknown_statuses = desired.unknown_statuses.values().sum();
+    report.unknown_statuses = desired.unknown_statuses.clone();
     let mut plan = plan(&config.scope, desired, managed, &failed, config.mode);
 
     // First contact: a create whose email a destination user already holds is an adoption (exact

@@ -10,6 +10,7 @@
 //! reqwest has no retry policy of its own and the retry middlewares do not honour `Retry-After`
 //! for every status we need, so the loop lives here, small and tested.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::{RequestBuilder, Response, StatusCode};
@@ -63,6 +64,57 @@ pub struct HttpClient {
     settings: HttpSettings,
     target: &'static str,
     metrics: Metrics,
+    limiter: Option<Arc<RateLimiter>>,
+}
+
+/// A vendor's request budget: at most `calls` requests in any window of `per`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateLimit {
+    pub calls: u32,
+    pub per: Duration,
+}
+
+impl RateLimit {
+    pub const fn per_minute(calls: u32) -> Self {
+        Self { calls, per: Duration::from_secs(60) }
+    }
+}
+
+/// A sliding-window limiter shared by every run of one integration, so back-to-back runs (a
+/// sync requested right after a scheduled one) stay inside the vendor's budget together.
+#[derive(Debug)]
+pub struct RateLimiter {
+    limit: RateLimit,
+    sent: std::sync::Mutex<std::collections::VecDeque<tokio::time::Instant>>,
+}
+
+impl RateLimiter {
+    pub fn new(limit: RateLimit) -> Self {
+        Self { limit, sent: Default::default() }
+    }
+
+    pub fn limit(&self) -> RateLimit {
+        self.limit
+    }
+
+    /// Waits until one more request fits in the window, then records it.
+    pub async fn acquire(&self) {
+        loop {
+            let wait = {
+                let now = tokio::time::Instant::now();
+                let mut sent = self.sent.lock().unwrap_or_else(|e| e.into_inner());
+                while sent.front().is_some_and(|t| now.duration_since(*t) >= self.limit.per) {
+                    sent.pop_front();
+                }
+                if (sent.len() as u32) < self.limit.calls.max(1) {
+                    sent.push_back(now);
+                    return;
+                }
+                sent.front().map(|oldest| self.limit.per.saturating_sub(now.duration_since(*oldest)))
+            };
+            tokio::time::sleep(wait.unwrap_or_default()).await;
+        }
+    }
 }
 
 impl HttpClient {
@@ -73,7 +125,13 @@ impl HttpClient {
             .user_agent(concat!("pms-sync/", env!("CARGO_PKG_VERSION")))
             .build()
             .expect("a reqwest client with static settings always builds");
-        Self { client, settings, target, metrics }
+        Self { client, settings, target, metrics, limiter: None }
+    }
+
+    /// Every attempt of [`send`](Self::send) first waits for `limiter`.
+    pub fn with_limiter(mut self, limiter: Arc<RateLimiter>) -> Self {
+        self.limiter = Some(limiter);
+        self
     }
 
     pub fn inner(&self) -> &reqwest::Client {
@@ -83,9 +141,36 @@ impl HttpClient {
     /// Sends the request built by `build` (called once per attempt), retrying transient failures.
     /// Returns the first non-retryable response, whatever its status.
     pub async fn send(&self, build: impl Fn(&reqwest::Client) -> RequestBuilder) -> Result<Response, HttpError> {
+        self.send_inner(build, true, is_retryable).await
+    }
+
+    /// Like [`send`](Self::send) for SOAP: a 500 carries a SOAP fault the caller must read, so
+    /// only 429, 502, 503 and 504 are retried.
+    pub async fn send_soap(&self, build: impl Fn(&reqwest::Client) -> RequestBuilder) -> Result<Response, HttpError> {
+        self.send_inner(build, true, |s| is_retryable(s) && s != StatusCode::INTERNAL_SERVER_ERROR).await
+    }
+
+    /// Like [`send`](Self::send), outside the rate limit (for calls a vendor does not count, such
+    /// as AppFolio's `next_page_url`).
+    pub async fn send_uncounted(
+        &self,
+        build: impl Fn(&reqwest::Client) -> RequestBuilder,
+    ) -> Result<Response, HttpError> {
+        self.send_inner(build, false, is_retryable).await
+    }
+
+    async fn send_inner(
+        &self,
+        build: impl Fn(&reqwest::Client) -> RequestBuilder,
+        counted: bool,
+        retryable: impl Fn(StatusCode) -> bool,
+    ) -> Result<Response, HttpError> {
         let mut attempt = 0;
         loop {
             attempt += 1;
+            if let (true, Some(limiter)) = (counted, &self.limiter) {
+                limiter.acquire().await;
+            }
             let request = build(&self.client).build().map_err(|e| HttpError::Request(redact(&e)))?;
             let (method, host, path) = (
                 request.method().clone(),
@@ -99,7 +184,7 @@ impl HttpClient {
                     let status = response.status();
                     self.metrics.record_api_call(self.target, status_class(Some(status)));
                     tracing::debug!(target: "pms_sync::http", %method, %host, %path, status = status.as_u16(), attempt, "outbound call");
-                    if !is_retryable(status) {
+                    if !retryable(status) {
                         return Ok(response);
                     }
                     let wait = retry_after(&response).unwrap_or_else(|| self.backoff(attempt));
@@ -259,6 +344,17 @@ mod tests {
         assert!(matches!(client.send(|c| c.get(&busy)).await, Err(HttpError::Exhausted { status: 500, attempts: 3 })));
         let later = format!("{}/later", server.uri());
         assert!(matches!(client.send(|c| c.get(&later)).await, Err(HttpError::Exhausted { status: 429, attempts: 1 })));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_limiter_keeps_a_sliding_window() {
+        let limiter = RateLimiter::new(RateLimit { calls: 2, per: Duration::from_secs(10) });
+        let start = tokio::time::Instant::now();
+        for _ in 0..5 {
+            limiter.acquire().await;
+        }
+        // Calls 1-2 at 0 s, 3-4 at 10 s, 5 at 20 s.
+        assert_eq!(start.elapsed(), Duration::from_secs(20));
     }
 
     #[tokio::test]

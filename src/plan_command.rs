@@ -82,7 +82,8 @@ async fn plan(args: &PlanArgs) -> Result<u8, String> {
     };
 
     let http = |target| HttpClient::new(target, HttpSettings::default(), Metrics::default());
-    let (connector, target) = build::clients(&spec, &namespace, |n| secrets.get(n), http)
+    let limiter = |limit| std::sync::Arc::new(crate::http::RateLimiter::new(limit));
+    let (connector, target) = build::clients(&spec, &namespace, |n| secrets.get(n), http, &limiter)
         .map_err(|f| format!("{}: {}", f.reason, f.message))?;
     let approval =
         integration.metadata.annotations.as_ref().and_then(|a| a.get(APPROVE_DEPROVISION_ANNOTATION)).cloned();

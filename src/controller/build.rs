@@ -4,8 +4,10 @@
 use crate::credentials::SecretData;
 use crate::destination::{DestinationConfigError, Target, scim::Scim};
 use crate::engine::SyncConfig;
-use crate::http::HttpClient;
-use crate::pms::{Connector, ConnectorConfigError, check_supported};
+use std::sync::Arc;
+
+use crate::http::{HttpClient, RateLimit, RateLimiter};
+use crate::pms::{Connector, ConnectorConfigError, ConnectorOptions, check_supported};
 use crate::sync::Scope;
 
 use super::status::Failure;
@@ -18,6 +20,7 @@ pub fn clients<'a>(
     namespace: &str,
     secret: impl Fn(&str) -> Option<&'a SecretData>,
     http: impl Fn(&'static str) -> HttpClient,
+    limiter: &dyn Fn(RateLimit) -> Arc<RateLimiter>,
 ) -> Result<(Connector, Target), Failure> {
     let missing = |name: &str| {
         Failure::permanent(
@@ -27,17 +30,17 @@ pub fn clients<'a>(
     };
     check_supported(spec.provider).map_err(|e| Failure::permanent(reason::PROVIDER_NOT_SUPPORTED, e.to_string()))?;
     let pms_secret = secret(&spec.pms_secret).ok_or_else(|| missing(&spec.pms_secret))?;
-    let connector = Connector::new(
-        spec.provider,
-        spec.pms_base_url.as_deref(),
-        &spec.property_ids,
-        pms_secret,
-        http(spec.provider.as_str()),
-    )
-    .map_err(|e| match e {
-        ConnectorConfigError::Unsupported(e) => Failure::permanent(reason::PROVIDER_NOT_SUPPORTED, e.to_string()),
-        other => Failure::permanent(reason::INVALID_SPEC, other.to_string()),
-    })?;
+    let options = ConnectorOptions {
+        provider: spec.provider,
+        base_url: spec.pms_base_url.as_deref(),
+        property_ids: &spec.property_ids,
+        max_requests_per_minute: spec.max_requests_per_minute,
+    };
+    let connector =
+        Connector::new(&options, pms_secret, http(spec.provider.as_str()), limiter).map_err(|e| match e {
+            ConnectorConfigError::Unsupported(e) => Failure::permanent(reason::PROVIDER_NOT_SUPPORTED, e.to_string()),
+            other => Failure::permanent(reason::INVALID_SPEC, other.to_string()),
+        })?;
     let target = match &spec.destination {
         ValidatedDestination::Scim { url, secret: name } => {
             let data = secret(name).ok_or_else(|| missing(name))?;

@@ -29,7 +29,7 @@ use tracing::{info, warn};
 use crate::api::{APPROVE_DEPROVISION_ANNOTATION, PmsIntegration, PmsIntegrationStatus, REQUESTED_AT_ANNOTATION};
 use crate::conditions::reason;
 use crate::engine::{self, SyncReport};
-use crate::http::{HttpClient, HttpSettings};
+use crate::http::{HttpClient, HttpSettings, RateLimit, RateLimiter};
 use crate::metrics::Metrics;
 use crate::sync::Scope;
 use due::{Due, Observed};
@@ -71,6 +71,23 @@ pub struct Context {
     pub recorder: Recorder,
     pub metrics: Metrics,
     pub settings: Settings,
+    /// One PMS rate limiter per integration (`namespace/name`), shared by its runs.
+    pub limiters: std::sync::Mutex<std::collections::HashMap<String, Arc<RateLimiter>>>,
+}
+
+impl Context {
+    /// The integration's limiter for `limit`, replaced when the budget changed.
+    fn limiter(&self, key: &str, limit: RateLimit) -> Arc<RateLimiter> {
+        let mut limiters = self.limiters.lock().unwrap_or_else(|e| e.into_inner());
+        match limiters.get(key) {
+            Some(existing) if existing.limit() == limit => existing.clone(),
+            _ => {
+                let limiter = Arc::new(RateLimiter::new(limit));
+                limiters.insert(key.to_string(), limiter.clone());
+                limiter
+            }
+        }
+    }
 }
 
 /// Failures of the reconcile itself (not of a sync, which is reported in status).
@@ -98,7 +115,13 @@ pub async fn run(
     wait_for_crd(&integrations).await;
 
     let reporter = Reporter { controller: "pms-sync".into(), instance: std::env::var("POD_NAME").ok() };
-    let ctx = Arc::new(Context { recorder: Recorder::new(client.clone(), reporter), client, metrics, settings });
+    let ctx = Arc::new(Context {
+        recorder: Recorder::new(client.clone(), reporter),
+        client,
+        metrics,
+        settings,
+        limiters: Default::default(),
+    });
     let concurrency = ctx.settings.concurrency;
     let controller = Controller::new(integrations, watcher::Config::default());
     let store = controller.store();
@@ -236,7 +259,9 @@ async fn sync(
     approval: Option<String>,
 ) -> (Option<SyncReport>, Option<Failure>) {
     let http = |target| HttpClient::new(target, ctx.settings.http.clone(), ctx.metrics.clone());
-    let (connector, target) = match build::clients(spec, scope.namespace(), |name| secrets.get(name), http) {
+    let key = scope.prefix().trim_end_matches('/').to_string();
+    let limiter = |limit| ctx.limiter(&key, limit);
+    let (connector, target) = match build::clients(spec, scope.namespace(), |name| secrets.get(name), http, &limiter) {
         Ok(clients) => clients,
         Err(failure) => return (None, Some(failure)),
     };
@@ -308,6 +333,15 @@ async fn publish(ctx: &Context, obj: &PmsIntegration, report: Option<&SyncReport
                 bounded_list(ids)
             );
             events.push(warning(reason::CONFLICT, note));
+        }
+        if !report.unknown_statuses.is_empty() {
+            let statuses = report.unknown_statuses.iter().map(|(raw, n)| format!("{raw:?} ({n})"));
+            let note = format!(
+                "{} residents have PMS statuses the mapping does not know and get no access: {}; map them in spec.pms.statusMapping",
+                report.counts.unknown_statuses,
+                bounded_list(statuses)
+            );
+            events.push(warning(reason::UNKNOWN_STATUS, note));
         }
         if !report.duplicate_emails.is_empty() {
             let note = format!(

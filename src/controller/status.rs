@@ -11,6 +11,7 @@ use crate::api::{
 };
 use crate::conditions::{self, READY, STALLED, reason};
 use crate::engine::{Counts, SyncReport};
+use crate::pms::PmsError;
 use crate::sync::Guard;
 
 /// When to try again after an attempt that did not fully succeed.
@@ -216,6 +217,7 @@ fn summary(c: &Counts) -> SyncSummary {
         held: c.held,
         conflicts: c.conflicts,
         duplicate_emails: c.duplicate_emails,
+        unknown_statuses: c.unknown_statuses,
     }
 }
 
@@ -246,8 +248,15 @@ pub fn classify(report: &SyncReport) -> Option<Failure> {
     use crate::engine::RunError;
     let failed: Vec<String> =
         report.properties.iter().filter_map(|p| p.error.as_ref().map(|e| format!("{}: {e}", p.id))).collect();
-    let pms_permanent = report.properties.iter().any(|p| p.error.as_ref().is_some_and(|e| e.is_permanent()));
-    let pms_reason = if pms_permanent { reason::PMS_AUTHENTICATION_FAILED } else { reason::PMS_UNAVAILABLE };
+    let errors = || report.properties.iter().filter_map(|p| p.error.as_ref());
+    let pms_permanent = errors().any(|e| e.is_permanent());
+    let pms_reason = if errors().any(|e| matches!(e, PmsError::NotLicensed(_))) {
+        reason::PMS_NOT_LICENSED
+    } else if pms_permanent {
+        reason::PMS_AUTHENTICATION_FAILED
+    } else {
+        reason::PMS_UNAVAILABLE
+    };
     let failure = |reason, permanent: bool, message: String| {
         let retry = if permanent { Retry::WaitForChange } else { Retry::Backoff };
         Some(Failure { reason, message, retry })

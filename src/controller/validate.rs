@@ -5,8 +5,8 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use crate::api::{AccessRole, DeprovisionMode as SpecMode, PmsIntegrationSpec, PmsProvider};
-use crate::sync::{DeprovisionMode, Exclusions, Policy, ResidentRole};
+use crate::api::{AccessRole, DeprovisionMode as SpecMode, NormalizedStatus, PmsIntegrationSpec, PmsProvider};
+use crate::sync::{DeprovisionMode, Exclusions, Policy, ResidentRole, ResidentStatus};
 
 pub const MIN_INTERVAL: Duration = Duration::from_secs(60);
 
@@ -17,6 +17,7 @@ pub struct ValidatedSpec {
     pub provider: PmsProvider,
     pub pms_secret: String,
     pub pms_base_url: Option<String>,
+    pub max_requests_per_minute: Option<u32>,
     pub property_ids: Vec<String>,
     pub policy: Policy,
     pub mode: DeprovisionMode,
@@ -70,6 +71,12 @@ pub fn validate(spec: &PmsIntegrationSpec) -> Result<ValidatedSpec, InvalidSpec>
         return Err(InvalidSpec(format!("spec.excludedLeaseStatuses has an empty entry {bad:?}")));
     }
 
+    if let Some(bad) = spec.pms.status_mapping.keys().find(|k| k.trim().is_empty()) {
+        return Err(InvalidSpec(format!("spec.pms.statusMapping has an empty status {bad:?}")));
+    }
+    if spec.pms.max_requests_per_minute == Some(0) {
+        return Err(InvalidSpec("spec.pms.maxRequestsPerMinute must be at least 1".into()));
+    }
     if spec.access_roles.is_empty() {
         return Err(InvalidSpec("spec.accessRoles must name at least one role".into()));
     }
@@ -98,6 +105,7 @@ pub fn validate(spec: &PmsIntegrationSpec) -> Result<ValidatedSpec, InvalidSpec>
         provider: spec.pms.provider,
         pms_secret,
         pms_base_url,
+        max_requests_per_minute: spec.pms.max_requests_per_minute,
         property_ids: spec.property_ids.clone(),
         policy: Policy {
             exclusions: Exclusions::new(&spec.excluded_lease_statuses),
@@ -111,6 +119,12 @@ pub fn validate(spec: &PmsIntegrationSpec) -> Result<ValidatedSpec, InvalidSpec>
                     AccessRole::Guarantor => ResidentRole::Guarantor,
                 })
                 .collect(),
+            status_overrides: spec
+                .pms
+                .status_mapping
+                .iter()
+                .map(|(raw, status)| (raw.trim().to_lowercase(), normalized(*status)))
+                .collect(),
         },
         mode: match spec.deprovision.mode {
             SpecMode::Deactivate => DeprovisionMode::Deactivate,
@@ -121,6 +135,19 @@ pub fn validate(spec: &PmsIntegrationSpec) -> Result<ValidatedSpec, InvalidSpec>
         dry_run: spec.dry_run,
         destination,
     })
+}
+
+fn normalized(status: NormalizedStatus) -> ResidentStatus {
+    match status {
+        NormalizedStatus::Applicant => ResidentStatus::Applicant,
+        NormalizedStatus::Future => ResidentStatus::Future,
+        NormalizedStatus::Current => ResidentStatus::Current,
+        NormalizedStatus::Notice => ResidentStatus::Notice,
+        NormalizedStatus::Evicted => ResidentStatus::Evicted,
+        NormalizedStatus::Past => ResidentStatus::Past,
+        NormalizedStatus::Cancelled => ResidentStatus::Cancelled,
+        NormalizedStatus::Unknown => ResidentStatus::Unknown,
+    }
 }
 
 fn secret_name(name: &str, field: &str) -> Result<String, InvalidSpec> {
@@ -176,6 +203,8 @@ mod tests {
                 provider: PmsProvider::Buildium,
                 credentials_secret_ref: SecretRef { name: "buildium".into() },
                 base_url: None,
+                status_mapping: Default::default(),
+                max_requests_per_minute: None,
             },
             property_ids: vec!["1".into(), "2".into()],
             excluded_lease_statuses: vec!["Past".into()],

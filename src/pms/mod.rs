@@ -3,13 +3,20 @@
 //! Adding a PMS is one new module, its fake in `tests/support/`, and one arm in [`Connector`]'s
 //! matches (the compiler lists every place).
 
+pub mod appfolio;
 pub mod buildium;
+pub mod entrata;
+pub mod realpage;
+pub mod soap;
+pub mod yardi;
 
 use std::future::Future;
 
 use crate::api::PmsProvider;
 use crate::credentials::{MissingKey, SecretData};
-use crate::http::{HttpClient, HttpError};
+use std::sync::Arc;
+
+use crate::http::{HttpClient, HttpError, RateLimit, RateLimiter};
 use crate::sync::Resident;
 
 /// Reads the residents of one property.
@@ -32,18 +39,22 @@ pub enum PmsError {
     InvalidResponse(String),
     #[error("the PMS data is incomplete: {0}")]
     Incomplete(String),
+    #[error("the PMS license does not allow this call: {0}")]
+    NotLicensed(String),
 }
 
 impl PmsError {
     /// Retrying cannot fix rejected credentials; everything else may pass.
     pub fn is_permanent(&self) -> bool {
-        matches!(self, PmsError::Unauthorized { .. })
+        matches!(self, PmsError::Unauthorized { .. } | PmsError::NotLicensed(_))
     }
 }
 
 /// A provider in the spec that this build has no connector for.
 #[derive(Debug, thiserror::Error)]
-#[error("provider {0:?} is not supported by this version of pms-sync (supported: buildium)")]
+#[error(
+    "provider {0:?} is not supported by this version of pms-sync (supported: buildium, entrata, appfolio, yardi, realpage)"
+)]
 pub struct UnsupportedProvider(pub &'static str);
 
 /// Everything wrong with a connector's configuration, found before any call.
@@ -57,32 +68,67 @@ pub enum ConnectorConfigError {
     Invalid(String),
 }
 
-/// Whether this build has a connector for `provider`; checked before any Secret is read.
-pub fn check_supported(provider: PmsProvider) -> Result<(), UnsupportedProvider> {
+/// The vendor's default request budget, or `None` for a provider this build has no connector for;
+/// checked before any Secret is read.
+pub fn default_limit(provider: PmsProvider) -> Result<RateLimit, UnsupportedProvider> {
     match provider {
-        PmsProvider::Buildium => Ok(()),
-        other => Err(UnsupportedProvider(other.as_str())),
+        PmsProvider::Buildium => Ok(buildium::DEFAULT_LIMIT),
+        PmsProvider::Entrata => Ok(entrata::DEFAULT_LIMIT),
+        PmsProvider::Appfolio => Ok(appfolio::DEFAULT_LIMIT),
+        PmsProvider::Yardi => Ok(yardi::DEFAULT_LIMIT),
+        PmsProvider::Realpage => Ok(realpage::DEFAULT_LIMIT),
+        other @ (PmsProvider::Rentmanager | PmsProvider::Resman | PmsProvider::Mri) => {
+            Err(UnsupportedProvider(other.as_str()))
+        }
     }
+}
+
+/// Whether this build has a connector for `provider`.
+pub fn check_supported(provider: PmsProvider) -> Result<(), UnsupportedProvider> {
+    default_limit(provider).map(|_| ())
 }
 
 /// The configured connector of one integration.
 pub enum Connector {
     Buildium(buildium::Buildium),
+    Entrata(entrata::Entrata),
+    Appfolio(appfolio::Appfolio),
+    Yardi(yardi::Yardi),
+    Realpage(realpage::Realpage),
+}
+
+/// How to reach one integration's PMS.
+pub struct ConnectorOptions<'a> {
+    pub provider: PmsProvider,
+    pub base_url: Option<&'a str>,
+    pub property_ids: &'a [String],
+    /// Overrides the vendor's default budget (`spec.pms.maxRequestsPerMinute`).
+    pub max_requests_per_minute: Option<u32>,
 }
 
 impl Connector {
     /// Checks provider support, Secret keys, base URL and property IDs without calling anyone.
+    /// `limiter` hands out the integration's rate limiter for the budget in force.
     pub fn new(
-        provider: PmsProvider,
-        base_url: Option<&str>,
-        property_ids: &[String],
+        options: &ConnectorOptions<'_>,
         secret: &SecretData,
         http: HttpClient,
+        limiter: &dyn Fn(RateLimit) -> Arc<RateLimiter>,
     ) -> Result<Self, ConnectorConfigError> {
-        match provider {
-            PmsProvider::Buildium => Ok(Self::Buildium(buildium::Buildium::new(base_url, property_ids, secret, http)?)),
-            other => Err(UnsupportedProvider(other.as_str()).into()),
-        }
+        let limit = match options.max_requests_per_minute {
+            Some(calls) => RateLimit::per_minute(calls),
+            None => default_limit(options.provider)?,
+        };
+        let http = http.with_limiter(limiter(limit));
+        let (base, ids) = (options.base_url, options.property_ids);
+        Ok(match options.provider {
+            PmsProvider::Buildium => Self::Buildium(buildium::Buildium::new(base, ids, secret, http)?),
+            PmsProvider::Entrata => Self::Entrata(entrata::Entrata::new(base, ids, secret, http)?),
+            PmsProvider::Appfolio => Self::Appfolio(appfolio::Appfolio::new(base, ids, secret, http)?),
+            PmsProvider::Yardi => Self::Yardi(yardi::Yardi::new(base, ids, secret, http)?),
+            PmsProvider::Realpage => Self::Realpage(realpage::Realpage::new(base, ids, secret, http)?),
+            other => return Err(UnsupportedProvider(other.as_str()).into()),
+        })
     }
 }
 
@@ -90,17 +136,43 @@ impl PmsSource for Connector {
     async fn list_residents(&self, property_id: &str) -> Result<Vec<Resident>, PmsError> {
         match self {
             Connector::Buildium(c) => c.list_residents(property_id).await,
+            Connector::Entrata(c) => c.list_residents(property_id).await,
+            Connector::Appfolio(c) => c.list_residents(property_id).await,
+            Connector::Yardi(c) => c.list_residents(property_id).await,
+            Connector::Realpage(c) => c.list_residents(property_id).await,
         }
     }
 }
 
-/// Parses a vendor date, accepting a full timestamp by taking its date part.
+/// Parses a vendor date: ISO `YYYY-MM-DD` (a timestamp's date part) or US `MM/DD/YYYY` (Yardi,
+/// Entrata), with or without a time after it.
 pub(crate) fn parse_date(value: Option<&str>) -> Option<crate::sync::Date> {
     let v = value?.trim();
+    if let Some((month, rest)) = v.split_once('/') {
+        let (day, year) = rest.split_once('/')?;
+        let year: i16 = year.get(..4)?.parse().ok()?;
+        return crate::sync::Date::new(year, month.trim().parse().ok()?, day.trim().parse().ok()?).ok();
+    }
     v.get(..10).unwrap_or(v).parse().ok()
 }
 
 /// Joins a base URL and an absolute API path without doubling or dropping slashes.
 pub(crate) fn join_url(base: &str, path: &str) -> String {
     format!("{}/{}", base.trim_end_matches('/'), path.trim_start_matches('/'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_parse_in_iso_and_us_forms() {
+        let d = |s| parse_date(Some(s)).map(|d| d.to_string());
+        assert_eq!(d("2025-01-31"), Some("2025-01-31".into()));
+        assert_eq!(d("2025-01-31T00:00:00"), Some("2025-01-31".into()));
+        assert_eq!(d("01/31/2025"), Some("2025-01-31".into()));
+        assert_eq!(d("1/5/2025 12:00:00 AM"), Some("2025-01-05".into()));
+        assert_eq!(d("13/45/2025"), None);
+        assert_eq!(d(""), None);
+    }
 }

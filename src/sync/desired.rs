@@ -2,7 +2,7 @@
 //! hold back residents whose email another resident shares.
 
 use std::borrow::Cow;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::model::{Access, Resident, ResidentRole, ResidentStatus};
 use super::user::{Scope, UserRecord};
@@ -31,15 +31,30 @@ pub struct Policy {
     pub exclusions: Exclusions,
     /// Roles that get access; other roles get no user.
     pub access_roles: Vec<ResidentRole>,
+    /// The user's corrections of the vendor mapping (`spec.pms.statusMapping`): raw status,
+    /// lowercase and trimmed, to the normalized status it means.
+    pub status_overrides: Vec<(String, ResidentStatus)>,
 }
 
 impl Default for Policy {
     fn default() -> Self {
-        Self { exclusions: Exclusions::default(), access_roles: ResidentRole::DEFAULT_ACCESS.to_vec() }
+        Self {
+            exclusions: Exclusions::default(),
+            access_roles: ResidentRole::DEFAULT_ACCESS.to_vec(),
+            status_overrides: Vec::new(),
+        }
     }
 }
 
 impl Policy {
+    fn override_for(&self, raw: &str) -> Option<ResidentStatus> {
+        let raw = raw.trim();
+        self.status_overrides
+            .iter()
+            .find(|(r, _)| raw.chars().flat_map(char::to_lowercase).eq(r.chars()))
+            .map(|(_, s)| *s)
+    }
+
     fn access(&self, resident: &Resident) -> Access {
         if self.access_roles.contains(&resident.role) { resident.status.access() } else { Access::None }
     }
@@ -67,7 +82,13 @@ pub struct DesiredSet {
     pub fetched: u64,
     /// Residents dropped by `excludedLeaseStatuses`.
     pub excluded: u64,
+    /// Raw statuses the connector could not normalize (never given access), with how many
+    /// residents had each; at most [`MAX_UNKNOWN_STATUSES`] distinct ones are kept.
+    pub unknown_statuses: BTreeMap<String, u64>,
 }
+
+/// Bound on the distinct unknown statuses reported, whatever a PMS sends.
+pub const MAX_UNKNOWN_STATUSES: usize = 20;
 
 impl DesiredSet {
     pub fn desired(&self) -> u64 {
@@ -88,7 +109,14 @@ type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 ///
 /// One person on several leases of one property (renewal, transfer) is one resident: the lease
 /// giving the most access wins (highest status rank among equals), and exclusions apply to it.
-pub fn desired_users(scope: &Scope, residents: Vec<Resident>, policy: &Policy) -> DesiredSet {
+pub fn desired_users(scope: &Scope, mut residents: Vec<Resident>, policy: &Policy) -> DesiredSet {
+    if !policy.status_overrides.is_empty() {
+        for resident in &mut residents {
+            if let Some(status) = policy.override_for(&resident.status_raw) {
+                resident.status = status;
+            }
+        }
+    }
     // Pick each person's winning lease by index, borrowing the IDs: no key is allocated.
     let mut winners: FastMap<(&str, &str), usize> = FastMap::default();
     winners.reserve(residents.len());
@@ -114,6 +142,14 @@ pub fn desired_users(scope: &Scope, residents: Vec<Resident>, policy: &Policy) -
             continue;
         }
         set.fetched += 1;
+        if resident.status == ResidentStatus::Unknown {
+            let raw = resident.status_raw.trim();
+            if let Some(n) = set.unknown_statuses.get_mut(raw) {
+                *n += 1;
+            } else if set.unknown_statuses.len() < MAX_UNKNOWN_STATUSES {
+                set.unknown_statuses.insert(raw.to_string(), 1);
+            }
+        }
         if policy.exclusions.excludes(&resident) {
             set.excluded += 1;
             continue;
@@ -288,6 +324,24 @@ mod tests {
         r.emails.clear();
         let set = desired_users(&scope, vec![r], &Policy::default());
         assert_eq!(set.get("ns/it/1001/7").unwrap().user_name, "ns/it/1001/7");
+    }
+
+    #[test]
+    fn status_overrides_correct_the_vendor_mapping_and_unknown_statuses_are_counted() {
+        let scope = Scope::new("ns", "it");
+        let a = resident("1", "Pending Renewal", ResidentStatus::Unknown);
+        let b = resident("2", "Weird", ResidentStatus::Unknown);
+        let plain = desired_users(&scope, vec![a.clone(), b.clone()], &Policy::default());
+        assert!(plain.users.is_empty(), "unknown never gets access");
+        assert_eq!(
+            plain.unknown_statuses.into_iter().collect::<Vec<_>>(),
+            [("Pending Renewal".to_string(), 1), ("Weird".to_string(), 1)]
+        );
+        let with =
+            Policy { status_overrides: vec![("pending renewal".into(), ResidentStatus::Current)], ..Policy::default() };
+        let set = desired_users(&scope, vec![a, b], &with);
+        assert!(set.get("ns/it/1001/1").unwrap().active);
+        assert_eq!(set.unknown_statuses.len(), 1);
     }
 
     #[test]

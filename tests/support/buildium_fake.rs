@@ -103,6 +103,8 @@ pub enum Fault {
     RateLimited { times: u32, retry_after: u64 },
     /// Answers after this delay.
     Slow(Duration),
+    /// The vendor's own application error (an error body, a SOAP fault, a license refusal).
+    VendorError,
 }
 
 struct Inner {
@@ -258,6 +260,13 @@ async fn admit(
             return Err(response);
         }
         Some(Fault::Slow(delay)) => tokio::time::sleep(delay).await,
+        Some(Fault::VendorError) => {
+            return Err(error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "InvalidRequest",
+                "The request data could not be used.",
+            ));
+        }
         None => {}
     }
     Ok((property_ids, offset, limit.min(max_page), limit))

@@ -10,11 +10,13 @@ pub mod map;
 use serde::de::DeserializeOwned;
 
 use crate::credentials::SecretData;
-use crate::http::HttpClient;
+use crate::http::{HttpClient, RateLimit};
 use crate::pms::{ConnectorConfigError, PmsError, PmsSource, join_url};
 use crate::sync::Resident;
 
 pub const DEFAULT_BASE_URL: &str = "https://api.buildium.com";
+/// Integrators throttle Buildium to 10 requests/s; stay well below.
+pub const DEFAULT_LIMIT: RateLimit = RateLimit::per_minute(300);
 pub const SECRET_KEYS: [&str; 2] = ["clientId", "clientSecret"];
 /// The API's maximum page size.
 const PAGE_SIZE: usize = 1000;

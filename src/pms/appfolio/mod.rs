@@ -1,0 +1,176 @@
+//! AppFolio connector (pms-apis.md §4): Reports API v2, `POST <baseUrl>/api/v2/reports/
+//! tenant_directory.json` with HTTP Basic (`clientId`:`clientSecret`), then `POST` each
+//! `next_page_url` (empty body) until it is null. About 7 requests per 15 s, page links not
+//! counted. `baseUrl` is the customer's `https://<database>.appfolio.com`.
+
+pub mod map;
+
+use serde_json::{Value, json};
+
+use crate::credentials::SecretData;
+use crate::http::{HttpClient, RateLimit};
+use crate::pms::{ConnectorConfigError, PmsError, PmsSource, join_url};
+use crate::sync::Resident;
+
+pub const SECRET_KEYS: [&str; 2] = ["clientId", "clientSecret"];
+pub const DEFAULT_LIMIT: RateLimit = RateLimit { calls: 7, per: std::time::Duration::from_secs(15) };
+const MAX_PAGES: usize = 1000;
+
+pub struct Appfolio {
+    http: HttpClient,
+    base_url: reqwest::Url,
+    client_id: String,
+    client_secret: String,
+}
+
+impl Appfolio {
+    pub fn new(
+        base_url: Option<&str>,
+        _property_ids: &[String],
+        secret: &SecretData,
+        http: HttpClient,
+    ) -> Result<Self, ConnectorConfigError> {
+        let base = base_url.ok_or_else(|| {
+            ConnectorConfigError::Invalid(
+                "spec.pms.baseUrl is required for appfolio: https://<database>.appfolio.com".into(),
+            )
+        })?;
+        let base_url = reqwest::Url::parse(base)
+            .map_err(|_| ConnectorConfigError::Invalid(format!("spec.pms.baseUrl {base:?} is not a URL")))?;
+        secret.require(&SECRET_KEYS)?;
+        Ok(Self {
+            http,
+            base_url,
+            client_id: secret.get("clientId")?.to_string(),
+            client_secret: secret.get("clientSecret")?.to_string(),
+        })
+    }
+
+    async fn post(&self, url: &str, body: Option<&Value>, counted: bool) -> Result<Value, PmsError> {
+        let build = |c: &reqwest::Client| {
+            let request = c.post(url).basic_auth(&self.client_id, Some(&self.client_secret));
+            match body {
+                Some(b) => request.json(b),
+                None => request.header(reqwest::header::CONTENT_LENGTH, "0"),
+            }
+        };
+        let response = if counted { self.http.send(build).await? } else { self.http.send_uncounted(build).await? };
+        let status = response.status().as_u16();
+        if status == 401 || status == 403 {
+            return Err(PmsError::Unauthorized { status });
+        }
+        if !response.status().is_success() {
+            return Err(PmsError::Rejected { status, code: None });
+        }
+        response.json().await.map_err(|_| PmsError::InvalidResponse("the tenant directory is not JSON".into()))
+    }
+
+    /// A `next_page_url` on the customer's own host, so credentials never go anywhere else.
+    fn next_page(&self, link: &str) -> Result<String, PmsError> {
+        let url =
+            self.base_url.join(link).map_err(|_| PmsError::InvalidResponse("next_page_url is not a URL".into()))?;
+        if url.host_str() != self.base_url.host_str() || url.scheme() != self.base_url.scheme() {
+            return Err(PmsError::InvalidResponse("next_page_url points to another host".into()));
+        }
+        Ok(url.to_string())
+    }
+}
+
+impl PmsSource for Appfolio {
+    async fn list_residents(&self, property_id: &str) -> Result<Vec<Resident>, PmsError> {
+        let body = json!({
+            "property_visibility": "all",
+            "tenant_visibility": "all",
+            "tenant_types": ["all"],
+            // Current, Past, Future, Evict, Notice: every status, so that each can be acted on.
+            "tenant_statuses": ["0", "1", "2", "3", "4"],
+            "properties": {"properties_ids": [property_id]},
+            "paginate_results": true,
+        });
+        let mut url = join_url(self.base_url.as_str(), "api/v2/reports/tenant_directory.json");
+        let mut page = self.post(&url, Some(&body), true).await?;
+        let mut residents = Vec::new();
+        for _ in 0..MAX_PAGES {
+            let rows = page["results"]
+                .as_array()
+                .ok_or_else(|| PmsError::InvalidResponse("the tenant directory has no results list".into()))?;
+            residents.extend(rows.iter().filter_map(|row| map::resident(property_id, row)));
+            match page["next_page_url"].as_str().filter(|l| !l.is_empty()) {
+                None => return Ok(residents),
+                Some(link) => {
+                    url = self.next_page(link)?;
+                    page = self.post(&url, None, false).await?;
+                }
+            }
+        }
+        Err(PmsError::Incomplete(format!("the tenant directory returned more than {MAX_PAGES} pages")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::RateLimiter;
+    use crate::metrics::Metrics;
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+    use wiremock::matchers::{body_string, method, path, query_param};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    fn connector(server: &MockServer, limit: RateLimit) -> Appfolio {
+        let secret = SecretData::new(
+            "s",
+            BTreeMap::from([
+                ("clientId".to_string(), "id".to_string()),
+                ("clientSecret".to_string(), "secret".to_string()),
+            ]),
+        );
+        let http = HttpClient::new("appfolio", Default::default(), Metrics::default())
+            .with_limiter(Arc::new(RateLimiter::new(limit)));
+        Appfolio::new(Some(&server.uri()), &["17".into()], &secret, http).unwrap()
+    }
+
+    #[tokio::test]
+    async fn follows_next_page_urls_outside_the_rate_limit() {
+        let server = MockServer::start().await;
+        let row = |id: u32| json!({"selected_tenant_id": id, "property_id": 17, "status": "Current"});
+        let report = "/api/v2/reports/tenant_directory.json";
+        Mock::given(method("POST"))
+            .and(path(report))
+            .and(query_param("page", "2"))
+            .and(body_string(""))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"results": [row(2)], "next_page_url": null})))
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path(report))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(json!({"results": [row(1)], "next_page_url": format!("{report}?page=2")})),
+            )
+            .mount(&server)
+            .await;
+        // One counted call per hour: the page link must not wait for the budget.
+        let c = connector(&server, RateLimit { calls: 1, per: std::time::Duration::from_secs(3600) });
+        let residents = tokio::time::timeout(std::time::Duration::from_secs(10), c.list_residents("17"))
+            .await
+            .expect("no wait")
+            .unwrap();
+        assert_eq!(residents.iter().map(|r| r.person_id.as_str()).collect::<Vec<_>>(), ["1", "2"]);
+    }
+
+    #[tokio::test]
+    async fn refuses_page_links_to_another_host() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(json!({"results": [], "next_page_url": "https://attacker.example/steal"})),
+            )
+            .mount(&server)
+            .await;
+        let c = connector(&server, DEFAULT_LIMIT);
+        assert!(matches!(c.list_residents("17").await, Err(PmsError::InvalidResponse(_))));
+        assert_eq!(server.received_requests().await.unwrap().len(), 1);
+    }
+}

@@ -1,0 +1,207 @@
+//! Entrata connector (pms-apis.md §3): JSON-RPC over POST to `<baseUrl>/leases`, method
+//! `getLeases`, with `X-Api-Key` (gateway, Secret key `apiKey`) or HTTP Basic (legacy host, keys
+//! `username`, `password`). Errors arrive in the body with HTTP 200. Pages with `page_no` /
+//! `per_page` until a page is empty, or brings nothing new (a gateway that ignores paging).
+
+pub mod map;
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde_json::{Value, json};
+
+use crate::credentials::SecretData;
+use crate::http::{HttpClient, RateLimit};
+use crate::pms::{ConnectorConfigError, PmsError, PmsSource, join_url};
+use crate::sync::Resident;
+
+/// Conservative default: Entrata limits per web service and credential per minute, hour and day.
+pub const DEFAULT_LIMIT: RateLimit = RateLimit::per_minute(60);
+const PER_PAGE: usize = 500;
+const MAX_PAGES: usize = 400;
+/// Every lease status (Cancelled, Applicant, Future, Current, Notice, Past): without it Entrata
+/// omits cancelled leases, and a status must be seen to be acted on.
+const ALL_LEASE_STATUSES: &str = "1,2,3,4,5,6";
+
+enum Auth {
+    ApiKey(String),
+    Basic { username: String, password: String },
+}
+
+pub struct Entrata {
+    http: HttpClient,
+    base_url: String,
+    auth: Auth,
+    request_id: AtomicU64,
+}
+
+impl Entrata {
+    pub fn new(
+        base_url: Option<&str>,
+        property_ids: &[String],
+        secret: &SecretData,
+        http: HttpClient,
+    ) -> Result<Self, ConnectorConfigError> {
+        let base_url = base_url.ok_or_else(|| {
+            ConnectorConfigError::Invalid(
+                "spec.pms.baseUrl is required for entrata: the organisation's API base".into(),
+            )
+        })?;
+        let auth = match secret.get("apiKey") {
+            Ok(key) => Auth::ApiKey(key.to_string()),
+            Err(missing) => match (secret.get("username"), secret.get("password")) {
+                (Ok(u), Ok(p)) => Auth::Basic { username: u.to_string(), password: p.to_string() },
+                _ => return Err(missing.into()),
+            },
+        };
+        if let Some(bad) = property_ids.iter().find(|id| !id.bytes().all(|b| b.is_ascii_digit())) {
+            return Err(ConnectorConfigError::Invalid(format!("Entrata property IDs are numeric; {bad:?} is not")));
+        }
+        Ok(Self { http, base_url: base_url.to_string(), auth, request_id: AtomicU64::new(1) })
+    }
+
+    async fn page(&self, property_id: &str, page_no: usize) -> Result<Vec<Value>, PmsError> {
+        let url = join_url(&self.base_url, "leases");
+        let request_id = self.request_id.fetch_add(1, Ordering::Relaxed).to_string();
+        let auth_type = match self.auth {
+            Auth::ApiKey(_) => "apikey",
+            Auth::Basic { .. } => "basic",
+        };
+        let body = json!({
+            "auth": {"type": auth_type},
+            "requestId": request_id,
+            "method": {"name": "getLeases", "version": "r1", "params": {
+                "propertyId": property_id, "leaseStatusTypeIds": ALL_LEASE_STATUSES, "includeOtherIncomeLeases": "0"}}
+        });
+        let page = page_no.to_string();
+        let per_page = PER_PAGE.to_string();
+        let response = self
+            .http
+            .send(|c| {
+                let request = c.post(&url).query(&[("page_no", &page), ("per_page", &per_page)]).json(&body);
+                match &self.auth {
+                    Auth::ApiKey(key) => request.header("X-Api-Key", key),
+                    Auth::Basic { username, password } => request.basic_auth(username, Some(password)),
+                }
+            })
+            .await?;
+        let status = response.status().as_u16();
+        if status == 401 || status == 403 {
+            return Err(PmsError::Unauthorized { status });
+        }
+        if !response.status().is_success() {
+            return Err(PmsError::Rejected { status, code: None });
+        }
+        let document: Value =
+            response.json().await.map_err(|_| PmsError::InvalidResponse("getLeases did not return JSON".into()))?;
+        let reply = &document["response"];
+        if !reply["error"].is_null() {
+            return Err(body_error(&reply["error"]));
+        }
+        let result = &reply["result"];
+        if result.is_null() {
+            return Err(PmsError::InvalidResponse("getLeases returned neither a result nor an error".into()));
+        }
+        Ok(map::list(result, "leases", "lease").into_iter().cloned().collect())
+    }
+}
+
+/// An error in a 200 body. The message may echo request data, so only its code is kept, and the
+/// message is only looked at to recognise rejected credentials.
+fn body_error(error: &Value) -> PmsError {
+    let code = map::text(&error["code"]);
+    let message = map::text(&error["message"]).unwrap_or_default().to_ascii_lowercase();
+    let auth = ["auth", "api key", "apikey", "credential", "password", "unauthori", "forbidden"];
+    if auth.iter().any(|w| message.contains(w)) {
+        return PmsError::Unauthorized { status: code.as_deref().and_then(|c| c.parse().ok()).unwrap_or(401) };
+    }
+    PmsError::Rejected {
+        status: 200,
+        code: Some(format!("Entrata error {}", code.unwrap_or_else(|| "without code".into()))),
+    }
+}
+
+impl PmsSource for Entrata {
+    async fn list_residents(&self, property_id: &str) -> Result<Vec<Resident>, PmsError> {
+        let mut seen: HashSet<String> = HashSet::new();
+        let mut residents = Vec::new();
+        for page_no in 1..=MAX_PAGES {
+            let leases = self.page(property_id, page_no).await?;
+            let received = leases.len();
+            let mut new = 0;
+            for lease in &leases {
+                // A gateway that ignores paging sends the same leases again: stop there.
+                if map::text(&lease["id"]).is_some_and(|id| seen.insert(id)) {
+                    new += 1;
+                    residents.extend(map::lease_residents(property_id, lease));
+                }
+            }
+            // A gateway may return fewer than `per_page` (its own cap) without it being the last
+            // page: only an empty page, or one with nothing new, ends the listing.
+            if received == 0 || new == 0 {
+                return Ok(residents);
+            }
+        }
+        Err(PmsError::Incomplete(format!("getLeases returned more than {MAX_PAGES} pages")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::Metrics;
+    use std::collections::BTreeMap;
+    use wiremock::matchers::{header, method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    fn connector(server: &MockServer) -> Entrata {
+        let secret = SecretData::new("s", BTreeMap::from([("apiKey".to_string(), "k".to_string())]));
+        let http = HttpClient::new("entrata", Default::default(), Metrics::default());
+        Entrata::new(Some(&server.uri()), &["1".into()], &secret, http).unwrap()
+    }
+
+    fn leases(ids: &[u32]) -> serde_json::Value {
+        let lease = |id: &u32| {
+            json!({"id": id.to_string(), "leaseIntervalStatus": "Current",
+            "customers": {"customer": [{"id": id * 10, "firstName": "A", "leaseCustomerStatus": "Current"}]}})
+        };
+        json!({"response": {"code": 200, "result": {"leases": {"lease": ids.iter().map(lease).collect::<Vec<_>>()}}}})
+    }
+
+    #[tokio::test]
+    async fn a_gateway_that_ignores_paging_is_read_once() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/leases"))
+            .and(header("x-api-key", "k"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(leases(&[1, 2, 3])))
+            .mount(&server)
+            .await;
+        let residents = connector(&server).list_residents("1").await.unwrap();
+        assert_eq!(residents.len(), 3);
+        assert_eq!(server.received_requests().await.unwrap().len(), 2, "one page, then one that brings nothing new");
+    }
+
+    #[tokio::test]
+    async fn errors_in_200_bodies_are_told_apart() {
+        let server = MockServer::start().await;
+        let error = |code: u32, message: &str| json!({"response": {"error": {"code": code, "message": message}}});
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(error(113, "Authorization failed")))
+            .up_to_n_times(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(error(500, "Internal error for Jane Doe")))
+            .mount(&server)
+            .await;
+        let c = connector(&server);
+        assert!(matches!(c.list_residents("1").await, Err(PmsError::Unauthorized { .. })));
+        let other = c.list_residents("1").await.unwrap_err();
+        assert!(
+            matches!(&other, PmsError::Rejected { code: Some(code), .. } if code == "Entrata error 500"),
+            "{other}"
+        );
+        assert!(!other.to_string().contains("Jane"), "vendor messages may carry personal data");
+    }
+}

@@ -1,0 +1,145 @@
+//! Each PMS connector end to end: the controller on the real apiserver syncs a building from the
+//! vendor's fake into scim2-server, applies changes, reports vendor errors clearly and touches no
+//! user of a property it could not read.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde_json::json;
+use support::buildium_fake::Fault;
+use support::vendor_fakes::{Vendor, VendorFake};
+use support::*;
+
+async fn syncs_a_building(vendor: Vendor, error_reason: &str) {
+    let client = client().await;
+    let ns = namespace(&client, vendor.provider()).await;
+    let fake = VendorFake::start(vendor, dataset()).await;
+    fake.set_max_page(2); // several pages where the API pages
+    fake.set_fault(101, Some(Fault::Slow(Duration::from_millis(300))));
+    let scim = ScimServer::full().await;
+    create_secret(&client, &ns, "pms", &vendor.credentials()).await;
+    create_secret(&client, &ns, "scim", &[("token", SCIM_TOKEN)]).await;
+    let _controller = start_controller(&client, &ns);
+    let mut manifest = integration(NAME, &fake.url(), &scim.url(), &["101", "102"]);
+    manifest["spec"]["pms"] =
+        json!({"provider": vendor.provider(), "credentialsSecretRef": {"name": "pms"}, "baseUrl": fake.url()});
+    apply_integration(&client, &ns, &manifest).await;
+
+    // First sync: exactly the attached, non-excluded residents; the future one without access.
+    let obj = wait_ready(&client, &ns, NAME, "True", "Succeeded").await;
+    let users = scim.users_by_key().await;
+    let active: BTreeMap<String, bool> =
+        users.iter().map(|(k, u)| (k.clone(), u["active"].as_bool().unwrap_or(false))).collect();
+    let expected: BTreeMap<String, bool> = [
+        (("101", 1), true),
+        (("101", 2), true),
+        (("101", 3), false),
+        (("101", 6), true),
+        (("102", 7), true),
+        (("102", 8), true),
+    ]
+    .into_iter()
+    .map(|((p, t), a)| (id(&ns, p, t), a))
+    .collect();
+    assert_eq!(active, expected, "{vendor:?}");
+    assert_eq!(users[&id(&ns, "101", 1)]["name"]["givenName"], "Zoë");
+    assert_eq!(users[&id(&ns, "102", 7)]["name"]["familyName"], "Ó Briain");
+    assert_eq!(users[&id(&ns, "101", 1)]["emails"][0]["value"], "zoe@example.org");
+    assert_eq!(summary(&obj).fetched, 8);
+    assert_no_personal_data(&obj);
+
+    // Changes in the PMS are applied; the rest is not rewritten.
+    let before = scim.users_by_key().await;
+    fake.update(|d| {
+        d.tenant_mut(2).for_each(|t| t.status = "MovedOut".into());
+        d.tenant_mut(7).for_each(|t| t.phones = vec![("555-7777".into(), "Cell".into())]);
+    });
+    let obj = request_sync(&client, &ns, NAME).await;
+    let s = summary(&obj);
+    assert_eq!((s.updated, s.deprovisioned, s.unchanged), (1, 1, 4), "{vendor:?}");
+    let after = scim.users_by_key().await;
+    assert_eq!(after[&id(&ns, "102", 7)]["phoneNumbers"][0]["value"], "555-7777");
+    assert_eq!(after[&id(&ns, "101", 2)]["active"], false);
+    assert_eq!(before[&id(&ns, "101", 1)], after[&id(&ns, "101", 1)]);
+
+    // The vendor's own error for one property: reported clearly, its users untouched.
+    fake.set_fault(102, Some(Fault::VendorError));
+    fake.update(|d| d.tenant_mut(8).for_each(|t| t.status = "MovedOut".into()));
+    let obj = request_sync(&client, &ns, NAME).await;
+    assert_eq!(ready(&obj).map(|r| r.1).as_deref(), Some(error_reason), "{vendor:?}: {:?}", obj.status);
+    let failed = obj.status.as_ref().unwrap().properties.iter().find(|p| p.id == "102").unwrap().error.clone();
+    assert!(failed.is_some(), "{vendor:?}");
+    assert_eq!(scim.users_by_key().await[&id(&ns, "102", 8)], after[&id(&ns, "102", 8)]);
+    for (_, secret) in vendor.credentials() {
+        assert!(!serde_json::to_string(&obj.status).unwrap().contains(secret), "a credential in status");
+    }
+
+    // Rejected credentials: a rotated (wrong) Secret resyncs by itself and stalls, touching nobody.
+    fake.set_fault(102, None);
+    let wrong: Vec<(&str, &str)> = vendor
+        .credentials()
+        .into_iter()
+        .map(|(k, v)| {
+            (k, if k == "username" || k == "pmcId" || k == "clientId" || k == "apiKey" { "wrong" } else { v })
+        })
+        .collect();
+    let untouched = scim.users_by_key().await;
+    create_secret(&client, &ns, "pms", &wrong).await;
+    let obj = wait_ready(&client, &ns, NAME, "False", "PmsAuthenticationFailed").await;
+    assert!(obj.status.unwrap().conditions.iter().any(|c| c.type_ == "Stalled" && c.status == "True"));
+    assert_eq!(untouched, scim.users_by_key().await);
+    assert!(!fake.requests().is_empty());
+}
+
+#[tokio::test]
+async fn entrata_syncs_a_building() {
+    syncs_a_building(Vendor::Entrata, "PmsUnavailable").await;
+}
+
+#[tokio::test]
+async fn appfolio_syncs_a_building() {
+    syncs_a_building(Vendor::Appfolio, "PmsUnavailable").await;
+}
+
+#[tokio::test]
+async fn yardi_syncs_a_building() {
+    syncs_a_building(Vendor::Yardi, "PmsUnavailable").await;
+}
+
+#[tokio::test]
+async fn realpage_syncs_a_building() {
+    syncs_a_building(Vendor::Realpage, "PmsNotLicensed").await;
+}
+
+#[tokio::test]
+async fn unknown_statuses_are_reported_never_given_access_and_can_be_mapped() {
+    let client = client().await;
+    let ns = namespace(&client, "unknown").await;
+    let fake = VendorFake::start(Vendor::Yardi, dataset()).await;
+    fake.update(|d| d.tenant_mut(8).for_each(|t| t.status = "Month-to-Month Holdover".into()));
+    let scim = ScimServer::full().await;
+    create_secret(&client, &ns, "pms", &Vendor::Yardi.credentials()).await;
+    create_secret(&client, &ns, "scim", &[("token", SCIM_TOKEN)]).await;
+    let _controller = start_controller(&client, &ns);
+    let mut manifest = integration(NAME, &fake.url(), &scim.url(), &["101", "102"]);
+    manifest["spec"]["pms"] =
+        json!({"provider": "yardi", "credentialsSecretRef": {"name": "pms"}, "baseUrl": fake.url()});
+    apply_integration(&client, &ns, &manifest).await;
+    let obj = wait_ready(&client, &ns, NAME, "True", "Succeeded").await;
+    assert_eq!(summary(&obj).unknown_statuses, 1);
+    assert!(!scim.users_by_key().await.contains_key(&id(&ns, "102", 8)), "an unknown status never gets access");
+    let notes = warnings(&client, &ns, "UnknownStatus").await;
+    assert!(notes.iter().any(|n| n.contains("Month-to-Month Holdover")), "{notes:?}");
+
+    manifest["spec"]["pms"]["statusMapping"] = json!({"month-to-month holdover": "current"});
+    apply_integration(&client, &ns, &manifest).await;
+    wait_for(&client, &ns, NAME, "the mapped resident", |i| {
+        i.status.as_ref().is_some_and(|s| {
+            s.observed_generation == i.metadata.generation && s.summary.as_ref().is_some_and(|s| s.created == 1)
+        })
+    })
+    .await;
+    assert_eq!(scim.users_by_key().await[&id(&ns, "102", 8)]["active"], true);
+}
