@@ -150,9 +150,10 @@ pub struct PmsSpec {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub status_mapping: BTreeMap<String, NormalizedStatus>,
 
-    /// Upper bound on requests per minute to this PMS for this integration, below the vendor's
-    /// published limit (defaults per provider: buildium 300, entrata 60, appfolio 28, yardi 60,
-    /// realpage 60).
+    /// Requests per minute this integration may send to its PMS, shared by all of its runs.
+    /// Defaults follow the vendors: buildium 300/min, entrata 60/min, appfolio 7 per 15 s (page
+    /// links not counted), yardi 60/min, realpage 60/min. A vendor's own rate-limit headers and
+    /// `Retry-After` are honoured on top.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 10000))]
     pub max_requests_per_minute: Option<u32>,

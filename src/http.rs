@@ -86,11 +86,19 @@ impl RateLimit {
 pub struct RateLimiter {
     limit: RateLimit,
     sent: std::sync::Mutex<std::collections::VecDeque<tokio::time::Instant>>,
+    /// Set when the vendor said its budget is spent (`X-RateLimit-Remaining: 0`).
+    paused_until: std::sync::Mutex<Option<tokio::time::Instant>>,
 }
 
 impl RateLimiter {
     pub fn new(limit: RateLimit) -> Self {
-        Self { limit, sent: Default::default() }
+        Self { limit, sent: Default::default(), paused_until: Default::default() }
+    }
+
+    /// No request before `until` (the vendor's own reset time).
+    pub fn pause_until(&self, until: tokio::time::Instant) {
+        let mut paused = self.paused_until.lock().unwrap_or_else(|e| e.into_inner());
+        *paused = Some(paused.map_or(until, |p| p.max(until)));
     }
 
     pub fn limit(&self) -> RateLimit {
@@ -99,6 +107,10 @@ impl RateLimiter {
 
     /// Waits until one more request fits in the window, then records it.
     pub async fn acquire(&self) {
+        let paused = *self.paused_until.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(until) = paused {
+            tokio::time::sleep_until(until).await;
+        }
         loop {
             let wait = {
                 let now = tokio::time::Instant::now();
@@ -185,6 +197,13 @@ impl HttpClient {
                     self.metrics.record_api_call(self.target, status_class(Some(status)));
                     tracing::debug!(target: "pms_sync::http", %method, %host, %path, status = status.as_u16(), attempt, "outbound call");
                     if !retryable(status) {
+                        // A vendor announcing its budget is spent (Entrata and others send limit
+                        // headers): the next call of this integration waits for the reset.
+                        if let (Some(limiter), Some(wait)) =
+                            (&self.limiter, budget_spent(response.headers(), jiff::Timestamp::now()))
+                        {
+                            limiter.pause_until(tokio::time::Instant::now() + wait.min(self.settings.max_retry_after));
+                        }
                         return Ok(response);
                     }
                     let wait = retry_after(&response).unwrap_or_else(|| self.backoff(attempt));
@@ -237,6 +256,26 @@ pub fn status_class(status: Option<StatusCode>) -> &'static str {
         Some(5) => "5xx",
         _ => "error",
     }
+}
+
+/// How long until the vendor's budget resets, when its rate-limit headers say none is left
+/// (`X-RateLimit-Remaining` / `RateLimit-Remaining` at 0; reset as seconds or epoch seconds).
+pub fn budget_spent(headers: &reqwest::header::HeaderMap, now: jiff::Timestamp) -> Option<Duration> {
+    let get = |names: &[&str]| {
+        names
+            .iter()
+            .find_map(|n| headers.get(*n))
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+    };
+    let remaining = get(&["x-ratelimit-remaining", "ratelimit-remaining", "x-rate-limit-remaining"])?;
+    if remaining > 0 {
+        return None;
+    }
+    let reset = get(&["x-ratelimit-reset", "ratelimit-reset", "x-rate-limit-reset"]).unwrap_or(60);
+    let now_secs = now.as_second().max(0) as u64;
+    // Large values are epoch seconds, small ones a delay.
+    Some(Duration::from_secs(if reset > 1_000_000_000 { reset.saturating_sub(now_secs) } else { reset }))
 }
 
 /// Parses `Retry-After` as delta-seconds or an HTTP date (RFC 9110 §10.2.3).
@@ -355,6 +394,38 @@ mod tests {
         }
         // Calls 1-2 at 0 s, 3-4 at 10 s, 5 at 20 s.
         assert_eq!(start.elapsed(), Duration::from_secs(20));
+    }
+
+    #[test]
+    fn a_spent_budget_is_read_from_rate_limit_headers() {
+        let now: jiff::Timestamp = "2026-11-27T10:00:00Z".parse().unwrap();
+        let headers = |pairs: &[(&'static str, &str)]| {
+            let mut h = reqwest::header::HeaderMap::new();
+            for (k, v) in pairs {
+                h.insert(*k, v.parse().unwrap());
+            }
+            h
+        };
+        assert_eq!(budget_spent(&headers(&[("x-ratelimit-remaining", "3")]), now), None);
+        assert_eq!(
+            budget_spent(&headers(&[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", "12")]), now),
+            Some(Duration::from_secs(12))
+        );
+        let epoch = (now.as_second() + 30).to_string();
+        assert_eq!(
+            budget_spent(&headers(&[("ratelimit-remaining", "0"), ("ratelimit-reset", &epoch)]), now),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(budget_spent(&headers(&[]), now), None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_paused_limiter_waits_for_the_vendors_reset() {
+        let limiter = RateLimiter::new(RateLimit::per_minute(100));
+        let start = tokio::time::Instant::now();
+        limiter.pause_until(start + Duration::from_secs(12));
+        limiter.acquire().await;
+        assert_eq!(start.elapsed(), Duration::from_secs(12));
     }
 
     #[tokio::test]
