@@ -50,8 +50,9 @@ async fn syncs_a_building(vendor: Vendor, error_reason: &str) {
     assert_eq!(summary(&obj).fetched, 8);
     assert_no_personal_data(&obj);
 
-    // Changes in the PMS are applied; the rest is not rewritten.
+    // Changes in the PMS are applied (through a 429 with Retry-After); the rest is not rewritten.
     let before = scim.users_by_key().await;
+    fake.set_fault(101, Some(Fault::RateLimited { times: 1, retry_after: 1 }));
     fake.update(|d| {
         d.tenant_mut(2).for_each(|t| t.status = "MovedOut".into());
         d.tenant_mut(7).for_each(|t| t.phones = vec![("555-7777".into(), "Cell".into())]);
