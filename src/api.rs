@@ -220,13 +220,17 @@ impl PmsProvider {
     }
 }
 
-/// A reference to a Secret in the integration's own namespace (cross-namespace references are not
-/// possible by design).
+/// A reference to a Secret in the integration's own namespace. Cross-namespace references are
+/// refused (a tenant must not read another namespace's credentials through the controller).
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 pub struct SecretRef {
     /// Name of the Secret.
     #[schemars(length(min = 1))]
     pub name: String,
+    /// Must be omitted or equal the integration's own namespace; any other value is rejected with
+    /// `InvalidSpec`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
 }
 
 /// The destination the residents are provisioned into. Exactly one field must be set.

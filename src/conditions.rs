@@ -7,10 +7,13 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
 pub const READY: &str = "Ready";
 pub const STALLED: &str = "Stalled";
+pub const RECONCILING: &str = "Reconciling";
 
 /// Stable PascalCase reasons. Tests, alerts and users match on these; never rename one.
 pub mod reason {
     pub const SUCCEEDED: &str = "Succeeded";
+    /// `Reconciling` while a sync runs.
+    pub const PROGRESSING: &str = "Progressing";
     pub const DISABLED: &str = "Disabled";
     pub const INVALID_SPEC: &str = "InvalidSpec";
     pub const CREDENTIALS_NOT_FOUND: &str = "CredentialsNotFound";

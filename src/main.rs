@@ -72,6 +72,28 @@ struct ControllerArgs {
     /// Log format.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Json)]
     log_format: LogFormat,
+    /// Only reconcile PmsIntegrations matching this label selector (e.g. `shard=a`), so several
+    /// controllers can share the work.
+    #[arg(long, env = "LABEL_SELECTOR")]
+    selector: Option<String>,
+    /// Seconds over which scheduled syncs due at start are spread (0 = none).
+    #[arg(long, env = "STARTUP_SPREAD_SECONDS", default_value_t = 60)]
+    startup_spread_seconds: u64,
+    /// Hold a Lease before reconciling, so that of several replicas exactly one is active.
+    #[arg(long, env = "LEADER_ELECT", default_value_t = false)]
+    leader_elect: bool,
+    /// Name of the leader Lease.
+    #[arg(long, env = "LEADER_ELECT_LEASE", default_value = "pms-sync-leader")]
+    leader_elect_lease: String,
+    /// Namespace of the leader Lease (in a cluster: the controller's own, from POD_NAMESPACE).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+    leader_elect_namespace: String,
+    /// Lease duration in seconds: a standby takes over at most this long after the leader stops.
+    #[arg(long, env = "LEADER_ELECT_LEASE_SECONDS", default_value_t = 15)]
+    leader_elect_lease_seconds: u64,
+    /// This instance's name in events and in the Lease (in a cluster: the pod name).
+    #[arg(long, env = "POD_NAME")]
+    instance: Option<String>,
 }
 
 fn main() -> std::process::ExitCode {
@@ -127,17 +149,35 @@ async fn run_controller(args: ControllerArgs) -> std::process::ExitCode {
     };
     let server =
         tokio::spawn(pms_sync::server::serve(listener, metrics.clone(), ready.clone(), stopped(stop_rx.clone())));
-    let settings =
-        Settings { watch_namespace: args.watch_namespace, concurrency: args.concurrency, ..Settings::default() };
+    let settings = Settings {
+        watch_namespace: args.watch_namespace,
+        concurrency: args.concurrency,
+        label_selector: args.selector,
+        startup_spread: std::time::Duration::from_secs(args.startup_spread_seconds),
+        leader_election: args.leader_elect.then(|| controller::LeaderElection {
+            lease_name: args.leader_elect_lease.clone(),
+            namespace: args.leader_elect_namespace.clone(),
+            identity: args.instance.clone().unwrap_or_else(|| format!("pms-sync-{:08x}", fastrand::u32(..))),
+            lease_duration: std::time::Duration::from_secs(args.leader_elect_lease_seconds),
+            renew_grace: std::time::Duration::from_secs((args.leader_elect_lease_seconds / 3).max(1)),
+        }),
+        instance: args.instance.clone(),
+        ..Settings::default()
+    };
     // A stop lets running syncs finish (each call is bounded by its timeouts); if they have not after
     // the grace period, or the controller is still waiting for its CRD, it is abandoned: every
     // sync is idempotent, so the next start converges.
     let grace = stopped(stop_rx.clone());
+    let mut leader_lost = false;
     tokio::select! {
-        _ = controller::run(client, settings, metrics, ready, stopped(stop_rx)) => {}
+        kept = controller::run(client, settings, metrics, ready, stopped(stop_rx)) => leader_lost = !kept,
         _ = async move { grace.await; tokio::time::sleep(SHUTDOWN_GRACE).await } => {
             tracing::warn!(grace = ?SHUTDOWN_GRACE, "shutdown grace period over; abandoning running syncs");
         }
+    }
+    if leader_lost {
+        // Restarted by Kubernetes, the process comes back as a standby.
+        return std::process::ExitCode::FAILURE;
     }
     match server.await {
         Ok(Ok(())) => std::process::ExitCode::SUCCESS,

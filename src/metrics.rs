@@ -6,6 +6,7 @@ use std::sync::Arc;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -25,6 +26,12 @@ struct ActionLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct IntegrationLabels {
+    namespace: String,
+    name: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CallLabels {
     target: &'static str,
     class: &'static str,
@@ -39,6 +46,7 @@ pub struct Metrics {
     duration: Histogram,
     objects: Family<ActionLabel, Counter>,
     api_calls: Family<CallLabels, Counter>,
+    ready: Family<IntegrationLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -67,7 +75,11 @@ impl Default for Metrics {
             "Outbound API calls by target (PMS provider or destination) and status class",
             api_calls.clone(),
         );
-        Self { registry: Arc::new(registry), reconciles, errors, duration, objects, api_calls }
+        // One series per integration (object names only, never resident data): bounded by the
+        // number of PmsIntegrations, like kube-state-metrics' per-object series.
+        let ready = Family::<IntegrationLabels, Gauge>::default();
+        registry.register("integration_ready", "1 when the integration's last sync succeeded, else 0", ready.clone());
+        Self { registry: Arc::new(registry), reconciles, errors, duration, objects, api_calls, ready }
     }
 }
 
@@ -88,6 +100,11 @@ impl Metrics {
         if count > 0 {
             self.objects.get_or_create(&ActionLabel { action }).inc_by(count);
         }
+    }
+
+    pub fn set_ready(&self, namespace: &str, name: &str, ready: bool) {
+        let labels = IntegrationLabels { namespace: namespace.to_string(), name: name.to_string() };
+        self.ready.get_or_create(&labels).set(i64::from(ready));
     }
 
     pub fn record_api_call(&self, target: &'static str, class: &'static str) {

@@ -67,7 +67,7 @@ async fn plan(args: &PlanArgs) -> Result<u8, String> {
         .clone()
         .or_else(|| integration.metadata.namespace.clone())
         .unwrap_or_else(|| "default".to_string());
-    let spec = validate::validate(&integration.spec).map_err(|e| format!("invalid spec: {e}"))?;
+    let spec = validate::validate(&integration.spec, &namespace).map_err(|e| format!("invalid spec: {e}"))?;
 
     let secrets = match &args.secrets_dir {
         Some(dir) => read_secret_dir(dir, &spec.secret_names())?,

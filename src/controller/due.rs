@@ -25,6 +25,9 @@ pub struct Observed<'a> {
     pub approval: Option<&'a str>,
 }
 
+/// The reason of a sync that is due only because its time came (the one the startup spread delays).
+pub const INTERVAL_ELAPSED: &str = "interval elapsed";
+
 pub fn decide(status: &PmsIntegrationStatus, observed: &Observed<'_>, now: jiff::Timestamp) -> Due {
     if status.observed_generation.is_none() {
         return Due::Now("first sync");
@@ -44,7 +47,7 @@ pub fn decide(status: &PmsIntegrationStatus, observed: &Observed<'_>, now: jiff:
         return Due::Now("held deprovisioning approved");
     }
     match &status.next_sync_time {
-        Some(next) if next.0 <= now => Due::Now("interval elapsed"),
+        Some(next) if next.0 <= now => Due::Now(INTERVAL_ELAPSED),
         Some(next) => Due::After(Duration::from_millis(next.0.duration_since(now).as_millis().max(0) as u64)),
         None => Due::WaitForChange,
     }

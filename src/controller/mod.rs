@@ -27,7 +27,7 @@ use serde_json::json;
 use tracing::{info, warn};
 
 use crate::api::{APPROVE_DEPROVISION_ANNOTATION, PmsIntegration, PmsIntegrationStatus, REQUESTED_AT_ANNOTATION};
-use crate::conditions::reason;
+use crate::conditions::{self, reason};
 use crate::engine::{self, SyncReport};
 use crate::http::{HttpClient, HttpSettings, RateLimit, RateLimiter};
 use crate::metrics::Metrics;
@@ -51,6 +51,27 @@ pub struct Settings {
     /// Destination writes in flight per integration.
     pub write_concurrency: usize,
     pub http: HttpSettings,
+    /// Only integrations with these labels (a Kubernetes label selector), to shard the work
+    /// between several controllers.
+    pub label_selector: Option<String>,
+    /// Scheduled syncs that are due when the controller starts are spread over this window, so a
+    /// restart does not call every PMS at once. Requested and changed integrations are not delayed.
+    pub startup_spread: Duration,
+    /// Run only while holding this Lease (several replicas, one active).
+    pub leader_election: Option<LeaderElection>,
+    /// Names this instance in events (`reportingInstance`); the pod name in a cluster.
+    pub instance: Option<String>,
+}
+
+/// Leader election over a `coordination.k8s.io` Lease (kube-lease-manager): the standby takes
+/// over within one lease duration after the leader stops renewing.
+#[derive(Clone, Debug)]
+pub struct LeaderElection {
+    pub lease_name: String,
+    pub namespace: String,
+    pub identity: String,
+    pub lease_duration: Duration,
+    pub renew_grace: Duration,
 }
 
 impl Default for Settings {
@@ -61,6 +82,10 @@ impl Default for Settings {
             fetch_concurrency: 2,
             write_concurrency: 4,
             http: HttpSettings::default(),
+            label_selector: None,
+            startup_spread: Duration::from_secs(60),
+            leader_election: None,
+            instance: None,
         }
     }
 }
@@ -73,6 +98,8 @@ pub struct Context {
     pub settings: Settings,
     /// One PMS rate limiter per integration (`namespace/name`), shared by its runs.
     pub limiters: std::sync::Mutex<std::collections::HashMap<String, Arc<RateLimiter>>>,
+    /// When this controller started (for the startup spread).
+    pub started: std::time::Instant,
 }
 
 impl Context {
@@ -100,8 +127,74 @@ pub enum Error {
 }
 
 /// Runs the controller until `shutdown` resolves; running reconciles are allowed to finish.
-/// `ready` turns true once the CRD is served and the controller watches.
+/// `ready` turns true once the CRD is served and the controller watches. With leader election it
+/// first waits to hold the Lease, and stops (returning `false`) when it loses it, so that the
+/// process restarts as a standby; only the holder ever reconciles or writes.
 pub async fn run(
+    client: Client,
+    settings: Settings,
+    metrics: Metrics,
+    ready: Arc<AtomicBool>,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) -> bool {
+    let Some(election) = settings.leader_election.clone() else {
+        run_controller(client, settings, metrics, ready, shutdown).await;
+        return true;
+    };
+    let mut shutdown = Box::pin(shutdown);
+    let manager = loop {
+        let built = kube_lease_manager::LeaseManagerBuilder::new(client.clone(), &election.lease_name)
+            .with_namespace(&election.namespace)
+            .with_identity(&election.identity)
+            .with_duration(election.lease_duration.as_secs().max(2))
+            .with_grace(election.renew_grace.as_secs().max(1))
+            .build()
+            .await;
+        match built {
+            Ok(manager) => break manager,
+            Err(error) => {
+                warn!(error = %error, "cannot set up leader election; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+                    _ = &mut shutdown => return true,
+                }
+            }
+        }
+    };
+    let (mut leading, _lease_task) = manager.watch().await;
+    info!(lease = %election.lease_name, identity = %election.identity, "waiting to become the leader");
+    while !*leading.borrow_and_update() {
+        tokio::select! {
+            changed = leading.changed() => if changed.is_err() { return false },
+            _ = &mut shutdown => return true,
+        }
+    }
+    info!(lease = %election.lease_name, "became the leader");
+    let (lost_tx, lost_rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        while leading.changed().await.is_ok() {
+            if !*leading.borrow() {
+                break;
+            }
+        }
+        let _ = lost_tx.send(());
+    });
+    let lost = Arc::new(AtomicBool::new(false));
+    let flag = lost.clone();
+    let stop = async move {
+        tokio::select! {
+            _ = shutdown => {}
+            _ = lost_rx => {
+                warn!("lost the leader lease; stopping");
+                flag.store(true, Ordering::SeqCst);
+            }
+        }
+    };
+    run_controller(client, settings, metrics, ready, stop).await;
+    !lost.load(Ordering::SeqCst)
+}
+
+async fn run_controller(
     client: Client,
     settings: Settings,
     metrics: Metrics,
@@ -114,16 +207,21 @@ pub async fn run(
     };
     wait_for_crd(&integrations).await;
 
-    let reporter = Reporter { controller: "pms-sync".into(), instance: std::env::var("POD_NAME").ok() };
+    let reporter = Reporter { controller: "pms-sync".into(), instance: settings.instance.clone() };
     let ctx = Arc::new(Context {
         recorder: Recorder::new(client.clone(), reporter),
         client,
         metrics,
         settings,
         limiters: Default::default(),
+        started: std::time::Instant::now(),
     });
     let concurrency = ctx.settings.concurrency;
-    let controller = Controller::new(integrations, watcher::Config::default());
+    let selection = match &ctx.settings.label_selector {
+        Some(selector) => watcher::Config::default().labels(selector),
+        None => watcher::Config::default(),
+    };
+    let controller = Controller::new(integrations, selection);
     let store = controller.store();
     ready.store(true, Ordering::SeqCst);
     info!(namespace = ?ctx.settings.watch_namespace, concurrency, "controller started");
@@ -149,6 +247,19 @@ pub async fn run(
         })
         .await;
     info!("controller stopped");
+}
+
+/// How long a scheduled sync waits after a controller start: each integration gets a stable slot
+/// in the startup window (by UID), so restarts spread the load instead of calling every PMS at once.
+fn startup_delay(ctx: &Context, uid: &str) -> Option<Duration> {
+    let window = ctx.settings.startup_spread;
+    let uptime = ctx.started.elapsed();
+    if window.is_zero() || uptime >= window {
+        return None;
+    }
+    let hash = uid.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    let slot = Duration::from_millis(hash % window.as_millis().max(1) as u64);
+    slot.checked_sub(uptime).filter(|d| !d.is_zero())
 }
 
 fn references_secret(integration: &PmsIntegration, name: &str) -> bool {
@@ -193,10 +304,11 @@ async fn reconcile(obj: Arc<PmsIntegration>, ctx: Arc<Context>) -> Result<Action
     if !obj.spec.enabled {
         write_status(&api, &name, &previous, &status::disabled(&previous, &seen)).await?;
         ctx.metrics.record_reconcile("disabled");
+        ctx.metrics.set_ready(&namespace, &name, false);
         return Ok(Action::await_change());
     }
 
-    let validated = validate::validate(&obj.spec);
+    let validated = validate::validate(&obj.spec, &namespace);
     let secrets = match &validated {
         Ok(spec) => Some(dereference::read(&ctx.client, &namespace, &spec.secret_names()).await?),
         Err(_) => None,
@@ -221,7 +333,25 @@ async fn reconcile(obj: Arc<PmsIntegration>, ctx: Arc<Context>) -> Result<Action
             return Ok(Action::await_change());
         }
     };
+    if why == due::INTERVAL_ELAPSED
+        && let Some(wait) = startup_delay(&ctx, obj.metadata.uid.as_deref().unwrap_or(&name))
+    {
+        return Ok(Action::requeue(wait));
+    }
     info!(namespace, name, why, "sync due");
+    // kstatus: Reconciling while the sync runs (removed by the status written after it).
+    let mut running = previous.clone();
+    conditions::set(
+        &mut running.conditions,
+        conditions::RECONCILING,
+        true,
+        reason::PROGRESSING,
+        format!("sync running ({why})"),
+        seen.generation,
+        seen.now,
+    );
+    write_status(&api, &name, &previous, &running).await?;
+    let previous = running;
 
     let started = jiff::Timestamp::now();
     let timer = std::time::Instant::now();
@@ -241,6 +371,7 @@ async fn reconcile(obj: Arc<PmsIntegration>, ctx: Arc<Context>) -> Result<Action
         status::after_attempt(&previous, &seen, started, &digest, interval, dry_run, report.as_ref(), failure.as_ref());
     write_status(&api, &name, &previous, &next_status).await?;
     ctx.metrics.observe_duration(timer.elapsed().as_secs_f64());
+    ctx.metrics.set_ready(&namespace, &name, failure.is_none());
     publish(&ctx, &obj, report.as_ref(), failure.as_ref()).await;
 
     match &failure {

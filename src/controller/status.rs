@@ -23,7 +23,13 @@ pub enum Retry {
     Interval,
     /// Retrying cannot fix it: wait for a change of spec, Secret or token.
     WaitForChange,
+    /// Credentials rejected: wait for a change, but also retry once a day in case the vendor
+    /// was at fault (Entra's quarantine), never more often.
+    Quarantine,
 }
+
+/// Retry period while quarantined.
+pub const QUARANTINE: Duration = Duration::from_secs(24 * 3600);
 
 /// Why an attempt did not fully succeed. `message` holds IDs and counts only.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -43,7 +49,7 @@ impl Failure {
     }
 
     pub fn is_permanent(&self) -> bool {
-        self.retry == Retry::WaitForChange
+        matches!(self.retry, Retry::WaitForChange | Retry::Quarantine)
     }
 }
 
@@ -56,6 +62,7 @@ pub struct Observation<'a> {
 
 fn acknowledge(previous: &PmsIntegrationStatus, seen: &Observation<'_>) -> PmsIntegrationStatus {
     let mut status = previous.clone();
+    conditions::remove(&mut status.conditions, conditions::RECONCILING);
     status.observed_generation = seen.generation;
     if let Some(token) = seen.token {
         status.last_handled_reconcile_at = Some(token.to_string());
@@ -148,10 +155,14 @@ pub fn after_attempt(
                     status.consecutive_failures = None;
                     Some(jittered(interval, 0.1))
                 }
-                Retry::Backoff | Retry::WaitForChange => {
+                Retry::Backoff | Retry::WaitForChange | Retry::Quarantine => {
                     let failures = previous.consecutive_failures.unwrap_or(0).saturating_add(1);
                     status.consecutive_failures = Some(failures);
-                    (failure.retry == Retry::Backoff).then(|| retry_delay(failures, interval))
+                    match failure.retry {
+                        Retry::Backoff => Some(retry_delay(failures, interval)),
+                        Retry::Quarantine => Some(jittered(QUARANTINE, 0.1)),
+                        _ => None,
+                    }
                 }
             }
         }
@@ -257,9 +268,14 @@ pub fn classify(report: &SyncReport) -> Option<Failure> {
     } else {
         reason::PMS_UNAVAILABLE
     };
-    let failure = |reason, permanent: bool, message: String| {
-        let retry = if permanent { Retry::WaitForChange } else { Retry::Backoff };
-        Some(Failure { reason, message, retry })
+    let failure = |why: &'static str, permanent: bool, message: String| {
+        let auth = why == reason::PMS_AUTHENTICATION_FAILED || why == reason::DESTINATION_AUTHENTICATION_FAILED;
+        let retry = match (permanent, auth) {
+            (true, true) => Retry::Quarantine,
+            (true, false) => Retry::WaitForChange,
+            (false, _) => Retry::Backoff,
+        };
+        Some(Failure { reason: why, message, retry })
     };
     match &report.fatal {
         Some(RunError::AllPropertiesFailed) => {

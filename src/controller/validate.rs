@@ -45,7 +45,21 @@ impl ValidatedSpec {
 #[error("{0}")]
 pub struct InvalidSpec(pub String);
 
-pub fn validate(spec: &PmsIntegrationSpec) -> Result<ValidatedSpec, InvalidSpec> {
+pub fn validate(spec: &PmsIntegrationSpec, namespace: &str) -> Result<ValidatedSpec, InvalidSpec> {
+    let refs = [
+        Some(("spec.pms.credentialsSecretRef", &spec.pms.credentials_secret_ref)),
+        spec.destination
+            .scim
+            .as_ref()
+            .map(|d| ("spec.destination.scim.credentialsSecretRef", &d.credentials_secret_ref)),
+    ];
+    for (field, secret) in refs.into_iter().flatten() {
+        if let Some(other) = secret.namespace.as_deref().filter(|n| *n != namespace) {
+            return Err(InvalidSpec(format!(
+                "{field}.namespace {other:?}: cross-namespace references are not allowed; use a Secret in {namespace:?}"
+            )));
+        }
+    }
     let interval = parse_duration(&spec.interval).ok_or_else(|| {
         InvalidSpec(format!("spec.interval {:?} is not a duration such as 1h, 30m or 1h30m", spec.interval))
     })?;
@@ -201,7 +215,7 @@ mod tests {
             interval: "1h".into(),
             pms: PmsSpec {
                 provider: PmsProvider::Buildium,
-                credentials_secret_ref: SecretRef { name: "buildium".into() },
+                credentials_secret_ref: SecretRef { name: "buildium".into(), namespace: None },
                 base_url: None,
                 status_mapping: Default::default(),
                 max_requests_per_minute: None,
@@ -211,7 +225,7 @@ mod tests {
             destination: DestinationSpec {
                 scim: Some(ScimDestinationSpec {
                     url: "http://127.0.0.1:1/v2".into(),
-                    credentials_secret_ref: SecretRef { name: "scim".into() },
+                    credentials_secret_ref: SecretRef { name: "scim".into(), namespace: None },
                 }),
             },
             access_roles: vec![AccessRole::Primary],
@@ -222,7 +236,7 @@ mod tests {
 
     #[test]
     fn a_good_spec_validates() {
-        let v = validate(&spec()).unwrap();
+        let v = validate(&spec(), "ns").unwrap();
         assert_eq!(v.interval, Duration::from_secs(3600));
         assert_eq!(v.secret_names(), ["buildium", "scim"]);
     }
@@ -251,12 +265,13 @@ mod tests {
             (|s| s.pms.base_url = Some("https://user:pw@x".into()), "spec.pms.baseUrl"),
             (|s| s.pms.credentials_secret_ref.name = "Bad_Name".into(), "spec.pms.credentialsSecretRef.name"),
             (|s| s.access_roles.clear(), "spec.accessRoles"),
+            (|s| s.pms.credentials_secret_ref.namespace = Some("other".into()), "cross-namespace"),
             (|s| s.deprovision.max_percent = 101, "spec.deprovision.maxPercent"),
         ];
         for (mutate, needle) in cases {
             let mut s = spec();
             mutate(&mut s);
-            let err = validate(&s).unwrap_err();
+            let err = validate(&s, "ns").unwrap_err();
             assert!(err.0.contains(needle), "{err} should mention {needle}");
         }
     }

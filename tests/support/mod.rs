@@ -169,7 +169,7 @@ pub async fn wait_ready(client: &Client, namespace: &str, name: &str, status: &s
 
 /// The controller, in-process, watching one namespace. Stops when dropped.
 pub struct RunningController {
-    task: tokio::task::JoinHandle<()>,
+    task: tokio::task::JoinHandle<bool>,
 }
 
 impl Drop for RunningController {
@@ -187,6 +187,7 @@ pub fn start_controller(client: &Client, namespace: &str) -> RunningController {
             request_timeout: Duration::from_secs(10),
             ..HttpSettings::default()
         },
+        startup_spread: Duration::ZERO,
         ..Settings::default()
     };
     let ready = Arc::new(AtomicBool::new(false));
