@@ -17,6 +17,8 @@ APISERVER="$CACHE/bin/kube-apiserver"
 KUBECTL_BUILT="$CACHE/bin/kubectl"
 VENV="$CACHE/venv-scim"
 SCIM_VERSION="0.8.3"
+HELM_VENV="$CACHE/venv-helm"
+HELM_SDKPY_VERSION="0.1.32"
 
 log() { printf '[test-env] %s\n' "$*" >&2; }
 
@@ -41,6 +43,19 @@ install_scim() {
   log "creating venv with scim2-server==$SCIM_VERSION"
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q "scim2-server==$SCIM_VERSION"
+}
+
+# helm-sdkpy bundles Helm 4's library (Lint, Install); its metadata asks for a newer Python than
+# Debian's, but it works on 3.11.
+install_helm() {
+  local installed=""
+  [ -x "$HELM_VENV/bin/python" ] && installed=$("$HELM_VENV/bin/pip" show helm-sdkpy 2>/dev/null || true)
+  if [[ "$installed" == *"Version: $HELM_SDKPY_VERSION"* ]]; then
+    return 0
+  fi
+  log "creating venv with helm-sdkpy==$HELM_SDKPY_VERSION"
+  python3 -m venv "$HELM_VENV"
+  "$HELM_VENV/bin/pip" install -q --ignore-requires-python "helm-sdkpy==$HELM_SDKPY_VERSION" cffi lupa==2.8 pyyaml==6.0.3
 }
 
 build_apiserver() {
@@ -91,6 +106,7 @@ SRC
 cmd_install() {
   need_root_apt etcd-server openssl python3-venv curl
   install_scim
+  install_helm
   build_apiserver
   log "installed: $APISERVER, etcd $(etcd --version 2>/dev/null | head -1 | awk '{print $3}'), scim2-server $SCIM_VERSION"
 }
@@ -196,6 +212,6 @@ case "${1:-}" in
   install) cmd_install ;;
   start) shift; cmd_start "$@" ;;
   stop) shift; cmd_stop "$@" ;;
-  paths) printf 'APISERVER=%s\nSCIM_SERVER=%s\n' "$APISERVER" "$VENV/bin/scim2-server" ;;
+  paths) printf 'APISERVER=%s\nSCIM_SERVER=%s\nHELM_PYTHON=%s\n' "$APISERVER" "$VENV/bin/scim2-server" "$HELM_VENV/bin/python" ;;
   *) echo "usage: $0 install | start DIR | stop DIR | paths" >&2; exit 2 ;;
 esac

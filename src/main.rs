@@ -63,9 +63,9 @@ struct ControllerArgs {
     /// Address of the /metrics, /healthz and /readyz endpoints.
     #[arg(long, env = "METRICS_ADDR", default_value = "0.0.0.0:8080")]
     metrics_addr: SocketAddr,
-    /// Watch only this namespace (default: all namespaces).
-    #[arg(long, env = "WATCH_NAMESPACE")]
-    watch_namespace: Option<String>,
+    /// Watch only these namespaces, comma-separated (default: all namespaces).
+    #[arg(long, env = "WATCH_NAMESPACE", value_delimiter = ',')]
+    watch_namespace: Vec<String>,
     /// Integrations reconciled at once.
     #[arg(long, env = "CONCURRENCY", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
     concurrency: u16,
@@ -150,7 +150,7 @@ async fn run_controller(args: ControllerArgs) -> std::process::ExitCode {
     let server =
         tokio::spawn(pms_sync::server::serve(listener, metrics.clone(), ready.clone(), stopped(stop_rx.clone())));
     let settings = Settings {
-        watch_namespace: args.watch_namespace,
+        watch_namespaces: args.watch_namespace,
         concurrency: args.concurrency,
         label_selector: args.selector,
         startup_spread: std::time::Duration::from_secs(args.startup_spread_seconds),

@@ -48,3 +48,14 @@ fn crd_schema_enforces_what_the_api_server_can() {
     }
     documented(spec, "spec");
 }
+
+#[test]
+fn the_chart_ships_the_same_crd() {
+    let chart =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/charts/pms-sync/files/pmsintegration.yaml"))
+            .expect("charts/pms-sync/files/pmsintegration.yaml exists");
+    assert!(
+        chart == pms_sync::crd_yaml(),
+        "the chart's CRD is stale: cargo run -- crd > charts/pms-sync/files/pmsintegration.yaml"
+    );
+}

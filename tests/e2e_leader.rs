@@ -33,7 +33,7 @@ impl Replica {
             runtime.block_on(async move {
                 let client = client().await;
                 let settings = Settings {
-                    watch_namespace: Some(ns.clone()),
+                    watch_namespaces: vec![ns.clone()],
                     startup_spread: Duration::ZERO,
                     instance: Some(identity.clone()),
                     leader_election: Some(LeaderElection {

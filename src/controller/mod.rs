@@ -42,8 +42,8 @@ pub const FIELD_MANAGER: &str = "pms-sync";
 /// Tunables of the controller process.
 #[derive(Clone, Debug)]
 pub struct Settings {
-    /// Only watch this namespace (all namespaces when `None`).
-    pub watch_namespace: Option<String>,
+    /// Only watch these namespaces (all namespaces when empty).
+    pub watch_namespaces: Vec<String>,
     /// Integrations reconciled at once.
     pub concurrency: u16,
     /// PMS calls in flight per integration.
@@ -77,7 +77,7 @@ pub struct LeaderElection {
 impl Default for Settings {
     fn default() -> Self {
         Self {
-            watch_namespace: None,
+            watch_namespaces: Vec::new(),
             concurrency: 4,
             fetch_concurrency: 2,
             write_concurrency: 4,
@@ -201,30 +201,58 @@ async fn run_controller(
     ready: Arc<AtomicBool>,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
-    let (integrations, secrets): (Api<PmsIntegration>, Api<Secret>) = match &settings.watch_namespace {
-        Some(ns) => (Api::namespaced(client.clone(), ns), Api::namespaced(client.clone(), ns)),
-        None => (Api::all(client.clone()), Api::all(client.clone())),
+    // All namespaces, or one watch per listed namespace (so RBAC can stay namespaced).
+    let scopes: Vec<Option<String>> = match settings.watch_namespaces.as_slice() {
+        [] => vec![None],
+        namespaces => namespaces.iter().cloned().map(Some).collect(),
     };
-    wait_for_crd(&integrations).await;
+    let api = |ns: &Option<String>| -> Api<PmsIntegration> {
+        match ns {
+            Some(ns) => Api::namespaced(client.clone(), ns),
+            None => Api::all(client.clone()),
+        }
+    };
+    for scope in &scopes {
+        wait_for_crd(&api(scope)).await;
+    }
 
     let reporter = Reporter { controller: "pms-sync".into(), instance: settings.instance.clone() };
     let ctx = Arc::new(Context {
         recorder: Recorder::new(client.clone(), reporter),
-        client,
+        client: client.clone(),
         metrics,
         settings,
         limiters: Default::default(),
         started: std::time::Instant::now(),
     });
-    let concurrency = ctx.settings.concurrency;
+    let shutdown = futures::FutureExt::shared(futures::FutureExt::boxed(shutdown));
+    let controllers = scopes.iter().map(|scope| {
+        let secrets: Api<Secret> = match scope {
+            Some(ns) => Api::namespaced(client.clone(), ns),
+            None => Api::all(client.clone()),
+        };
+        watch_scope(api(scope), secrets, ctx.clone(), shutdown.clone())
+    });
+    ready.store(true, Ordering::SeqCst);
+    info!(namespaces = ?ctx.settings.watch_namespaces, concurrency = ctx.settings.concurrency, "controller started");
+    futures::future::join_all(controllers).await;
+    info!("controller stopped");
+}
+
+/// One kube-runtime controller over one scope (a namespace, or all of them).
+async fn watch_scope(
+    integrations: Api<PmsIntegration>,
+    secrets: Api<Secret>,
+    ctx: Arc<Context>,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) {
     let selection = match &ctx.settings.label_selector {
         Some(selector) => watcher::Config::default().labels(selector),
         None => watcher::Config::default(),
     };
     let controller = Controller::new(integrations, selection);
     let store = controller.store();
-    ready.store(true, Ordering::SeqCst);
-    info!(namespace = ?ctx.settings.watch_namespace, concurrency, "controller started");
+    let concurrency = ctx.settings.concurrency;
     controller
         // A created or rotated Secret makes every integration that references it due.
         .watches(secrets, watcher::Config::default(), move |secret: Secret| {
@@ -246,7 +274,6 @@ async fn run_controller(
             }
         })
         .await;
-    info!("controller stopped");
 }
 
 /// How long a scheduled sync waits after a controller start: each integration gets a stable slot

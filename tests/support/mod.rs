@@ -180,7 +180,7 @@ impl Drop for RunningController {
 
 pub fn start_controller(client: &Client, namespace: &str) -> RunningController {
     let settings = Settings {
-        watch_namespace: Some(namespace.to_string()),
+        watch_namespaces: vec![namespace.to_string()],
         http: HttpSettings {
             base_delay: Duration::from_millis(50),
             max_delay: Duration::from_millis(500),

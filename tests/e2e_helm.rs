@@ -1,0 +1,201 @@
+//! The Helm chart, for real: linted and installed with Helm 4's library (helm-sdkpy) into the test
+//! apiserver; its objects are checked; and the controller, running as the chart's ServiceAccount
+//! (impersonation), syncs with exactly the chart's RBAC — which grants nothing more.
+
+mod support;
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::authorization::v1::SubjectAccessReview;
+use k8s_openapi::api::rbac::v1::{ClusterRole, Role};
+use kube::api::PostParams;
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Api, Client};
+use pms_sync::controller::{self, LeaderElection, Settings};
+use pms_sync::metrics::Metrics;
+use serde_json::{Value, json};
+use support::buildium_fake::BuildiumFake;
+use support::*;
+
+fn chart() -> String {
+    concat!(env!("CARGO_MANIFEST_DIR"), "/charts/pms-sync").to_string()
+}
+
+fn helm(args: &[&str]) -> Value {
+    let python = std::env::var("PMS_SYNC_HELM_PYTHON").map(PathBuf::from).unwrap_or_else(|_| {
+        PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/pms-sync/venv-helm/bin/python")
+    });
+    assert!(python.exists(), "helm-sdkpy not installed: run scripts/test-env.sh install (or scripts/test.sh)");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/helm/chart.py");
+    let out = Command::new(python)
+        .arg(script)
+        .args(args)
+        .env("KUBECONFIG", std::env::var("PMS_SYNC_TEST_KUBECONFIG").unwrap())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "helm {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// A client that acts as `user` (with the groups every service account has).
+async fn client_as(namespace: &str, service_account: &str) -> Client {
+    let path = std::env::var("PMS_SYNC_TEST_KUBECONFIG").unwrap();
+    let mut kubeconfig = Kubeconfig::read_from(path).unwrap();
+    for named in &mut kubeconfig.auth_infos {
+        if let Some(auth) = named.auth_info.as_mut() {
+            auth.impersonate = Some(format!("system:serviceaccount:{namespace}:{service_account}"));
+            auth.impersonate_groups = Some(vec![
+                "system:serviceaccounts".into(),
+                format!("system:serviceaccounts:{namespace}"),
+                "system:authenticated".into(),
+            ]);
+        }
+    }
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await.unwrap();
+    Client::try_from(config).unwrap()
+}
+
+/// Whether the service account may do `verb` on `resource` (group, subresource) in `namespace`.
+async fn allowed(client: &Client, sa: (&str, &str), verb: &str, group: &str, resource: &str, namespace: &str) -> bool {
+    let (resource, subresource) = resource.split_once('/').unwrap_or((resource, ""));
+    let review: SubjectAccessReview = serde_json::from_value(json!({
+        "spec": {
+            "user": format!("system:serviceaccount:{}:{}", sa.0, sa.1),
+            "groups": ["system:serviceaccounts", format!("system:serviceaccounts:{}", sa.0), "system:authenticated"],
+            "resourceAttributes": {"verb": verb, "group": group, "resource": resource, "subresource": subresource, "namespace": namespace}
+        }
+    }))
+    .unwrap();
+    let api: Api<SubjectAccessReview> = Api::all(client.clone());
+    let answer = api.create(&PostParams::default(), &review).await.unwrap();
+    answer.status.is_some_and(|s| s.allowed)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_chart_lints_installs_and_its_rbac_is_enough_and_no_more() {
+    let lint = helm(&["lint", &chart()]);
+    assert!(lint["Errors"].is_null(), "{lint}");
+
+    let admin = client().await;
+    let watched = namespace(&admin, "tenant").await;
+    let release_ns = format!("pms-system-{:06x}", fastrand::u32(..0xffffff));
+    let release_name = format!("pms-sync-{:06x}", fastrand::u32(..0xffffff));
+    let release = release_name.as_str();
+    let values = json!({"watchNamespaces": [watched], "leaderElection": {"enabled": true}, "metrics": {"serviceMonitor": {"enabled": false}}});
+    helm(&["install", &chart(), release, &release_ns, &values.to_string()]);
+
+    // The objects, as a platform team expects them.
+    let deployment = Api::<Deployment>::namespaced(admin.clone(), &release_ns).get(release).await.unwrap();
+    let pod = deployment.spec.as_ref().unwrap().template.spec.clone().unwrap();
+    let container = &pod.containers[0];
+    let security = container.security_context.clone().unwrap();
+    assert_eq!(security.read_only_root_filesystem, Some(true));
+    assert_eq!(security.allow_privilege_escalation, Some(false));
+    assert_eq!(security.capabilities.unwrap().drop, Some(vec!["ALL".to_string()]));
+    assert_eq!(security.seccomp_profile.unwrap().type_, "RuntimeDefault");
+    assert_eq!(pod.security_context.unwrap().run_as_non_root, Some(true));
+    assert!(container.resources.as_ref().unwrap().limits.is_some());
+    assert_eq!(pod.service_account_name.as_deref(), Some(release));
+    let env: Vec<(String, Option<String>)> =
+        container.env.clone().unwrap().into_iter().map(|e| (e.name, e.value)).collect();
+    assert!(env.contains(&("WATCH_NAMESPACE".into(), Some(watched.clone()))), "{env:?}");
+    assert!(env.contains(&("LEADER_ELECT".into(), Some("true".into()))));
+    assert_eq!(deployment.spec.unwrap().strategy.unwrap().type_.as_deref(), Some("RollingUpdate"));
+    assert!(
+        Api::<Role>::namespaced(admin.clone(), &watched).get(release).await.is_ok(),
+        "a Role in the watched namespace"
+    );
+    assert!(
+        Api::<ClusterRole>::all(admin.clone()).get_opt(release).await.unwrap().is_none(),
+        "no ClusterRole when namespaced"
+    );
+
+    // The controller as the chart's ServiceAccount: it must be able to do its whole job.
+    let sa = (release_ns.as_str(), release);
+    let fake = BuildiumFake::start(dataset(), BUILDIUM_ID, BUILDIUM_SECRET).await;
+    let scim = ScimServer::full().await;
+    standard_secrets(&admin, &watched).await;
+    let restricted = client_as(&release_ns, release).await;
+    let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(restricted.clone(), &watched);
+    assert!(
+        matches!(pods.list(&Default::default()).await, Err(kube::Error::Api(e)) if e.code == 403),
+        "the impersonated client must really be the ServiceAccount"
+    );
+    let settings = Settings {
+        watch_namespaces: vec![watched.clone()],
+        startup_spread: Duration::ZERO,
+        leader_election: Some(LeaderElection {
+            lease_name: "pms-sync-leader".into(),
+            namespace: release_ns.clone(),
+            identity: "helm-test".into(),
+            lease_duration: Duration::from_secs(4),
+            renew_grace: Duration::from_secs(1),
+        }),
+        ..Settings::default()
+    };
+    let running = tokio::spawn(controller::run(
+        restricted,
+        settings,
+        Metrics::default(),
+        Arc::new(AtomicBool::new(false)),
+        std::future::pending(),
+    ));
+    apply_integration(&admin, &watched, &integration(NAME, &fake.url(), &scim.url(), &["101", "102"])).await;
+    wait_ready(&admin, &watched, NAME, "True", "Succeeded").await;
+    let obj = request_sync(&admin, &watched, NAME).await;
+    assert_eq!(ready(&obj), Some(("True".into(), "Succeeded".into())));
+    assert_eq!(scim.users().await.len(), 6);
+    running.abort();
+
+    // ... and nothing more.
+    for (verb, group, resource, ns, expected) in [
+        ("watch", "pmssync.io", "pmsintegrations", watched.as_str(), true),
+        ("patch", "pmssync.io", "pmsintegrations/status", watched.as_str(), true),
+        ("get", "", "secrets", watched.as_str(), true),
+        ("create", "events.k8s.io", "events", watched.as_str(), true),
+        ("update", "coordination.k8s.io", "leases", release_ns.as_str(), true),
+        ("update", "pmssync.io", "pmsintegrations", watched.as_str(), false),
+        ("patch", "pmssync.io", "pmsintegrations", watched.as_str(), false),
+        ("delete", "pmssync.io", "pmsintegrations", watched.as_str(), false),
+        ("create", "", "secrets", watched.as_str(), false),
+        ("delete", "", "secrets", watched.as_str(), false),
+        ("get", "", "secrets", "kube-system", false),
+        ("list", "pmssync.io", "pmsintegrations", "default", false),
+        ("create", "", "pods", watched.as_str(), false),
+        ("list", "", "configmaps", watched.as_str(), false),
+        ("update", "coordination.k8s.io", "leases", watched.as_str(), false),
+    ] {
+        assert_eq!(allowed(&admin, sa, verb, group, resource, ns).await, expected, "{verb} {group}/{resource} in {ns}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_default_install_is_cluster_wide_single_replica_and_keeps_its_crd() {
+    let admin = client().await;
+    let release_ns = format!("pms-default-{:06x}", fastrand::u32(..0xffffff));
+    let release = format!("pms-sync-{:06x}", fastrand::u32(..0xffffff));
+    helm(&["install", &chart(), &release, &release_ns, "{}"]);
+    let deployment = Api::<Deployment>::namespaced(admin.clone(), &release_ns).get(&release).await.unwrap();
+    let spec = deployment.spec.unwrap();
+    assert_eq!(spec.replicas, Some(1));
+    assert_eq!(
+        spec.strategy.unwrap().type_.as_deref(),
+        Some("Recreate"),
+        "never two controllers without leader election"
+    );
+    let role = Api::<ClusterRole>::all(admin.clone()).get(&release).await.unwrap();
+    let rules = serde_json::to_string(&role.rules).unwrap();
+    assert!(!rules.contains("\"*\""), "no wildcard rules: {rules}");
+    let crds: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> =
+        Api::all(admin.clone());
+    let crd = crds.get("pmsintegrations.pmssync.io").await.unwrap();
+    assert_eq!(
+        crd.metadata.annotations.unwrap_or_default().get("helm.sh/resource-policy").map(String::as_str),
+        Some("keep")
+    );
+}
