@@ -284,9 +284,14 @@ fn startup_delay(ctx: &Context, uid: &str) -> Option<Duration> {
     if window.is_zero() || uptime >= window {
         return None;
     }
-    let hash = uid.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
-    let slot = Duration::from_millis(hash % window.as_millis().max(1) as u64);
-    slot.checked_sub(uptime).filter(|d| !d.is_zero())
+    spread_slot(uid, window).checked_sub(uptime).filter(|d| !d.is_zero())
+}
+
+/// A stable slot in `window` for `key` (FNV-1a), so integrations spread evenly and each keeps its
+/// place across restarts.
+fn spread_slot(key: &str, window: Duration) -> Duration {
+    let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    Duration::from_millis(hash % window.as_millis().max(1) as u64)
 }
 
 fn references_secret(integration: &PmsIntegration, name: &str) -> bool {
@@ -540,5 +545,23 @@ fn truncate(text: &str, max: usize) -> String {
     match text.char_indices().nth(max) {
         Some((i, _)) => format!("{}…", &text[..i]),
         None => text.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn startup_slots_are_stable_inside_the_window_and_spread_out() {
+        let window = Duration::from_secs(60);
+        let slots: Vec<Duration> = (0..1000).map(|i| spread_slot(&format!("uid-{i}"), window)).collect();
+        assert!(slots.iter().all(|s| *s < window));
+        assert_eq!(spread_slot("uid-7", window), slots[7], "stable across restarts");
+        // Each tenth of the window gets roughly a tenth of a thousand integrations.
+        for tenth in 0..10 {
+            let n = slots.iter().filter(|s| s.as_secs() / 6 == tenth).count();
+            assert!((50..150).contains(&n), "tenth {tenth}: {n}");
+        }
     }
 }
