@@ -76,6 +76,52 @@ async fn allowed(client: &Client, sa: (&str, &str), verb: &str, group: &str, res
     answer.status.is_some_and(|s| s.allowed)
 }
 
+fn monitor_resource() -> kube::api::ApiResource {
+    kube::api::ApiResource {
+        group: "monitoring.coreos.com".into(),
+        version: "v1".into(),
+        api_version: "monitoring.coreos.com/v1".into(),
+        kind: "ServiceMonitor".into(),
+        plural: "servicemonitors".into(),
+    }
+}
+
+/// The prometheus-operator's ServiceMonitor kind, schema-less: enough for the chart's object.
+async fn install_service_monitor_crd(client: &Client) {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    let crd: CustomResourceDefinition = serde_json::from_value(json!({
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "servicemonitors.monitoring.coreos.com"},
+        "spec": {"group": "monitoring.coreos.com", "scope": "Namespaced",
+            "names": {"kind": "ServiceMonitor", "plural": "servicemonitors", "singular": "servicemonitor"},
+            "versions": [{"name": "v1", "served": true, "storage": true,
+                "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}]}
+    }))
+    .unwrap();
+    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+    api.patch(
+        &crd.metadata.name.clone().unwrap(),
+        &kube::api::PatchParams::apply("pms-sync-tests").force(),
+        &kube::api::Patch::Apply(&crd),
+    )
+    .await
+    .unwrap();
+    let deadline = std::time::Instant::now() + WAIT;
+    while !api
+        .get("servicemonitors.monitoring.coreos.com")
+        .await
+        .unwrap()
+        .status
+        .and_then(|s| s.conditions)
+        .unwrap_or_default()
+        .iter()
+        .any(|c| c.type_ == "Established" && c.status == "True")
+    {
+        assert!(std::time::Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_chart_lints_installs_and_its_rbac_is_enough_and_no_more() {
     let lint = helm(&["lint", &chart()]);
@@ -86,8 +132,16 @@ async fn the_chart_lints_installs_and_its_rbac_is_enough_and_no_more() {
     let release_ns = format!("pms-system-{:06x}", fastrand::u32(..0xffffff));
     let release_name = format!("pms-sync-{:06x}", fastrand::u32(..0xffffff));
     let release = release_name.as_str();
-    let values = json!({"watchNamespaces": [watched], "leaderElection": {"enabled": true}, "metrics": {"serviceMonitor": {"enabled": false}}});
+    install_service_monitor_crd(&admin).await;
+    let values = json!({"watchNamespaces": [watched], "leaderElection": {"enabled": true},
+        "metrics": {"serviceMonitor": {"enabled": true}}, "networkPolicy": {"enabled": true}});
     helm(&["install", &chart(), release, &release_ns, &values.to_string()]);
+    let policy: Api<k8s_openapi::api::networking::v1::NetworkPolicy> = Api::namespaced(admin.clone(), &release_ns);
+    let policy = policy.get(release).await.expect("the NetworkPolicy");
+    assert_eq!(policy.spec.unwrap().policy_types, Some(vec!["Ingress".to_string(), "Egress".to_string()]));
+    let monitors =
+        kube::Api::<kube::api::DynamicObject>::namespaced_with(admin.clone(), &release_ns, &monitor_resource());
+    assert!(monitors.get(release).await.is_ok(), "the ServiceMonitor");
 
     // The objects, as a platform team expects them.
     let deployment = Api::<Deployment>::namespaced(admin.clone(), &release_ns).get(release).await.unwrap();
