@@ -34,28 +34,27 @@ need_root_apt() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-install_scim() {
+# venv_install DIR NAME VERSION [EXTRA PIP ARGS...]: a venv at DIR with NAME==VERSION, kept when present.
+venv_install() {
+  local dir=$1 name=$2 version=$3; shift 3
   local installed=""
-  [ -x "$VENV/bin/scim2-server" ] && installed=$("$VENV/bin/pip" show scim2-server 2>/dev/null || true)
-  if [[ "$installed" == *"Version: $SCIM_VERSION"* ]]; then
+  [ -x "$dir/bin/python" ] && installed=$("$dir/bin/pip" show "$name" 2>/dev/null || true)
+  if [[ "$installed" == *"Version: $version"* ]]; then
     return 0
   fi
-  log "creating venv with scim2-server==$SCIM_VERSION"
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q "scim2-server==$SCIM_VERSION"
+  log "creating venv with $name==$version"
+  python3 -m venv "$dir"
+  "$dir/bin/pip" install -q "$name==$version" "$@"
+}
+
+install_scim() {
+  venv_install "$VENV" scim2-server "$SCIM_VERSION"
 }
 
 # helm-sdkpy bundles Helm 4's library (Lint, Install); its metadata asks for a newer Python than
-# Debian's, but it works on 3.11.
+# Debian's, but it works on 3.11. lupa and PyYAML run the Argo CD Lua checks (tests/argocd.rs).
 install_helm() {
-  local installed=""
-  [ -x "$HELM_VENV/bin/python" ] && installed=$("$HELM_VENV/bin/pip" show helm-sdkpy 2>/dev/null || true)
-  if [[ "$installed" == *"Version: $HELM_SDKPY_VERSION"* ]]; then
-    return 0
-  fi
-  log "creating venv with helm-sdkpy==$HELM_SDKPY_VERSION"
-  python3 -m venv "$HELM_VENV"
-  "$HELM_VENV/bin/pip" install -q --ignore-requires-python "helm-sdkpy==$HELM_SDKPY_VERSION" cffi lupa==2.8 pyyaml==6.0.3
+  venv_install "$HELM_VENV" helm-sdkpy "$HELM_SDKPY_VERSION" --ignore-requires-python cffi lupa==2.8 pyyaml==6.0.3
 }
 
 build_apiserver() {

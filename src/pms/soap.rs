@@ -130,10 +130,17 @@ pub fn fault(document: &Element) -> Option<String> {
         .or_else(|| Some("SOAP fault without a message".into()))
 }
 
-/// POSTs an envelope with a SOAPAction and returns the parsed response and its HTTP status.
-/// Faults come with HTTP 500, which is therefore not retried but read; the caller maps faults
-/// and statuses.
-pub async fn call(http: &HttpClient, url: &str, action: &str, envelope: String) -> Result<(u16, Element), PmsError> {
+/// POSTs an envelope with a SOAPAction and returns the response's `result` element (searched by
+/// local name). Faults come with HTTP 500, which is therefore not retried but read and mapped by
+/// `on_fault`; 401/403 are rejected credentials; any other non-2xx status is a rejection.
+pub async fn call(
+    http: &HttpClient,
+    url: &str,
+    action: &str,
+    envelope: String,
+    result: &str,
+    on_fault: impl Fn(&str) -> PmsError,
+) -> Result<Element, PmsError> {
     let response = http
         .send_soap(|c| {
             c.post(url)
@@ -141,12 +148,25 @@ pub async fn call(http: &HttpClient, url: &str, action: &str, envelope: String) 
                 .header("SOAPAction", format!("\"{action}\""))
                 .body(envelope.clone())
         })
-        .await;
-    let response = response?;
+        .await?;
     let status = response.status().as_u16();
     let text = response.text().await.map_err(|_| PmsError::InvalidResponse("unreadable SOAP response".into()))?;
     let document = parse(&text).map_err(|e| PmsError::InvalidResponse(format!("not a SOAP response ({e})")))?;
-    Ok((status, document))
+    if let Some(fault) = fault(&document) {
+        return Err(on_fault(&fault));
+    }
+    if status == 401 || status == 403 {
+        return Err(PmsError::Unauthorized { status });
+    }
+    if !(200..300).contains(&status) {
+        return Err(PmsError::Rejected { status, code: None });
+    }
+    document
+        .descendants(result)
+        .into_iter()
+        .next()
+        .cloned()
+        .ok_or_else(|| PmsError::InvalidResponse(format!("no {result} in the response")))
 }
 
 /// A vendor's error text fit for status and events: credential values masked (a fault could echo

@@ -66,21 +66,9 @@ impl Realpage {
 
 impl PmsSource for Realpage {
     async fn list_residents(&self, site_id: &str) -> Result<Vec<Resident>, PmsError> {
-        let (status, document) = soap::call(&self.http, &self.url, ACTION, self.envelope(site_id)).await?;
-        if let Some(fault) = soap::fault(&document) {
-            return Err(self.error(&fault));
-        }
-        if status == 401 || status == 403 {
-            return Err(PmsError::Unauthorized { status });
-        }
-        if !(200..300).contains(&status) {
-            return Err(PmsError::Rejected { status, code: None });
-        }
-        let result = document
-            .descendants("getresidentlistResult")
-            .into_iter()
-            .next()
-            .ok_or_else(|| PmsError::InvalidResponse("no getresidentlistResult in the response".into()))?;
+        let envelope = self.envelope(site_id);
+        let result =
+            soap::call(&self.http, &self.url, ACTION, envelope, "getresidentlistResult", |f| self.error(f)).await?;
         if let Some(error) =
             result.descendants("error").first().map(|e| e.text.trim().to_string()).filter(|t| !t.is_empty())
         {

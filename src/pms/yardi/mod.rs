@@ -86,27 +86,13 @@ impl Yardi {
 
 impl PmsSource for Yardi {
     async fn list_residents(&self, property_id: &str) -> Result<Vec<Resident>, PmsError> {
-        let (status, document) = soap::call(&self.http, &self.url, ACTION, self.envelope(property_id)).await?;
-        if let Some(fault) = soap::fault(&document) {
-            return Err(self.error(&fault));
-        }
-        if status == 401 || status == 403 {
-            return Err(PmsError::Unauthorized { status });
-        }
-        if !(200..300).contains(&status) {
-            return Err(PmsError::Rejected { status, code: None });
-        }
-        let result = document
-            .descendants("GetResidentsResult")
-            .into_iter()
-            .next()
-            .ok_or_else(|| PmsError::InvalidResponse("no GetResidentsResult in the response".into()))?;
+        let envelope = self.envelope(property_id);
+        let result =
+            soap::call(&self.http, &self.url, ACTION, envelope, "GetResidentsResult", |f| self.error(f)).await?;
         // Some Voyager versions return the result document as escaped text.
-        let escaped;
         let result = if result.children.is_empty() && result.text.trim_start().starts_with('<') {
-            escaped = soap::parse(result.text.trim())
-                .map_err(|e| PmsError::InvalidResponse(format!("GetResidentsResult: {e}")))?;
-            &escaped
+            soap::parse(result.text.trim())
+                .map_err(|e| PmsError::InvalidResponse(format!("GetResidentsResult: {e}")))?
         } else {
             result
         };
