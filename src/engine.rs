@@ -101,14 +101,6 @@ pub struct SyncReport {
 }
 
 impl SyncReport {
-    /// Everything fetched, nothing held, every write done.
-    pub fn is_success(&self) -> bool {
-        self.fatal.is_none()
-            && self.write_errors.is_empty()
-            && self.properties.iter().all(|p| p.error.is_none())
-            && !matches!(self.guard, Some(Guard::Held { .. }))
-    }
-
     /// The planned writes over all properties.
     pub fn planned_total(&self) -> PlannedCounts {
         self.planned.values().fold(PlannedCounts::default(), |mut t, p| {

@@ -146,10 +146,6 @@ impl HttpClient {
         self
     }
 
-    pub fn inner(&self) -> &reqwest::Client {
-        &self.client
-    }
-
     /// Sends the request built by `build` (called once per attempt), retrying transient failures.
     /// Returns the first non-retryable response, whatever its status.
     pub async fn send(&self, build: impl Fn(&reqwest::Client) -> RequestBuilder) -> Result<Response, HttpError> {

@@ -246,12 +246,6 @@ fn dedup(values: &mut Vec<String>) {
     }
 }
 
-/// Whether an `excludedLeaseStatuses` entry names one of the normalized statuses.
-pub fn is_normalized_name(entry: &str) -> bool {
-    let entry = entry.trim().to_lowercase();
-    ResidentStatus::ALL.iter().any(|s| s.as_str() == entry)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
