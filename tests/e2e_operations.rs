@@ -30,6 +30,7 @@ async fn a_running_sync_shows_reconciling_and_transient_failures_back_off() {
     .await;
     let status = obj.status.unwrap();
     assert!(pms_sync::conditions::get(&status.conditions, "Reconciling").is_none());
+    assert_eq!(pms_sync::conditions::get(&status.conditions, "Ready").unwrap().reason, "Succeeded", "{status:#?}");
     assert_eq!(status.observed_generation, obj.metadata.generation);
 
     // A PMS outage: not stalled, retried after about 30 s (not after the 1 h interval).
@@ -39,7 +40,7 @@ async fn a_running_sync_shows_reconciling_and_transient_failures_back_off() {
     let status = obj.status.unwrap();
     assert_eq!(pms_sync::conditions::get(&status.conditions, "Ready").unwrap().reason, "PmsUnavailable");
     assert!(pms_sync::conditions::get(&status.conditions, "Stalled").is_none());
-    assert_eq!(status.consecutive_failures, Some(1));
+    assert_eq!(status.consecutive_failures, Some(1), "{status:#?}");
     let retry_in = status.next_sync_time.unwrap().0.duration_since(status.last_attempt_time.unwrap().0).as_secs();
     assert!((20..=45).contains(&retry_in), "retry in {retry_in}s");
 

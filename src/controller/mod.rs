@@ -100,9 +100,19 @@ pub struct Context {
     pub limiters: std::sync::Mutex<std::collections::HashMap<String, Arc<RateLimiter>>>,
     /// When this controller started (for the startup spread).
     pub started: std::time::Instant,
+    /// The last status written after an attempt, per integration UID (one entry per integration).
+    pub last_written: std::sync::Mutex<std::collections::HashMap<String, PmsIntegrationStatus>>,
 }
 
 impl Context {
+    fn written(&self, uid: &str) -> Option<PmsIntegrationStatus> {
+        self.last_written.lock().unwrap_or_else(|e| e.into_inner()).get(uid).cloned()
+    }
+
+    fn remember(&self, uid: &str, status: PmsIntegrationStatus) {
+        self.last_written.lock().unwrap_or_else(|e| e.into_inner()).insert(uid.to_string(), status);
+    }
+
     /// The integration's limiter for `limit`, replaced when the budget changed.
     fn limiter(&self, key: &str, limit: RateLimit) -> Arc<RateLimiter> {
         let mut limiters = self.limiters.lock().unwrap_or_else(|e| e.into_inner());
@@ -224,6 +234,7 @@ async fn run_controller(
         settings,
         limiters: Default::default(),
         started: std::time::Instant::now(),
+        last_written: Default::default(),
     });
     let shutdown = futures::FutureExt::shared(futures::FutureExt::boxed(shutdown));
     let controllers = scopes.iter().map(|scope| {
@@ -327,7 +338,16 @@ async fn reconcile(obj: Arc<PmsIntegration>, ctx: Arc<Context>) -> Result<Action
     let namespace = obj.namespace().ok_or(Error::NotNamespaced)?;
     let name = obj.name_any();
     let api: Api<PmsIntegration> = Api::namespaced(ctx.client.clone(), &namespace);
-    let previous = obj.status.clone().unwrap_or_default();
+    // The watch cache can lag behind our own last status write; a reconcile queued by an earlier
+    // event would then see an older status and run the same sync twice. The status we wrote last
+    // wins when it is newer (attempt times only grow).
+    let uid = obj.metadata.uid.clone().unwrap_or_else(|| format!("{namespace}/{name}"));
+    let mut previous = obj.status.clone().unwrap_or_default();
+    if let Some(written) = ctx.written(&uid)
+        && written.last_attempt_time.as_ref().map(|t| t.0) > previous.last_attempt_time.as_ref().map(|t| t.0)
+    {
+        previous = written;
+    }
     let token = obj.annotations().get(REQUESTED_AT_ANNOTATION).cloned();
     let seen =
         Observation { generation: obj.metadata.generation, token: token.as_deref(), now: jiff::Timestamp::now() };
@@ -402,6 +422,7 @@ async fn reconcile(obj: Arc<PmsIntegration>, ctx: Arc<Context>) -> Result<Action
     let (next_status, next) =
         status::after_attempt(&previous, &seen, started, &digest, interval, dry_run, report.as_ref(), failure.as_ref());
     write_status(&api, &name, &previous, &next_status).await?;
+    ctx.remember(&uid, next_status);
     ctx.metrics.observe_duration(timer.elapsed().as_secs_f64());
     ctx.metrics.set_ready(&namespace, &name, failure.is_none());
     publish(&ctx, &obj, report.as_ref(), failure.as_ref()).await;
