@@ -386,7 +386,7 @@ async fn reconcile(obj: Arc<PmsIntegration>, ctx: Arc<Context>) -> Result<Action
         }
     };
     if why == due::INTERVAL_ELAPSED
-        && let Some(wait) = startup_delay(&ctx, obj.metadata.uid.as_deref().unwrap_or(&name))
+        && let Some(wait) = startup_delay(&ctx, &uid)
     {
         return Ok(Action::requeue(wait));
     }
