@@ -107,14 +107,68 @@ pub enum Fault {
     VendorError,
 }
 
+/// What a test controls in any of the fakes: the data, injected faults, a page cap, and the log
+/// of requests received.
+pub struct Controls {
+    pub data: Dataset,
+    pub faults: HashMap<i64, Fault>,
+    /// Server-side cap on page size, so small datasets still page.
+    pub max_page: usize,
+    pub requests: Vec<String>,
+}
+
+impl Controls {
+    pub fn new(data: Dataset) -> Self {
+        Self { data, faults: HashMap::new(), max_page: 1000, requests: Vec::new() }
+    }
+
+    /// The fault of the first of `properties` that has one; a rate limit counts down and clears.
+    pub fn take_fault(&mut self, properties: &[i64]) -> Option<Fault> {
+        let (id, fault) = properties.iter().find_map(|id| self.faults.get(id).cloned().map(|f| (*id, f)))?;
+        if let Fault::RateLimited { times, retry_after } = fault {
+            if times <= 1 {
+                self.faults.remove(&id);
+            } else {
+                self.faults.insert(id, Fault::RateLimited { times: times - 1, retry_after });
+            }
+        }
+        Some(fault)
+    }
+}
+
+/// The test-facing handle every fake offers.
+pub trait ControlledFake {
+    fn with_controls<R>(&self, f: impl FnOnce(&mut Controls) -> R) -> R;
+
+    fn update(&self, change: impl FnOnce(&mut Dataset)) {
+        self.with_controls(|c| change(&mut c.data));
+    }
+
+    fn set_fault(&self, property_id: i64, fault: Option<Fault>) {
+        self.with_controls(|c| match fault {
+            Some(f) => {
+                c.faults.insert(property_id, f);
+            }
+            None => {
+                c.faults.remove(&property_id);
+            }
+        });
+    }
+
+    fn set_max_page(&self, max: usize) {
+        self.with_controls(|c| c.max_page = max);
+    }
+
+    /// Requests received so far.
+    fn requests(&self) -> Vec<String> {
+        self.with_controls(|c| c.requests.clone())
+    }
+}
+
 struct Inner {
-    data: Dataset,
+    controls: Controls,
     client_id: String,
     client_secret: String,
-    faults: HashMap<i64, Fault>,
-    /// Server-side cap on page size, so small datasets still page.
-    max_page: usize,
-    requests: Vec<String>,
     /// When set, the dataset is reloaded from this file whenever it changes (sandbox).
     source: Option<(PathBuf, Option<SystemTime>)>,
 }
@@ -146,12 +200,9 @@ impl BuildiumFake {
         source: Option<PathBuf>,
     ) -> Self {
         let inner = Arc::new(Mutex::new(Inner {
-            data,
+            controls: Controls::new(data),
             client_id: client_id.into(),
             client_secret: client_secret.into(),
-            faults: HashMap::new(),
-            max_page: 1000,
-            requests: Vec::new(),
             source: source.map(|p| (p, None)),
         }));
         let app = Router::new()
@@ -169,26 +220,11 @@ impl BuildiumFake {
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
+}
 
-    pub fn update(&self, change: impl FnOnce(&mut Dataset)) {
-        change(&mut self.inner.lock().unwrap().data);
-    }
-
-    pub fn set_fault(&self, property_id: i64, fault: Option<Fault>) {
-        let mut inner = self.inner.lock().unwrap();
-        match fault {
-            Some(f) => inner.faults.insert(property_id, f),
-            None => inner.faults.remove(&property_id),
-        };
-    }
-
-    pub fn set_max_page(&self, max: usize) {
-        self.inner.lock().unwrap().max_page = max;
-    }
-
-    /// Requests received so far, as `path?query`.
-    pub fn requests(&self) -> Vec<String> {
-        self.inner.lock().unwrap().requests.clone()
+impl ControlledFake for BuildiumFake {
+    fn with_controls<R>(&self, f: impl FnOnce(&mut Controls) -> R) -> R {
+        f(&mut self.inner.lock().unwrap().controls)
     }
 }
 
@@ -208,7 +244,7 @@ async fn admit(
     let query = query.unwrap_or_default();
     let (property_ids, offset, limit, fault, max_page) = {
         let mut inner = state.lock().unwrap();
-        inner.requests.push(format!("{path}?{query}"));
+        inner.controls.requests.push(format!("{path}?{query}"));
         reload(&mut inner);
         let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("");
         if header("x-buildium-client-id") != inner.client_id
@@ -235,17 +271,9 @@ async fn admit(
         if !(1..=1000).contains(&limit) {
             return Err(error(StatusCode::BAD_REQUEST, "InvalidLimit", "limit must be between 1 and 1000."));
         }
-        let fault = property_ids.iter().find_map(|id| inner.faults.get(id).cloned().map(|f| (*id, f)));
-        if let Some((id, Fault::RateLimited { times, retry_after })) = &fault {
-            let remaining = times.saturating_sub(1);
-            if remaining == 0 {
-                inner.faults.remove(id);
-            } else {
-                inner.faults.insert(*id, Fault::RateLimited { times: remaining, retry_after: *retry_after });
-            }
-        }
-        let max_page = inner.max_page;
-        (property_ids, offset, limit, fault.map(|(_, f)| f), max_page)
+        let fault = inner.controls.take_fault(&property_ids);
+        let max_page = inner.controls.max_page;
+        (property_ids, offset, limit, fault, max_page)
     };
     match fault {
         Some(Fault::Unauthorized) => {
@@ -284,7 +312,7 @@ fn reload(inner: &mut Inner) {
         {
             Ok(data) => {
                 eprintln!("[sandbox] reloaded {}", path.display());
-                inner.data = data;
+                inner.controls.data = data;
             }
             Err(e) => eprintln!("[sandbox] keeping the previous data: cannot read {}: {e}", path.display()),
         }
@@ -347,7 +375,7 @@ async fn leases(State(state): State<Shared>, headers: HeaderMap, RawQuery(query)
     };
     let inner = state.lock().unwrap();
     let mut items: Vec<(i64, Value)> =
-        selected(&inner.data, &ids).map(|(p, l)| (l.id, lease_message(p, l, true))).collect();
+        selected(&inner.controls.data, &ids).map(|(p, l)| (l.id, lease_message(p, l, true))).collect();
     items.sort_by_key(|(id, _)| *id);
     page(items.into_iter().map(|(_, v)| v).collect(), offset, size)
 }
@@ -359,7 +387,7 @@ async fn tenants(State(state): State<Shared>, headers: HeaderMap, RawQuery(query
     };
     let inner = state.lock().unwrap();
     let mut by_tenant: BTreeMap<i64, (&Tenant, Vec<Value>)> = BTreeMap::new();
-    for (p, l) in selected(&inner.data, &ids) {
+    for (p, l) in selected(&inner.controls.data, &ids) {
         for t in &l.tenants {
             by_tenant.entry(t.id).or_insert_with(|| (t, Vec::new())).1.push(lease_message(p, l, false));
         }

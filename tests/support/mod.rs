@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod buildium_fake;
+pub use buildium_fake::ControlledFake;
 pub mod vendor_fakes;
 
 use std::collections::BTreeMap;

@@ -5,7 +5,7 @@
 
 #![allow(dead_code)]
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
@@ -17,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::{Value, json};
 
-use super::buildium_fake::{Dataset, Fault, Lease, Tenant};
+use super::buildium_fake::{ControlledFake, Controls, Dataset, Fault, Lease, Tenant};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Vendor {
@@ -57,10 +57,7 @@ impl Vendor {
 }
 
 struct Inner {
-    data: Dataset,
-    faults: HashMap<i64, Fault>,
-    requests: Vec<String>,
-    max_page: usize,
+    controls: Controls,
     credentials: BTreeMap<String, String>,
 }
 
@@ -83,10 +80,7 @@ impl Drop for VendorFake {
 impl VendorFake {
     pub async fn start(vendor: Vendor, data: Dataset) -> Self {
         let inner = Arc::new(Mutex::new(Inner {
-            data,
-            faults: HashMap::new(),
-            requests: Vec::new(),
-            max_page: 1000,
+            controls: Controls::new(data),
             credentials: vendor.credentials().into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
         }));
         let app = Router::new()
@@ -110,42 +104,17 @@ impl VendorFake {
             _ => format!("http://{}", self.addr),
         }
     }
+}
 
-    pub fn update(&self, change: impl FnOnce(&mut Dataset)) {
-        change(&mut self.inner.lock().unwrap().data);
-    }
-
-    pub fn set_fault(&self, property_id: i64, fault: Option<Fault>) {
-        let mut inner = self.inner.lock().unwrap();
-        match fault {
-            Some(f) => inner.faults.insert(property_id, f),
-            None => inner.faults.remove(&property_id),
-        };
-    }
-
-    pub fn set_max_page(&self, max: usize) {
-        self.inner.lock().unwrap().max_page = max;
-    }
-
-    pub fn requests(&self) -> Vec<String> {
-        self.inner.lock().unwrap().requests.clone()
+impl ControlledFake for VendorFake {
+    fn with_controls<R>(&self, f: impl FnOnce(&mut Controls) -> R) -> R {
+        f(&mut self.inner.lock().unwrap().controls)
     }
 }
 
 /// What the injected fault of a property asks for, consuming a rate-limit count.
 async fn fault_for(state: &Shared, property: i64) -> Option<Fault> {
-    let fault = {
-        let mut inner = state.lock().unwrap();
-        let fault = inner.faults.get(&property).cloned();
-        if let Some(Fault::RateLimited { times, retry_after }) = &fault {
-            if *times <= 1 {
-                inner.faults.remove(&property);
-            } else {
-                inner.faults.insert(property, Fault::RateLimited { times: times - 1, retry_after: *retry_after });
-            }
-        }
-        fault
-    };
+    let fault = state.lock().unwrap().controls.take_fault(&[property]);
     if let Some(Fault::Slow(delay)) = fault {
         tokio::time::sleep(delay).await;
         return None;
@@ -209,9 +178,9 @@ async fn entrata(State(state): State<Shared>, headers: HeaderMap, RawQuery(query
     let query = query.unwrap_or_default();
     let (ok, max_page) = {
         let mut inner = state.lock().unwrap();
-        inner.requests.push(format!("/leases?{query} property={property}"));
+        inner.controls.requests.push(format!("/leases?{query} property={property}"));
         let key = headers.get("x-api-key").and_then(|v| v.to_str().ok()).unwrap_or("");
-        (Some(key) == inner.credentials.get("apiKey").map(String::as_str), inner.max_page)
+        (Some(key) == inner.credentials.get("apiKey").map(String::as_str), inner.controls.max_page)
     };
     if !ok || request["auth"]["type"] != "apikey" {
         return entrata_error(113, "Authorization failed: invalid API key");
@@ -233,7 +202,7 @@ async fn entrata(State(state): State<Shared>, headers: HeaderMap, RawQuery(query
         |name: &str| between(&format!("&{query}&"), &format!("&{name}="), "&").and_then(|v| v.parse::<usize>().ok());
     let page_no = param("page_no").unwrap_or(1).max(1);
     let per_page = param("per_page").unwrap_or(usize::MAX).min(max_page);
-    let leases = leases_of(&state.lock().unwrap().data, property);
+    let leases = leases_of(&state.lock().unwrap().controls.data, property);
     let page: Vec<Value> =
         leases.iter().skip((page_no - 1) * per_page).take(per_page).map(|l| entrata_lease(property, l)).collect();
     axum::Json(json!({"response": {"requestId": request["requestId"], "code": 200,
@@ -277,11 +246,11 @@ async fn appfolio(State(state): State<Shared>, headers: HeaderMap, RawQuery(quer
     let host = headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("").to_string();
     let (authorized, max_page) = {
         let mut inner = state.lock().unwrap();
-        inner.requests.push(format!("/api/v2/reports/tenant_directory.json?{query}"));
+        inner.controls.requests.push(format!("/api/v2/reports/tenant_directory.json?{query}"));
         let expected = format!("{}:{}", inner.credentials["clientId"], inner.credentials["clientSecret"]);
         let given = headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Basic "));
         let decoded = given.and_then(base64_decode);
-        (decoded.as_deref() == Some(expected.as_str()), inner.max_page)
+        (decoded.as_deref() == Some(expected.as_str()), inner.controls.max_page)
     };
     if !authorized {
         return (StatusCode::UNAUTHORIZED, axum::Json(json!({"error": "Unauthorized"}))).into_response();
@@ -310,7 +279,7 @@ async fn appfolio(State(state): State<Shared>, headers: HeaderMap, RawQuery(quer
         }
         None => {}
     }
-    let leases = leases_of(&state.lock().unwrap().data, property);
+    let leases = leases_of(&state.lock().unwrap().controls.data, property);
     let rows: Vec<Value> = leases
         .iter()
         .flat_map(|l| l.tenants.iter().map(move |t| (l, t)))
@@ -378,7 +347,7 @@ async fn yardi(State(state): State<Shared>, headers: HeaderMap, body: Bytes) -> 
     let property: i64 = field("YardiPropertyId").parse().unwrap_or(-1);
     let authorized = {
         let mut inner = state.lock().unwrap();
-        inner.requests.push(format!("/ItfResidentData.asmx {action} property={property}"));
+        inner.controls.requests.push(format!("/ItfResidentData.asmx {action} property={property}"));
         [
             ("UserName", "username"),
             ("Password", "password"),
@@ -418,7 +387,7 @@ async fn yardi(State(state): State<Shared>, headers: HeaderMap, body: Bytes) -> 
         }
         None => {}
     }
-    let leases = leases_of(&state.lock().unwrap().data, property);
+    let leases = leases_of(&state.lock().unwrap().controls.data, property);
     let mut residents = String::new();
     for l in &leases {
         for t in &l.tenants {
@@ -467,7 +436,7 @@ async fn realpage(State(state): State<Shared>, headers: HeaderMap, body: Bytes) 
     let property: i64 = field("siteid").parse().unwrap_or(-1);
     let authorized = {
         let mut inner = state.lock().unwrap();
-        inner.requests.push(format!("/rpx {action} site={property}"));
+        inner.controls.requests.push(format!("/rpx {action} site={property}"));
         field("pmcid") == inner.credentials["pmcId"] && field("licensekey") == xml(&inner.credentials["licenseKey"])
     };
     if action != "\"http://tempuri.org/IRPXService/getresidentlist\"" {
@@ -488,7 +457,7 @@ async fn realpage(State(state): State<Shared>, headers: HeaderMap, body: Bytes) 
         }
         None => {}
     }
-    let leases = leases_of(&state.lock().unwrap().data, property);
+    let leases = leases_of(&state.lock().unwrap().controls.data, property);
     let iso = |d: &Option<String>| d.as_ref().map(|d| format!("{d}T00:00:00")).unwrap_or_default();
     let mut residents = String::new();
     for l in &leases {
