@@ -144,6 +144,24 @@ impl PmsSource for Connector {
     }
 }
 
+/// `spec.pms.baseUrl` for a provider that has no default, or an error saying what to put there.
+pub(crate) fn required_base_url<'a>(
+    base_url: Option<&'a str>,
+    provider: &str,
+    what: &str,
+) -> Result<&'a str, ConnectorConfigError> {
+    base_url
+        .ok_or_else(|| ConnectorConfigError::Invalid(format!("spec.pms.baseUrl is required for {provider}: {what}")))
+}
+
+/// Checks that every property ID is made of digits only (`what` names them in the message).
+pub(crate) fn require_numeric_ids(property_ids: &[String], what: &str) -> Result<(), ConnectorConfigError> {
+    match property_ids.iter().find(|id| !id.bytes().all(|b| b.is_ascii_digit())) {
+        Some(bad) => Err(ConnectorConfigError::Invalid(format!("{what} are numeric; {bad:?} is not"))),
+        None => Ok(()),
+    }
+}
+
 /// Parses a vendor date: ISO `YYYY-MM-DD` (a timestamp's date part) or US `MM/DD/YYYY` (Yardi,
 /// Entrata), with or without a time after it.
 pub(crate) fn parse_date(value: Option<&str>) -> Option<crate::sync::Date> {

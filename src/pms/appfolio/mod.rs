@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::credentials::SecretData;
 use crate::http::{HttpClient, RateLimit};
-use crate::pms::{ConnectorConfigError, PmsError, PmsSource, join_url};
+use crate::pms::{ConnectorConfigError, PmsError, PmsSource, join_url, required_base_url};
 use crate::sync::Resident;
 
 pub const SECRET_KEYS: [&str; 2] = ["clientId", "clientSecret"];
@@ -30,11 +30,7 @@ impl Appfolio {
         secret: &SecretData,
         http: HttpClient,
     ) -> Result<Self, ConnectorConfigError> {
-        let base = base_url.ok_or_else(|| {
-            ConnectorConfigError::Invalid(
-                "spec.pms.baseUrl is required for appfolio: https://<database>.appfolio.com".into(),
-            )
-        })?;
+        let base = required_base_url(base_url, "appfolio", "https://<database>.appfolio.com")?;
         let base_url = reqwest::Url::parse(base)
             .map_err(|_| ConnectorConfigError::Invalid(format!("spec.pms.baseUrl {base:?} is not a URL")))?;
         secret.require(&SECRET_KEYS)?;

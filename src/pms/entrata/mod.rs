@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use crate::credentials::SecretData;
 use crate::http::{HttpClient, RateLimit};
-use crate::pms::{ConnectorConfigError, PmsError, PmsSource, join_url};
+use crate::pms::{ConnectorConfigError, PmsError, PmsSource, join_url, require_numeric_ids, required_base_url};
 use crate::sync::Resident;
 
 /// Conservative default: Entrata limits per web service and credential per minute, hour and day.
@@ -42,11 +42,7 @@ impl Entrata {
         secret: &SecretData,
         http: HttpClient,
     ) -> Result<Self, ConnectorConfigError> {
-        let base_url = base_url.ok_or_else(|| {
-            ConnectorConfigError::Invalid(
-                "spec.pms.baseUrl is required for entrata: the organisation's API base".into(),
-            )
-        })?;
+        let base_url = required_base_url(base_url, "entrata", "the organisation's API base")?;
         let auth = match secret.get("apiKey") {
             Ok(key) => Auth::ApiKey(key.to_string()),
             Err(missing) => match (secret.get("username"), secret.get("password")) {
@@ -54,9 +50,7 @@ impl Entrata {
                 _ => return Err(missing.into()),
             },
         };
-        if let Some(bad) = property_ids.iter().find(|id| !id.bytes().all(|b| b.is_ascii_digit())) {
-            return Err(ConnectorConfigError::Invalid(format!("Entrata property IDs are numeric; {bad:?} is not")));
-        }
+        require_numeric_ids(property_ids, "Entrata property IDs")?;
         Ok(Self { http, base_url: base_url.to_string(), auth, request_id: AtomicU64::new(1) })
     }
 

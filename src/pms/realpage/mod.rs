@@ -5,7 +5,7 @@
 use crate::credentials::SecretData;
 use crate::http::{HttpClient, RateLimit};
 use crate::pms::soap::{self, Element};
-use crate::pms::{ConnectorConfigError, PmsError, PmsSource, parse_date};
+use crate::pms::{ConnectorConfigError, PmsError, PmsSource, parse_date, require_numeric_ids};
 use crate::sync::{Phone, PhoneKind, Resident, ResidentRole, ResidentStatus};
 
 pub const SECRET_KEYS: [&str; 2] = ["pmcId", "licenseKey"];
@@ -29,9 +29,7 @@ impl Realpage {
         http: HttpClient,
     ) -> Result<Self, ConnectorConfigError> {
         secret.require(&SECRET_KEYS)?;
-        if let Some(bad) = property_ids.iter().find(|id| !id.bytes().all(|b| b.is_ascii_digit())) {
-            return Err(ConnectorConfigError::Invalid(format!("RealPage site IDs are numeric; {bad:?} is not")));
-        }
+        require_numeric_ids(property_ids, "RealPage site IDs")?;
         Ok(Self {
             http,
             url: base_url.unwrap_or(DEFAULT_BASE_URL).to_string(),

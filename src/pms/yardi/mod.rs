@@ -5,7 +5,7 @@
 use crate::credentials::SecretData;
 use crate::http::{HttpClient, RateLimit};
 use crate::pms::soap::{self, Element};
-use crate::pms::{ConnectorConfigError, PmsError, PmsSource, join_url, parse_date};
+use crate::pms::{ConnectorConfigError, PmsError, PmsSource, join_url, parse_date, required_base_url};
 use crate::sync::{Phone, PhoneKind, Resident, ResidentRole, ResidentStatus};
 
 pub const SECRET_KEYS: [&str; 7] =
@@ -29,11 +29,7 @@ impl Yardi {
         secret: &SecretData,
         http: HttpClient,
     ) -> Result<Self, ConnectorConfigError> {
-        let base = base_url.ok_or_else(|| {
-            ConnectorConfigError::Invalid(
-                "spec.pms.baseUrl is required for yardi: the Voyager web-services base URL".into(),
-            )
-        })?;
+        let base = required_base_url(base_url, "yardi", "the Voyager web-services base URL")?;
         secret.require(&SECRET_KEYS)?;
         let url = if base.to_ascii_lowercase().ends_with(".asmx") {
             base.to_string()
