@@ -3,6 +3,7 @@
 #   - kube-apiserver 1.20 (built once from Debian's `kubernetes` source package, cached)
 #   - etcd (Debian's etcd-server)
 #   - scim2-server (PyPI, pinned) in a venv
+#   - Prism (npm, pinned): the OpenAPI validator for the DOOR adapter's requests
 #
 #   scripts/test-env.sh install        # apt/pip/go steps; idempotent; caches the apiserver binary
 #   scripts/test-env.sh start DIR      # start etcd + apiserver, write DIR/kubeconfig and DIR/env
@@ -18,6 +19,8 @@ KUBECTL_BUILT="$CACHE/bin/kubectl"
 VENV="$CACHE/venv-scim"
 SCIM_VERSION="0.8.3"
 HELM_VENV="$CACHE/venv-helm"
+PRISM_DIR="$CACHE/prism"
+PRISM_VERSION="5.16.0"
 HELM_SDKPY_VERSION="0.1.32"
 
 log() { printf '[test-env] %s\n' "$*" >&2; }
@@ -55,6 +58,19 @@ install_scim() {
 # Debian's, but it works on 3.11. lupa and PyYAML run the Argo CD Lua checks (tests/argocd.rs).
 install_helm() {
   venv_install "$HELM_VENV" helm-sdkpy "$HELM_SDKPY_VERSION" --ignore-requires-python cffi lupa==2.8 pyyaml==6.0.3
+}
+
+# Prism (npm): the OpenAPI mock that checks the DOOR adapter's requests against the vendor's spec.
+install_prism() {
+  local manifest="$PRISM_DIR/node_modules/@stoplight/prism-cli/package.json"
+  if [ -x "$PRISM_DIR/node_modules/.bin/prism" ] && grep -qs "\"version\": \"$PRISM_VERSION\"" "$manifest"; then
+    return 0
+  fi
+  command -v npm >/dev/null 2>&1 || need_root_apt nodejs npm
+  mkdir -p "$PRISM_DIR"
+  log "npm install @stoplight/prism-cli@$PRISM_VERSION"
+  (cd "$PRISM_DIR" && npm install --no-audit --no-fund --ignore-scripts --loglevel=error \
+    "@stoplight/prism-cli@$PRISM_VERSION" >/dev/null)
 }
 
 build_apiserver() {
@@ -106,6 +122,7 @@ cmd_install() {
   need_root_apt etcd-server openssl python3-venv curl
   install_scim
   install_helm
+  install_prism
   build_apiserver
   log "installed: $APISERVER, etcd $(etcd --version 2>/dev/null | head -1 | awk '{print $3}'), scim2-server $SCIM_VERSION"
 }
@@ -211,6 +228,7 @@ case "${1:-}" in
   install) cmd_install ;;
   start) shift; cmd_start "$@" ;;
   stop) shift; cmd_stop "$@" ;;
-  paths) printf 'APISERVER=%s\nSCIM_SERVER=%s\nHELM_PYTHON=%s\n' "$APISERVER" "$VENV/bin/scim2-server" "$HELM_VENV/bin/python" ;;
+  paths) printf 'APISERVER=%s\nSCIM_SERVER=%s\nHELM_PYTHON=%s\nPRISM=%s\n' "$APISERVER" "$VENV/bin/scim2-server" \
+    "$HELM_VENV/bin/python" "$PRISM_DIR/node_modules/.bin/prism" ;;
   *) echo "usage: $0 install | start DIR | stop DIR | paths" >&2; exit 2 ;;
 esac

@@ -17,6 +17,7 @@ export PMS_SYNC_TEST_KUBECONFIG="$dir/kubeconfig"
 eval "$(scripts/test-env.sh paths)"
 export PMS_SYNC_SCIM_SERVER="$SCIM_SERVER"
 export PMS_SYNC_HELM_PYTHON="$HELM_PYTHON"
+export PMS_SYNC_PRISM="$PRISM"
 
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --no-fail-fast "$@"

@@ -241,6 +241,136 @@ pub struct DestinationSpec {
     /// A SCIM 2.0 service provider (RFC 7643/7644).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scim: Option<ScimDestinationSpec>,
+
+    /// The DOOR (formerly Latch) partner REST API: residents become DOOR users holding grants to
+    /// their unit's door and the configured keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latch: Option<LatchDestinationSpec>,
+}
+
+/// A DOOR (formerly Latch) building, through the partner API. DOOR keeps no ID of ours: the
+/// resident → DOOR user map (IDs only) is kept in the ConfigMap `<integration>-door-identities`,
+/// owned by the integration. Only grants this integration made are ever revoked.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LatchDestinationSpec {
+    /// UUID of the DOOR building the residents are granted access to.
+    #[schemars(length(min = 1))]
+    pub building_uuid: String,
+
+    /// Secret in the same namespace with the partner's OAuth2 client credentials, keys `clientId`
+    /// and `clientSecret`.
+    pub credentials_secret_ref: SecretRef,
+
+    /// Partner API base URL. Default `https://rest.latchaccess.com/access/sdk`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^https?://"))]
+    pub base_url: Option<String>,
+
+    /// OAuth2 token endpoint (client credentials, audience
+    /// `https://rest.latchaccess.com/access/sdk`). Default `https://auth.prod.latch.com/v1/oauth/token`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^https?://"))]
+    pub token_url: Option<String>,
+
+    /// Keys (or doors) of the building every resident gets, e.g. the lobby and common areas.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub key_uuids: Vec<String>,
+
+    /// How a resident's unit maps to a door.
+    #[serde(default)]
+    pub unit_doors: UnitDoorsSpec,
+
+    /// Passcode type of the grants: `PERMANENT` (default; needs the resident's email), `DAILY` or
+    /// `DAILY_SINGLE_USE`.
+    #[serde(default)]
+    pub passcode_type: PasscodeType,
+
+    /// Role of the grants. Default `RESIDENT`.
+    #[serde(default)]
+    pub role: DoorRole,
+
+    /// Whether residents may share their access with guests. Default false.
+    #[serde(default)]
+    pub shareable: bool,
+
+    /// Whether DOOR sends its invitation to users this integration creates. Default false.
+    #[serde(default)]
+    pub notify: bool,
+
+    /// Requests per minute this integration may send to DOOR, shared by all of its runs. DOOR
+    /// publishes no number and rate-limits aggressively: default 60. `Retry-After` is honoured on top.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 10000))]
+    pub max_requests_per_minute: Option<u32>,
+}
+
+/// Unit → door: by default the building's PRIVATE door whose name equals the unit
+/// (case-insensitive); `doors` names doors explicitly and wins.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UnitDoorsSpec {
+    /// Whether units without an entry in `doors` get the PRIVATE door named like the unit.
+    /// Default true.
+    #[serde(default = "default_true")]
+    pub by_name: bool,
+
+    /// Unit (as the PMS writes it) → DOOR door UUID.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub doors: BTreeMap<String, String>,
+}
+
+impl Default for UnitDoorsSpec {
+    fn default() -> Self {
+        Self { by_name: true, doors: BTreeMap::new() }
+    }
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// DOOR passcode types.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, Default, JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum PasscodeType {
+    /// One code for good; DOOR needs the user's email.
+    #[default]
+    Permanent,
+    /// A code that changes daily.
+    Daily,
+    /// A daily code usable once.
+    DailySingleUse,
+}
+
+impl PasscodeType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Permanent => "PERMANENT",
+            Self::Daily => "DAILY",
+            Self::DailySingleUse => "DAILY_SINGLE_USE",
+        }
+    }
+}
+
+/// DOOR grant roles.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, Default, JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum DoorRole {
+    /// A resident of the building.
+    #[default]
+    Resident,
+    /// Someone with access who does not live there (staff, vendors).
+    NonResident,
+}
+
+impl DoorRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Resident => "RESIDENT",
+            Self::NonResident => "NON_RESIDENT",
+        }
+    }
 }
 
 /// A SCIM 2.0 endpoint. Users are matched by `externalId`
@@ -262,6 +392,8 @@ pub struct ScimDestinationSpec {
 #[serde(rename_all = "camelCase")]
 pub struct DeprovisionSpec {
     /// `Deactivate` (default) sets the user inactive, `Delete` removes it, `Ignore` leaves it as is.
+    /// In DOOR both `Deactivate` and `Delete` revoke the grants this integration made (the partner
+    /// API cannot delete users); `Delete` also forgets the user.
     #[serde(default)]
     pub mode: DeprovisionMode,
 

@@ -11,7 +11,7 @@ use futures::{StreamExt, stream};
 use crate::destination::{Destination, DestinationError};
 use crate::pms::{PmsError, PmsSource};
 use crate::sync::breaker::{self, Guard};
-use crate::sync::{Action, Conflict, DeprovisionMode, Plan, Policy, Resident, Scope, adopt, desired_users, plan};
+use crate::sync::{Action, Conflict, DeprovisionMode, Plan, Policy, Resident, Scope, adopt, desired_users, plan_with};
 
 /// What to sync.
 #[derive(Clone, Debug)]
@@ -178,7 +178,10 @@ pub async fn fetch_and_plan<P: PmsSource, D: Destination>(
             return (report, None);
         }
     };
-    let desired = desired_users(&config.scope, residents, &config.policy);
+    let mut desired = desired_users(&config.scope, residents, &config.policy);
+    // A destination may have no way to hold some users (DOOR has no user without a grant, so a
+    // future resident without any date has none there yet): those are not desired there.
+    desired.users.retain(|u| destination.holds(u));
     report.counts.fetched = desired.fetched;
     report.counts.excluded = desired.excluded;
     report.counts.desired = desired.desired();
@@ -186,7 +189,9 @@ pub async fn fetch_and_plan<P: PmsSource, D: Destination>(
     report.duplicate_emails = desired.duplicate_emails.iter().cloned().collect();
     report.counts.unknown_statuses = desired.unknown_statuses.values().sum();
     report.unknown_statuses = desired.unknown_statuses.clone();
-    let mut plan = plan(&config.scope, desired, managed, &failed, config.mode);
+    let differs =
+        |existing: &crate::sync::ManagedUser, want: &crate::sync::UserRecord| destination.differs(existing, want);
+    let mut plan = plan_with(&config.scope, desired, managed, &failed, config.mode, &differs);
 
     // First contact: a create whose email a destination user already holds is an adoption (exact
     // match, no identity of its own) or a conflict (anything else).
@@ -245,6 +250,9 @@ pub async fn run<P: PmsSource, D: Destination>(pms: &P, destination: &D, config:
         .buffer_unordered(config.write_concurrency.max(1))
         .collect()
         .await;
+    // The destination's own bookkeeping (DOOR's identity map) is saved once, after every write,
+    // whatever failed: what was done must be remembered.
+    let finished = destination.finish().await;
     for (kind, external_id, result) in results {
         match result {
             Ok(()) => match kind {
@@ -264,6 +272,9 @@ pub async fn run<P: PmsSource, D: Destination>(pms: &P, destination: &D, config:
                 report.write_errors.push(error);
             }
         }
+    }
+    if let Err(error) = finished {
+        report.write_errors.push(error);
     }
     report
 }

@@ -149,13 +149,20 @@ impl HttpClient {
     /// Sends the request built by `build` (called once per attempt), retrying transient failures.
     /// Returns the first non-retryable response, whatever its status.
     pub async fn send(&self, build: impl Fn(&reqwest::Client) -> RequestBuilder) -> Result<Response, HttpError> {
-        self.send_inner(build, true, is_retryable).await
+        self.send_inner(build, true, is_retryable, true).await
+    }
+
+    /// For a request that must not run twice (a create without idempotency key): retries only
+    /// what the server cannot have acted on (429, a refused connection). A timeout or a 5xx is
+    /// returned, so the caller can look before it tries again.
+    pub async fn send_once(&self, build: impl Fn(&reqwest::Client) -> RequestBuilder) -> Result<Response, HttpError> {
+        self.send_inner(build, true, |s| s == StatusCode::TOO_MANY_REQUESTS, false).await
     }
 
     /// Like [`send`](Self::send) for SOAP: a 500 carries a SOAP fault the caller must read, so
     /// only 429, 502, 503 and 504 are retried.
     pub async fn send_soap(&self, build: impl Fn(&reqwest::Client) -> RequestBuilder) -> Result<Response, HttpError> {
-        self.send_inner(build, true, |s| is_retryable(s) && s != StatusCode::INTERNAL_SERVER_ERROR).await
+        self.send_inner(build, true, |s| is_retryable(s) && s != StatusCode::INTERNAL_SERVER_ERROR, true).await
     }
 
     /// Like [`send`](Self::send), outside the rate limit (for calls a vendor does not count, such
@@ -164,7 +171,7 @@ impl HttpClient {
         &self,
         build: impl Fn(&reqwest::Client) -> RequestBuilder,
     ) -> Result<Response, HttpError> {
-        self.send_inner(build, false, is_retryable).await
+        self.send_inner(build, false, is_retryable, true).await
     }
 
     async fn send_inner(
@@ -172,6 +179,7 @@ impl HttpClient {
         build: impl Fn(&reqwest::Client) -> RequestBuilder,
         counted: bool,
         retryable: impl Fn(StatusCode) -> bool,
+        idempotent: bool,
     ) -> Result<Response, HttpError> {
         let mut attempt = 0;
         loop {
@@ -211,7 +219,10 @@ impl HttpClient {
                 Err(err) => {
                     self.metrics.record_api_call(self.target, status_class(None));
                     tracing::debug!(target: "pms_sync::http", %method, %host, %path, attempt, error = %redact(&err), "outbound call failed");
-                    if last {
+                    // A request that timed out may have been carried out: only an idempotent one is
+                    // sent again. A refused connection never reached the server.
+                    let resendable = err.is_connect() || (idempotent && (err.is_timeout() || err.is_request()));
+                    if last || !resendable {
                         return Err(if err.is_timeout() {
                             HttpError::Timeout { attempts: attempt }
                         } else if err.is_connect() {
@@ -219,9 +230,6 @@ impl HttpClient {
                         } else {
                             HttpError::Request(redact(&err))
                         });
-                    }
-                    if !(err.is_timeout() || err.is_connect() || err.is_request()) {
-                        return Err(HttpError::Request(redact(&err)));
                     }
                     self.backoff(attempt)
                 }

@@ -10,8 +10,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::api::{APPROVE_DEPROVISION_ANNOTATION, PmsIntegration};
+use crate::controller::identity_store::ConfigMapStore;
 use crate::controller::{build, dereference, validate};
 use crate::credentials::SecretData;
+use crate::destination::door::{MappingStore, MemoryStore};
 use crate::engine::{self, Progress, SyncReport};
 use crate::http::{HttpClient, HttpSettings};
 use crate::metrics::Metrics;
@@ -69,21 +71,28 @@ async fn plan(args: &PlanArgs) -> Result<u8, String> {
         .unwrap_or_else(|| "default".to_string());
     let spec = validate::validate(&integration.spec, &namespace).map_err(|e| format!("invalid spec: {e}"))?;
 
-    let secrets = match &args.secrets_dir {
-        Some(dir) => read_secret_dir(dir, &spec.secret_names())?,
+    let (secrets, cluster) = match &args.secrets_dir {
+        Some(dir) => (read_secret_dir(dir, &spec.secret_names())?, None),
         None => {
             eprintln!("reading Secrets {:?} from namespace {namespace:?}", spec.secret_names());
             let client = kube::Client::try_default()
                 .await
                 .map_err(|e| format!("no cluster to read Secrets from ({e}); use --secrets DIR"))?;
             let read = dereference::read(&client, &namespace, &spec.secret_names()).await.map_err(|e| e.to_string())?;
-            read.found.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))).collect()
+            (read.found.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))).collect(), Some(client))
         }
     };
 
     let http = |target| HttpClient::new(target, HttpSettings::default(), Metrics::default());
-    let limiter = |limit| std::sync::Arc::new(crate::http::RateLimiter::new(limit));
-    let (connector, target) = build::clients(&spec, &namespace, |n| secrets.get(n), http, &limiter)
+    let limiter = |_: &'static str, limit| std::sync::Arc::new(crate::http::RateLimiter::new(limit));
+    // DOOR's identity map: read from the cluster when there is one (never written: a plan writes
+    // nothing); with --secrets it starts empty and existing DOOR users show up as adoptions.
+    let store: std::sync::Arc<dyn MappingStore> = match &cluster {
+        Some(client) => std::sync::Arc::new(ConfigMapStore::new(client.clone(), &namespace, &name, None)),
+        None => std::sync::Arc::new(MemoryStore::default()),
+    };
+    let door_parts = || build::DoorParts { tokens: Default::default(), store };
+    let (connector, target) = build::clients(&spec, &namespace, |n| secrets.get(n), http, &limiter, door_parts)
         .map_err(|f| format!("{}: {}", f.reason, f.message))?;
     let approval =
         integration.metadata.annotations.as_ref().and_then(|a| a.get(APPROVE_DEPROVISION_ANNOTATION)).cloned();

@@ -221,7 +221,10 @@ async fn the_chart_lints_installs_and_its_rbac_is_enough_and_no_more() {
         ("get", "", "secrets", "kube-system", false),
         ("list", "pmssync.io", "pmsintegrations", "default", false),
         ("create", "", "pods", watched.as_str(), false),
+        ("patch", "", "configmaps", watched.as_str(), true),
         ("list", "", "configmaps", watched.as_str(), false),
+        ("delete", "", "configmaps", watched.as_str(), false),
+        ("patch", "", "configmaps", "kube-system", false),
         ("update", "coordination.k8s.io", "leases", watched.as_str(), false),
     ] {
         assert_eq!(allowed(&admin, sa, verb, group, resource, ns).await, expected, "{verb} {group}/{resource} in {ns}");

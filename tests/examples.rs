@@ -34,6 +34,29 @@ fn every_example_manifest_parses() {
 }
 
 #[test]
+fn every_example_integration_is_valid() {
+    let mut yaml = Vec::new();
+    files(Path::new(EXAMPLES), "yaml", &mut yaml);
+    let mut seen = Vec::new();
+    // Argo CD's Lua test data are deliberately partial objects.
+    for path in yaml.into_iter().filter(|p| !p.components().any(|c| c.as_os_str() == "testdata")) {
+        let text = std::fs::read_to_string(&path).unwrap();
+        for document in serde_yaml::Deserializer::from_str(&text) {
+            let value: serde_yaml::Value = serde::Deserialize::deserialize(document).unwrap();
+            if value.get("kind").and_then(|k| k.as_str()) != Some("PmsIntegration") {
+                continue;
+            }
+            let obj: pms_sync::api::PmsIntegration =
+                serde_yaml::from_value(value).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            pms_sync::controller::validate::validate(&obj.spec, "acme")
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            seen.push(obj.spec.destination.latch.is_some());
+        }
+    }
+    assert!(seen.contains(&true) && seen.contains(&false), "examples for both destinations: {seen:?}");
+}
+
+#[test]
 fn the_argocd_cm_snippet_carries_the_tested_lua() {
     let dir = format!("{EXAMPLES}/argocd/resource_customizations/pmssync.io/PmsIntegration");
     let cm: serde_yaml::Value =

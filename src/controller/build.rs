@@ -2,6 +2,7 @@
 //! No Kubernetes types: the `plan` command uses it outside any cluster.
 
 use crate::credentials::SecretData;
+use crate::destination::door::{Door, MappingStore, TokenCache};
 use crate::destination::{DestinationConfigError, Target, scim::Scim};
 use crate::engine::SyncConfig;
 use std::sync::Arc;
@@ -14,13 +15,21 @@ use super::status::Failure;
 use super::validate::{ValidatedDestination, ValidatedSpec};
 use crate::conditions::reason;
 
+/// What a DOOR destination keeps beyond one run: its token cache and its identity map's store.
+pub struct DoorParts {
+    pub tokens: Arc<TokenCache>,
+    pub store: Arc<dyn MappingStore>,
+}
+
 /// Checks provider support and credentials, then builds both clients. Nothing is called.
+/// `limiter` hands out the integration's rate limiter per system (`"pms"`, `"door"`).
 pub fn clients<'a>(
     spec: &ValidatedSpec,
     namespace: &str,
     secret: impl Fn(&str) -> Option<&'a SecretData>,
     http: impl Fn(&'static str) -> HttpClient,
-    limiter: &dyn Fn(RateLimit) -> Arc<RateLimiter>,
+    limiter: &dyn Fn(&'static str, RateLimit) -> Arc<RateLimiter>,
+    door_parts: impl FnOnce() -> DoorParts,
 ) -> Result<(Connector, Target), Failure> {
     let missing = |name: &str| {
         Failure::permanent(
@@ -36,18 +45,33 @@ pub fn clients<'a>(
         property_ids: &spec.property_ids,
         max_requests_per_minute: spec.max_requests_per_minute,
     };
-    let connector =
-        Connector::new(&options, pms_secret, http(spec.provider.as_str()), limiter).map_err(|e| match e {
+    let connector = Connector::new(&options, pms_secret, http(spec.provider.as_str()), &|l| limiter("pms", l))
+        .map_err(|e| match e {
             ConnectorConfigError::Unsupported(e) => Failure::permanent(reason::PROVIDER_NOT_SUPPORTED, e.to_string()),
             other => Failure::permanent(reason::INVALID_SPEC, other.to_string()),
         })?;
     let target = match &spec.destination {
         ValidatedDestination::Scim { url, secret: name } => {
             let data = secret(name).ok_or_else(|| missing(name))?;
-            Target::Scim(
+            Target::Scim(Box::new(
                 Scim::new(url, data, http("scim"))
                     .map_err(|e: DestinationConfigError| Failure::permanent(reason::INVALID_SPEC, e.to_string()))?,
+            ))
+        }
+        ValidatedDestination::Door { settings, secret: name, max_requests_per_minute } => {
+            let data = secret(name).ok_or_else(|| missing(name))?;
+            let parts = door_parts();
+            let budget = limiter("door", RateLimit::per_minute(*max_requests_per_minute));
+            let door = Door::new(
+                settings.clone(),
+                data,
+                http("door").with_limiter(budget),
+                http("door-auth"),
+                parts.tokens,
+                parts.store,
             )
+            .map_err(|e| Failure::permanent(reason::INVALID_SPEC, e.to_string()))?;
+            Target::Door(Box::new(door))
         }
     };
     Ok((connector, target))

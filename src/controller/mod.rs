@@ -7,6 +7,7 @@
 pub mod build;
 pub mod dereference;
 pub mod due;
+pub mod identity_store;
 pub mod status;
 pub mod validate;
 
@@ -28,6 +29,7 @@ use tracing::{info, warn};
 
 use crate::api::{APPROVE_DEPROVISION_ANNOTATION, PmsIntegration, PmsIntegrationStatus, REQUESTED_AT_ANNOTATION};
 use crate::conditions::{self, reason};
+use crate::destination::door::TokenCache;
 use crate::engine::{self, SyncReport};
 use crate::http::{HttpClient, HttpSettings, RateLimit, RateLimiter};
 use crate::metrics::Metrics;
@@ -102,6 +104,8 @@ pub struct Context {
     pub started: std::time::Instant,
     /// The last status written after an attempt, per integration UID (one entry per integration).
     pub last_written: std::sync::Mutex<std::collections::HashMap<String, PmsIntegrationStatus>>,
+    /// DOOR tokens per integration, reused across runs until shortly before they expire.
+    pub door_tokens: std::sync::Mutex<std::collections::HashMap<String, Arc<TokenCache>>>,
 }
 
 impl Context {
@@ -111,6 +115,11 @@ impl Context {
 
     fn remember(&self, uid: &str, status: PmsIntegrationStatus) {
         self.last_written.lock().unwrap_or_else(|e| e.into_inner()).insert(uid.to_string(), status);
+    }
+
+    fn door_tokens(&self, key: &str) -> Arc<TokenCache> {
+        let mut tokens = self.door_tokens.lock().unwrap_or_else(|e| e.into_inner());
+        tokens.entry(key.to_string()).or_default().clone()
     }
 
     /// The integration's limiter for `limit`, replaced when the budget changed.
@@ -235,6 +244,7 @@ async fn run_controller(
         limiters: Default::default(),
         started: std::time::Instant::now(),
         last_written: Default::default(),
+        door_tokens: Default::default(),
     });
     let shutdown = futures::FutureExt::shared(futures::FutureExt::boxed(shutdown));
     let controllers = scopes.iter().map(|scope| {
@@ -414,7 +424,7 @@ async fn reconcile(obj: Arc<PmsIntegration>, ctx: Arc<Context>) -> Result<Action
         Ok(spec) => {
             let secrets = secrets.expect("secrets are read for every valid spec");
             let scope = Scope::new(&namespace, &name);
-            let (report, failure) = sync(&ctx, scope, &spec, &secrets, approval.clone()).await;
+            let (report, failure) = sync(&ctx, &obj, scope, &spec, &secrets, approval.clone()).await;
             (report, failure, spec.interval, spec.dry_run)
         }
     };
@@ -437,6 +447,7 @@ async fn reconcile(obj: Arc<PmsIntegration>, ctx: Arc<Context>) -> Result<Action
 /// Builds the connector and destination and runs one sync. Configuration errors are permanent.
 async fn sync(
     ctx: &Context,
+    obj: &PmsIntegration,
     scope: Scope,
     spec: &ValidatedSpec,
     secrets: &dereference::Secrets,
@@ -444,11 +455,21 @@ async fn sync(
 ) -> (Option<SyncReport>, Option<Failure>) {
     let http = |target| HttpClient::new(target, ctx.settings.http.clone(), ctx.metrics.clone());
     let key = scope.prefix().trim_end_matches('/').to_string();
-    let limiter = |limit| ctx.limiter(&key, limit);
-    let (connector, target) = match build::clients(spec, scope.namespace(), |name| secrets.get(name), http, &limiter) {
-        Ok(clients) => clients,
-        Err(failure) => return (None, Some(failure)),
+    let limiter = |system: &'static str, limit| ctx.limiter(&format!("{key}#{system}"), limit);
+    let door_parts = || build::DoorParts {
+        tokens: ctx.door_tokens(&key),
+        store: Arc::new(identity_store::ConfigMapStore::new(
+            ctx.client.clone(),
+            scope.namespace(),
+            &obj.name_any(),
+            obj.controller_owner_ref(&()),
+        )),
     };
+    let (connector, target) =
+        match build::clients(spec, scope.namespace(), |name| secrets.get(name), http, &limiter, door_parts) {
+            Ok(clients) => clients,
+            Err(failure) => return (None, Some(failure)),
+        };
     let config =
         build::sync_config(spec, scope, approval, ctx.settings.fetch_concurrency, ctx.settings.write_concurrency);
     let report = engine::run(&connector, &target, &config).await;

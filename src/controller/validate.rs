@@ -5,7 +5,10 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use crate::api::{AccessRole, DeprovisionMode as SpecMode, NormalizedStatus, PmsIntegrationSpec, PmsProvider};
+use crate::api::{
+    AccessRole, DeprovisionMode as SpecMode, LatchDestinationSpec, NormalizedStatus, PmsIntegrationSpec, PmsProvider,
+};
+use crate::destination::door::{DoorSettings, client as door_client};
 use crate::sync::{DeprovisionMode, Exclusions, Policy, ResidentRole, ResidentStatus};
 
 pub const MIN_INTERVAL: Duration = Duration::from_secs(60);
@@ -29,13 +32,19 @@ pub struct ValidatedSpec {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ValidatedDestination {
     Scim { url: String, secret: String },
+    Door { settings: DoorSettings, secret: String, max_requests_per_minute: u32 },
 }
+
+/// DOOR publishes no rate limit and watches partner traffic closely: one call a second.
+pub const DOOR_DEFAULT_REQUESTS_PER_MINUTE: u32 = 60;
 
 impl ValidatedSpec {
     /// Names of the Secrets this integration reads, PMS first.
     pub fn secret_names(&self) -> [&str; 2] {
         match &self.destination {
-            ValidatedDestination::Scim { secret, .. } => [&self.pms_secret, secret],
+            ValidatedDestination::Scim { secret, .. } | ValidatedDestination::Door { secret, .. } => {
+                [&self.pms_secret, secret]
+            }
         }
     }
 }
@@ -52,6 +61,10 @@ pub fn validate(spec: &PmsIntegrationSpec, namespace: &str) -> Result<ValidatedS
             .scim
             .as_ref()
             .map(|d| ("spec.destination.scim.credentialsSecretRef", &d.credentials_secret_ref)),
+        spec.destination
+            .latch
+            .as_ref()
+            .map(|d| ("spec.destination.latch.credentialsSecretRef", &d.credentials_secret_ref)),
     ];
     for (field, secret) in refs.into_iter().flatten() {
         if let Some(other) = secret.namespace.as_deref().filter(|n| *n != namespace) {
@@ -104,13 +117,14 @@ pub fn validate(spec: &PmsIntegrationSpec, namespace: &str) -> Result<ValidatedS
         None => None,
     };
 
-    let destination = match &spec.destination.scim {
-        Some(scim) => ValidatedDestination::Scim {
+    let destination = match (&spec.destination.scim, &spec.destination.latch) {
+        (Some(scim), None) => ValidatedDestination::Scim {
             url: http_url(&scim.url, "spec.destination.scim.url")?,
             secret: secret_name(&scim.credentials_secret_ref.name, "spec.destination.scim.credentialsSecretRef.name")?,
         },
-        None => {
-            return Err(InvalidSpec("spec.destination must set exactly one destination (scim)".into()));
+        (None, Some(latch)) => door(latch)?,
+        _ => {
+            return Err(InvalidSpec("spec.destination must set exactly one destination (scim or latch)".into()));
         }
     };
 
@@ -148,6 +162,57 @@ pub fn validate(spec: &PmsIntegrationSpec, namespace: &str) -> Result<ValidatedS
         max_percent: spec.deprovision.max_percent,
         dry_run: spec.dry_run,
         destination,
+    })
+}
+
+fn door(spec: &LatchDestinationSpec) -> Result<ValidatedDestination, InvalidSpec> {
+    let field = "spec.destination.latch";
+    let uuid = |value: &str, what: &str| -> Result<String, InvalidSpec> {
+        let ok = value.len() == 36 && value.chars().all(|c| c.is_ascii_hexdigit() || c == '-');
+        if ok {
+            Ok(value.to_ascii_lowercase())
+        } else {
+            Err(InvalidSpec(format!("{field}.{what} {value:?} is not a UUID")))
+        }
+    };
+    let building_uuid = uuid(&spec.building_uuid, "buildingUuid")?;
+    let mut key_uuids = Vec::new();
+    for key in &spec.key_uuids {
+        let key = uuid(key, "keyUuids")?;
+        if key_uuids.contains(&key) {
+            return Err(InvalidSpec(format!("{field}.keyUuids lists {key:?} more than once")));
+        }
+        key_uuids.push(key);
+    }
+    let mut unit_doors = std::collections::BTreeMap::new();
+    for (unit, door) in &spec.unit_doors.doors {
+        if unit.trim().is_empty() {
+            return Err(InvalidSpec(format!("{field}.unitDoors.doors has an empty unit")));
+        }
+        unit_doors.insert(unit.trim().to_string(), uuid(door, "unitDoors.doors")?);
+    }
+    if spec.max_requests_per_minute == Some(0) {
+        return Err(InvalidSpec(format!("{field}.maxRequestsPerMinute must be at least 1")));
+    }
+    let url = |value: &Option<String>, what: &str, default: &str| match value {
+        Some(v) => http_url(v, &format!("{field}.{what}")),
+        None => Ok(default.to_string()),
+    };
+    Ok(ValidatedDestination::Door {
+        settings: DoorSettings {
+            building_uuid,
+            base_url: url(&spec.base_url, "baseUrl", door_client::DEFAULT_BASE_URL)?,
+            token_url: url(&spec.token_url, "tokenUrl", door_client::DEFAULT_TOKEN_URL)?,
+            key_uuids,
+            unit_doors,
+            unit_doors_by_name: spec.unit_doors.by_name,
+            passcode_type: spec.passcode_type.as_str().to_string(),
+            role: spec.role.as_str().to_string(),
+            shareable: spec.shareable,
+            notify: spec.notify,
+        },
+        secret: secret_name(&spec.credentials_secret_ref.name, &format!("{field}.credentialsSecretRef.name"))?,
+        max_requests_per_minute: spec.max_requests_per_minute.unwrap_or(DOOR_DEFAULT_REQUESTS_PER_MINUTE),
     })
 }
 
@@ -227,6 +292,7 @@ mod tests {
                     url: "http://127.0.0.1:1/v2".into(),
                     credentials_secret_ref: SecretRef { name: "scim".into(), namespace: None },
                 }),
+                latch: None,
             },
             access_roles: vec![AccessRole::Primary],
             deprovision: Default::default(),
@@ -239,6 +305,31 @@ mod tests {
         let v = validate(&spec(), "ns").unwrap();
         assert_eq!(v.interval, Duration::from_secs(3600));
         assert_eq!(v.secret_names(), ["buildium", "scim"]);
+    }
+
+    fn latch() -> LatchDestinationSpec {
+        serde_json::from_value(serde_json::json!({
+            "buildingUuid": "8A7C1E3B-0000-4000-8000-000000000001",
+            "credentialsSecretRef": {"name": "door"},
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_latch_destination_gets_its_defaults() {
+        let mut s = spec();
+        s.destination.scim = None;
+        s.destination.latch = Some(latch());
+        let v = validate(&s, "ns").unwrap();
+        let ValidatedDestination::Door { settings, secret, max_requests_per_minute } = v.destination else {
+            panic!("a DOOR destination")
+        };
+        assert_eq!(settings.building_uuid, "8a7c1e3b-0000-4000-8000-000000000001");
+        assert_eq!(settings.base_url, "https://rest.latchaccess.com/access/sdk");
+        assert_eq!(settings.token_url, "https://auth.prod.latch.com/v1/oauth/token");
+        assert_eq!((settings.passcode_type.as_str(), settings.role.as_str()), ("PERMANENT", "RESIDENT"));
+        assert!(settings.unit_doors_by_name);
+        assert_eq!((secret.as_str(), max_requests_per_minute), ("door", 60));
     }
 
     #[test]
@@ -263,6 +354,23 @@ mod tests {
             (|s| s.destination.scim = None, "spec.destination"),
             (|s| s.destination.scim.as_mut().unwrap().url = "ftp://x".into(), "spec.destination.scim.url"),
             (|s| s.pms.base_url = Some("https://user:pw@x".into()), "spec.pms.baseUrl"),
+            (|s| s.destination.latch = Some(latch()), "exactly one destination"),
+            (
+                |s| {
+                    s.destination.scim = None;
+                    s.destination.latch = Some(LatchDestinationSpec { building_uuid: "b-1".into(), ..latch() });
+                },
+                "spec.destination.latch.buildingUuid",
+            ),
+            (
+                |s| {
+                    s.destination.scim = None;
+                    let mut l = latch();
+                    l.key_uuids = vec![l.building_uuid.clone(), l.building_uuid.clone()];
+                    s.destination.latch = Some(l);
+                },
+                "more than once",
+            ),
             (|s| s.pms.credentials_secret_ref.name = "Bad_Name".into(), "spec.pms.credentialsSecretRef.name"),
             (|s| s.access_roles.clear(), "spec.accessRoles"),
             (|s| s.pms.credentials_secret_ref.namespace = Some("other".into()), "cross-namespace"),

@@ -1,12 +1,13 @@
 //! Destinations: one module per access-control target behind [`Destination`].
 
+pub mod door;
 pub mod scim;
 
 use std::future::Future;
 
 use crate::credentials::MissingKey;
 use crate::http::HttpError;
-use crate::sync::{Action, ManagedUser};
+use crate::sync::{Action, ManagedUser, UserRecord};
 
 /// Where residents are provisioned.
 pub trait Destination: Send + Sync {
@@ -22,6 +23,24 @@ pub trait Destination: Send + Sync {
 
     /// Carries out one planned write.
     fn apply(&self, action: &Action) -> impl Future<Output = Result<(), DestinationError>> + Send;
+
+    /// Whether `existing` must be rewritten to become `desired`. By default the profile fields we
+    /// own; a destination that stores access (DOOR: doors, keys, start and end) compares that.
+    fn differs(&self, existing: &ManagedUser, desired: &UserRecord) -> bool {
+        existing.record.differs_from(desired)
+    }
+
+    /// Whether this destination keeps a user for `desired` at all (DOOR has no user without a
+    /// grant). A user it does not hold is planned like a resident without access.
+    fn holds(&self, _desired: &UserRecord) -> bool {
+        true
+    }
+
+    /// Called once after the writes of a run, whatever their outcome, to save the destination's
+    /// own bookkeeping.
+    fn finish(&self) -> impl Future<Output = Result<(), DestinationError>> + Send {
+        async { Ok(()) }
+    }
 }
 
 /// Why a destination call failed. Messages carry statuses and protocol error types only.
@@ -37,6 +56,15 @@ pub enum DestinationError {
     Unavailable(#[from] HttpError),
     #[error("the destination sent an unreadable response: {0}")]
     InvalidResponse(String),
+    #[error("the destination has no {0}")]
+    NotFound(String),
+    /// A write the destination's rules forbid, found before sending; named like the
+    /// destination's own error enum (DOOR's `EMAIL_OR_PHONE_REQUIRED`, …).
+    #[error("not sent: {0}")]
+    Unsendable(&'static str),
+    /// The destination's bookkeeping in the cluster (DOOR's identity map).
+    #[error("identity map: {0}")]
+    Store(String),
 }
 
 impl DestinationError {
@@ -56,25 +84,50 @@ pub enum DestinationConfigError {
 
 /// The configured destination of one integration.
 pub enum Target {
-    Scim(scim::Scim),
+    Scim(Box<scim::Scim>),
+    Door(Box<door::Door>),
 }
 
 impl Destination for Target {
     async fn list_managed(&self, prefix: &str) -> Result<Vec<ManagedUser>, DestinationError> {
         match self {
             Target::Scim(d) => d.list_managed(prefix).await,
+            Target::Door(d) => d.list_managed(prefix).await,
         }
     }
 
     async fn find_by_emails(&self, emails: &[String]) -> Result<Vec<ManagedUser>, DestinationError> {
         match self {
             Target::Scim(d) => d.find_by_emails(emails).await,
+            Target::Door(d) => d.find_by_emails(emails).await,
         }
     }
 
     async fn apply(&self, action: &Action) -> Result<(), DestinationError> {
         match self {
             Target::Scim(d) => d.apply(action).await,
+            Target::Door(d) => d.apply(action).await,
+        }
+    }
+
+    fn differs(&self, existing: &ManagedUser, desired: &UserRecord) -> bool {
+        match self {
+            Target::Scim(d) => d.differs(existing, desired),
+            Target::Door(d) => d.differs(existing, desired),
+        }
+    }
+
+    fn holds(&self, desired: &UserRecord) -> bool {
+        match self {
+            Target::Scim(d) => d.holds(desired),
+            Target::Door(d) => d.holds(desired),
+        }
+    }
+
+    async fn finish(&self) -> Result<(), DestinationError> {
+        match self {
+            Target::Scim(d) => d.finish().await,
+            Target::Door(d) => d.finish().await,
         }
     }
 }

@@ -303,6 +303,7 @@ fn to_user(resource: UserResource) -> ManagedUser {
             // RFC 7643 leaves an absent `active` to the provider; treat it as active so that
             // deprovisioning is never skipped by mistake.
             active: resource.active.unwrap_or(true),
+            ..UserRecord::default()
         },
     }
 }
@@ -410,6 +411,7 @@ mod tests {
             emails: vec!["a@example.org".into(), "b@example.org".into()],
             phones: vec![Phone { number: "555".into(), kind: PhoneKind::Mobile }],
             active: false,
+            ..UserRecord::default()
         }
     }
 

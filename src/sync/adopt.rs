@@ -86,6 +86,7 @@ mod tests {
             emails: vec![email.into()],
             phones: vec![],
             active: true,
+            ..UserRecord::default()
         }
     }
 

@@ -138,6 +138,7 @@ mod tests {
                 emails: vec![format!("{property}-{person}@example.org")],
                 phones: vec![],
                 active,
+                ..UserRecord::default()
             },
         }
     }

@@ -199,6 +199,11 @@ fn hold_shared_emails(set: &mut DesiredSet) {
 }
 
 fn to_user(scope: &Scope, resident: Resident, active: bool) -> UserRecord {
+    // Dates only schedule: access starts at move-in (else lease start) for residents without access
+    // yet, and ends at move-out whenever the PMS knows it.
+    let access_from = if active { None } else { resident.move_in.or(resident.lease_start) };
+    let access_until = resident.move_out;
+    let unit = resident.unit.map(|u| u.trim().to_string()).filter(|u| !u.is_empty());
     let external_id = scope.external_id(&resident.property_id, &resident.person_id);
     let mut emails = resident.emails;
     emails.iter_mut().for_each(trim_in_place);
@@ -225,6 +230,9 @@ fn to_user(scope: &Scope, resident: Resident, active: bool) -> UserRecord {
         emails,
         phones,
         active,
+        unit,
+        access_from,
+        access_until,
     }
 }
 

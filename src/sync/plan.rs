@@ -98,9 +98,22 @@ impl Plan {
 pub fn plan(
     scope: &Scope,
     desired: DesiredSet,
+    managed: Vec<ManagedUser>,
+    failed_properties: &BTreeSet<String>,
+    mode: DeprovisionMode,
+) -> Plan {
+    plan_with(scope, desired, managed, failed_properties, mode, &|existing, want| existing.record.differs_from(want))
+}
+
+/// [`plan`] with the destination's own notion of "must be rewritten" (DOOR compares grants, SCIM
+/// profiles).
+pub fn plan_with(
+    scope: &Scope,
+    desired: DesiredSet,
     mut managed: Vec<ManagedUser>,
     failed_properties: &BTreeSet<String>,
     mode: DeprovisionMode,
+    differs: &(dyn Fn(&ManagedUser, &UserRecord) -> bool + Sync),
 ) -> Plan {
     let mut out = Plan::default();
     managed.retain(|u| scope.parse(&u.record.external_id).is_some());
@@ -156,7 +169,7 @@ pub fn plan(
             Fate::Redundant | Fate::Gone => deprovision(&mut out, user, mode),
             Fate::Desired(j) => {
                 let want = std::mem::take(&mut users[j]);
-                if user.record.differs_from(&want) {
+                if differs(&user, &want) {
                     out.actions.push(Action::Update { existing: user, desired: want });
                 } else {
                     out.unchanged += 1;
@@ -239,6 +252,7 @@ mod tests {
             emails: vec![],
             phones: vec![],
             active: true,
+            ..UserRecord::default()
         };
         ManagedUser { id: "foreign".into(), record }
     }

@@ -4,7 +4,7 @@
 //! `<namespace>/<integration name>/<property id>/<person id>`. In SCIM this is the `externalId`;
 //! only users carrying our prefix are ever considered managed.
 
-use super::model::Phone;
+use super::model::{Date, Phone};
 
 /// The integration a sync runs for; the source of every identity it manages.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -62,12 +62,20 @@ pub struct UserRecord {
     /// First is primary.
     pub phones: Vec<Phone>,
     pub active: bool,
+    /// The resident's unit, for destinations that grant a door per unit (DOOR).
+    pub unit: Option<String>,
+    /// For a resident who has not moved in yet: the day access starts (move-in, else lease start).
+    /// `None` for residents with access now, and for future residents without either date.
+    pub access_from: Option<Date>,
+    /// The move-out date when the PMS knows it: access ends at the end of that day.
+    pub access_until: Option<Date>,
 }
 
 impl UserRecord {
-    /// Whether the destination copy must be rewritten to match `desired`. Only fields we own are
-    /// compared, so a sync that changed nothing in the PMS makes no writes. `userName` is compared
-    /// case-insensitively because SCIM defines it so.
+    /// Whether the destination copy must be rewritten to match `desired`. Only profile fields we own
+    /// are compared, so a sync that changed nothing in the PMS makes no writes. `userName` is compared
+    /// case-insensitively because SCIM defines it so. The access fields (unit and dates) are left to
+    /// destinations that store them (`Destination::differs`).
     pub fn differs_from(&self, desired: &UserRecord) -> bool {
         !self.user_name.eq_ignore_ascii_case(&desired.user_name)
             || self.given_name != desired.given_name

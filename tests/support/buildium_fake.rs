@@ -209,17 +209,23 @@ impl BuildiumFake {
             .route("/v1/leases", get(leases))
             .route("/v1/leases/tenants", get(tenants))
             .with_state(inner.clone());
-        let listener = tokio::net::TcpListener::bind(addr).await.expect("bind the Buildium fake");
-        let addr = listener.local_addr().unwrap();
-        let task = tokio::spawn(async move {
-            axum::serve(listener, app).await.unwrap();
-        });
+        let (addr, task) = serve(addr, app).await;
         Self { addr, inner, task }
     }
 
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
+}
+
+/// Serves `app` on `addr` (port 0: any free port) until the task is aborted.
+pub async fn serve(addr: SocketAddr, app: Router) -> (SocketAddr, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind(addr).await.expect("bind a fake");
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    (addr, task)
 }
 
 impl ControlledFake for BuildiumFake {

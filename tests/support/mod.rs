@@ -5,6 +5,7 @@
 
 pub mod buildium_fake;
 pub use buildium_fake::ControlledFake;
+pub mod door_fake;
 pub mod vendor_fakes;
 
 use std::collections::BTreeMap;
@@ -339,7 +340,7 @@ impl ScimServer {
     }
 }
 
-fn tenant(id: i64, status: &str, first: &str, last: &str, email: Option<&str>, phone: Option<&str>) -> Tenant {
+pub fn tenant(id: i64, status: &str, first: &str, last: &str, email: Option<&str>, phone: Option<&str>) -> Tenant {
     Tenant {
         id,
         status: status.into(),
@@ -353,7 +354,7 @@ fn tenant(id: i64, status: &str, first: &str, last: &str, email: Option<&str>, p
     }
 }
 
-fn lease(id: i64, unit: &str, status: &str, tenants: Vec<Tenant>) -> Lease {
+pub fn lease(id: i64, unit: &str, status: &str, tenants: Vec<Tenant>) -> Lease {
     Lease {
         id,
         unit: unit.into(),

@@ -89,11 +89,7 @@ impl VendorFake {
             .route("/ItfResidentData.asmx", post(yardi))
             .route("/rpx", post(realpage))
             .with_state(inner.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let task = tokio::spawn(async move {
-            axum::serve(listener, app).await.unwrap();
-        });
+        let (addr, task) = super::buildium_fake::serve("127.0.0.1:0".parse().unwrap(), app).await;
         Self { vendor, addr, inner, task }
     }
 

@@ -31,7 +31,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 {{- end -}}
 
-{{/* What the controller may do with its own resources and the Secrets it reads. */}}
+{{/* What the controller may do with its own resources, the Secrets it reads and the ConfigMaps it keeps. */}}
 {{- define "pms-sync.rules" -}}
 - apiGroups: ["pmssync.io"]
   resources: ["pmsintegrations"]
@@ -42,6 +42,10 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 - apiGroups: [""]
   resources: ["secrets"]
   verbs: ["get", "list", "watch"]
+# DOOR destinations keep their identity map (IDs only) in a ConfigMap owned by the integration.
+- apiGroups: [""]
+  resources: ["configmaps"]
+  verbs: ["get", "create", "patch"]
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
   verbs: ["create", "patch"]

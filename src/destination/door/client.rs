@@ -1,0 +1,404 @@
+//! The DOOR partner REST API (`door-partner-openapi.json`) and its OAuth2 client-credentials token
+//! (`door-authentication-openapi.json`): wire types, paging, error enums, the token cache.
+//!
+//! DOOR answers errors as `{"message": "ENUM"}`; the enum name is what we report.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
+
+use crate::destination::DestinationError;
+use crate::http::{HttpClient, HttpError};
+use crate::pms::join_url;
+
+pub const DEFAULT_BASE_URL: &str = "https://rest.latchaccess.com/access/sdk";
+pub const DEFAULT_TOKEN_URL: &str = "https://auth.prod.latch.com/v1/oauth/token";
+/// The audience DOOR documents for partner tokens.
+pub const AUDIENCE: &str = "https://rest.latchaccess.com/access/sdk";
+const PAGE_SIZE: &str = "100";
+/// Bound on pages read in one listing, so a listing that never ends cannot hang a run.
+const MAX_PAGES: usize = 5_000;
+/// A token is replaced this long before it expires.
+const TOKEN_MARGIN: Duration = Duration::from_secs(120);
+/// Lifetime assumed when the token response does not say (Auth0 issues 24 h by default).
+const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
+
+#[derive(Deserialize, Debug, Clone)]
+#[serde(rename_all = "camelCase")]
+pub struct Building {
+    pub uuid: String,
+    #[serde(default)]
+    pub timezone: Option<String>,
+}
+
+#[derive(Deserialize, Debug, Clone)]
+#[serde(rename_all = "camelCase")]
+pub struct Door {
+    pub uuid: String,
+    pub name: String,
+    #[serde(default)]
+    pub accessibility_type: Option<String>,
+}
+
+#[derive(Deserialize, Debug, Clone)]
+#[serde(rename_all = "camelCase")]
+pub struct Key {
+    pub uuid: String,
+}
+
+#[derive(Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct Granter {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub uuid: String,
+}
+
+/// One grant of a door or key to a user (`UserAccess`, `KeyAccess`).
+#[derive(Deserialize, Debug, Clone)]
+#[serde(rename_all = "camelCase")]
+pub struct Access {
+    /// `doorUuid` in `UserAccess`; key accesses carry `keyUuid` instead.
+    #[serde(alias = "keyUuid")]
+    pub door_uuid: String,
+    #[serde(default)]
+    pub user_uuid: Option<String>,
+    pub start_time: jiff::Timestamp,
+    #[serde(default)]
+    pub end_time: Option<jiff::Timestamp>,
+    pub granter: Granter,
+}
+
+#[derive(Deserialize, Debug, Clone)]
+#[serde(rename_all = "camelCase")]
+pub struct User {
+    pub user_uuid: String,
+    #[serde(default)]
+    pub first_name: String,
+    #[serde(default)]
+    pub last_name: String,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub phone: Option<String>,
+    #[serde(default)]
+    pub accesses: Vec<Access>,
+}
+
+/// `PostUserRequest`: creates a user, or grants more to the user with that email or phone.
+#[derive(Serialize, Debug, Clone)]
+#[serde(rename_all = "camelCase")]
+pub struct PostUser<'a> {
+    pub first_name: &'a str,
+    pub last_name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone: Option<&'a str>,
+    pub passcode_type: &'a str,
+    pub shareable: bool,
+    pub start_time: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end_time: Option<String>,
+    pub role: &'a str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub door_uuids: Vec<&'a str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub key_uuids: Vec<&'a str>,
+    pub should_notify: bool,
+}
+
+#[derive(Deserialize)]
+struct Page<T> {
+    #[serde(default = "Vec::new", alias = "doors", alias = "keys", alias = "users", alias = "buildings")]
+    items: Vec<T>,
+    #[serde(default, rename = "nextPageToken")]
+    next: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct KeyAccesses {
+    #[serde(default)]
+    accesses: Vec<Access>,
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    message: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct TokenResponse {
+    access_token: String,
+    #[serde(default)]
+    expires_in: Option<u64>,
+}
+
+/// DOOR's instant format: RFC 3339 in UTC, whole seconds (truncated: "now" never becomes a
+/// moment in the future).
+pub fn timestamp(t: jiff::Timestamp) -> String {
+    jiff::Timestamp::from_second(t.as_second()).map(|t| t.to_string()).unwrap_or_else(|_| t.to_string())
+}
+
+/// The partner's bearer token, reused until shortly before it expires. Shared by the runs of one
+/// integration; a change of credentials (or token URL) fetches a new one.
+#[derive(Debug, Default)]
+pub struct TokenCache {
+    current: Mutex<Option<(u64, String, Instant)>>,
+}
+
+impl TokenCache {
+    fn get(&self, fingerprint: u64) -> Option<String> {
+        let current = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        match &*current {
+            Some((f, token, expires)) if *f == fingerprint && Instant::now() + TOKEN_MARGIN < *expires => {
+                Some(token.clone())
+            }
+            _ => None,
+        }
+    }
+
+    fn put(&self, fingerprint: u64, token: String, lifetime: Duration) {
+        *self.current.lock().unwrap_or_else(|e| e.into_inner()) = Some((fingerprint, token, Instant::now() + lifetime));
+    }
+
+    fn forget(&self) {
+        *self.current.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+}
+
+/// An authenticated DOOR API client.
+pub struct Client {
+    pub(super) http: HttpClient,
+    /// The token endpoint is Auth0's, outside DOOR's request budget.
+    pub(super) auth_http: HttpClient,
+    pub(super) base_url: String,
+    pub(super) token_url: String,
+    pub(super) client_id: String,
+    pub(super) client_secret: String,
+    pub(super) tokens: std::sync::Arc<TokenCache>,
+}
+
+impl Client {
+    fn fingerprint(&self) -> u64 {
+        use std::hash::{BuildHasher, Hasher};
+        // A fixed-key hash: equal credentials give equal fingerprints across runs.
+        let mut h = foldhash::quality::FixedState::with_seed(7).build_hasher();
+        h.write(self.token_url.as_bytes());
+        h.write(self.client_id.as_bytes());
+        h.write(self.client_secret.as_bytes());
+        h.finish()
+    }
+
+    async fn token(&self) -> Result<String, DestinationError> {
+        let fingerprint = self.fingerprint();
+        if let Some(token) = self.tokens.get(fingerprint) {
+            return Ok(token);
+        }
+        let body = serde_json::json!({
+            "grant_type": "client_credentials",
+            "client_id": self.client_id,
+            "client_secret": self.client_secret,
+            "audience": AUDIENCE,
+        });
+        let response = self.auth_http.send(|c| c.post(&self.token_url).json(&body)).await?;
+        let status = response.status().as_u16();
+        if status == 401 || status == 403 {
+            return Err(DestinationError::Unauthorized { status });
+        }
+        if !response.status().is_success() {
+            return Err(DestinationError::Rejected { status, detail: error_enum(response).await });
+        }
+        let token: TokenResponse = response
+            .json()
+            .await
+            .map_err(|_| DestinationError::InvalidResponse("the token endpoint sent no access_token".into()))?;
+        let lifetime = token.expires_in.map(Duration::from_secs).unwrap_or(DEFAULT_TOKEN_LIFETIME);
+        self.tokens.put(fingerprint, token.access_token.clone(), lifetime);
+        Ok(token.access_token)
+    }
+
+    /// Sends with the bearer token; on 401 fetches a new token once and sends again.
+    /// `once` sends a request that must not run twice (see [`HttpClient::send_once`]).
+    async fn call(
+        &self,
+        once: bool,
+        build: impl Fn(&reqwest::Client) -> RequestBuilder,
+    ) -> Result<Response, DestinationError> {
+        for fresh in [false, true] {
+            let token = self.token().await?;
+            let authed = |c: &reqwest::Client| build(c).bearer_auth(&token);
+            let response = if once { self.http.send_once(authed).await? } else { self.http.send(authed).await? };
+            let status = response.status();
+            if status == StatusCode::UNAUTHORIZED && !fresh {
+                self.tokens.forget();
+                continue;
+            }
+            return match status.as_u16() {
+                200..=299 => Ok(response),
+                401 | 403 => Err(DestinationError::Unauthorized { status: status.as_u16() }),
+                code => Err(DestinationError::Rejected { status: code, detail: error_enum(response).await }),
+            };
+        }
+        unreachable!("the loop returns on its second pass")
+    }
+
+    fn url(&self, path: &str) -> String {
+        join_url(&self.base_url, path)
+    }
+
+    /// Reads every page of a `pageSize`/`pageToken` listing.
+    async fn list<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Result<Vec<T>, DestinationError> {
+        let url = self.url(path);
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        for _ in 0..MAX_PAGES {
+            let response = self
+                .call(false, |c| {
+                    let mut q: Vec<(&str, &str)> = query.to_vec();
+                    q.push(("pageSize", PAGE_SIZE));
+                    if let Some(t) = &token {
+                        q.push(("pageToken", t));
+                    }
+                    c.get(&url).query(&q)
+                })
+                .await?;
+            let page: Page<T> = read_json(response, path).await?;
+            out.extend(page.items);
+            match page.next.filter(|t| !t.is_empty()) {
+                Some(next) if Some(&next) != token.as_ref() => token = Some(next),
+                _ => return Ok(out),
+            }
+        }
+        Err(DestinationError::InvalidResponse(format!("{path} listing exceeded {MAX_PAGES} pages")))
+    }
+
+    pub async fn buildings(&self) -> Result<Vec<Building>, DestinationError> {
+        let response = self.call(false, |c| c.get(self.url("v1/buildings"))).await?;
+        let page: Page<Building> = read_json(response, "v1/buildings").await?;
+        Ok(page.items)
+    }
+
+    pub async fn doors(&self, building: &str) -> Result<Vec<Door>, DestinationError> {
+        self.list("v1/doors", &[("buildingUuid", building)]).await
+    }
+
+    pub async fn keys(&self, building: &str) -> Result<Vec<Key>, DestinationError> {
+        self.list("v1/keys", &[("buildingUuid", building)]).await
+    }
+
+    pub async fn users(&self) -> Result<Vec<User>, DestinationError> {
+        self.list("v1/users", &[]).await
+    }
+
+    pub async fn key_accesses(&self, key: &str) -> Result<Vec<Access>, DestinationError> {
+        let path = format!("v1/keys/{}/accesses", encode(key));
+        let response = self.call(false, |c| c.get(self.url(&path))).await?;
+        let body: KeyAccesses = read_json(response, "v1/keys/{key}/accesses").await?;
+        Ok(body.accesses)
+    }
+
+    /// `POST /v2/users`. Not retried after a timeout or 5xx: the caller looks before it tries
+    /// again (DOOR has no idempotency key).
+    pub async fn post_user(&self, body: &PostUser<'_>) -> Result<User, DestinationError> {
+        let url = self.url("v2/users");
+        let response = self.call(true, |c| c.post(&url).json(body)).await?;
+        read_json(response, "v2/users").await
+    }
+
+    pub async fn patch_end(&self, user: &str, door: &str, end: jiff::Timestamp) -> Result<(), DestinationError> {
+        let url = self.url(&format!("v1/users/{}/doors/{}", encode(user), encode(door)));
+        let body = serde_json::json!({ "endTime": timestamp(end) });
+        self.call(false, |c| c.request(Method::PATCH, &url).json(&body)).await.map(|_| ())
+    }
+
+    /// Revokes one grant; one already gone (404) is what we wanted.
+    pub async fn revoke(&self, user: &str, door: &str) -> Result<(), DestinationError> {
+        let url = self.url(&format!("v1/users/{}/doors/{}", encode(user), encode(door)));
+        match self.call(false, |c| c.delete(&url)).await {
+            Ok(_) | Err(DestinationError::Rejected { status: 404, .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// Whether a failed create may have been carried out (the caller must look before retrying).
+pub fn ambiguous(error: &DestinationError) -> bool {
+    match error {
+        DestinationError::Unavailable(HttpError::Timeout { .. } | HttpError::Request(_)) => true,
+        DestinationError::Unavailable(HttpError::Exhausted { status, .. }) => *status >= 500,
+        DestinationError::Rejected { status, .. } => *status >= 500,
+        _ => false,
+    }
+}
+
+fn encode(segment: &str) -> String {
+    segment.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect()
+}
+
+async fn read_json<T: serde::de::DeserializeOwned>(response: Response, what: &str) -> Result<T, DestinationError> {
+    let bytes = response.bytes().await.map_err(|e| DestinationError::InvalidResponse(format!("{what}: {e}")))?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| DestinationError::InvalidResponse(format!("{what}: unexpected body ({})", e.classify_name())))
+}
+
+/// The error enum of a DOOR error body (`{"message": "EMAIL_REQUIRED_FOR_PERMANENT"}`), kept only
+/// when it looks like one: free text could carry personal data.
+async fn error_enum(response: Response) -> Option<String> {
+    let body: ErrorBody = response.json().await.ok()?;
+    body.message.filter(|m| !m.is_empty() && m.len() <= 64 && m.chars().all(|c| c.is_ascii_uppercase() || c == '_'))
+}
+
+trait ClassifyName {
+    fn classify_name(&self) -> &'static str;
+}
+
+impl ClassifyName for serde_json::Error {
+    fn classify_name(&self) -> &'static str {
+        match self.classify() {
+            serde_json::error::Category::Io => "io",
+            serde_json::error::Category::Syntax => "not JSON",
+            serde_json::error::Category::Data => "missing or mistyped fields",
+            serde_json::error::Category::Eof => "truncated",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_read_every_collection_name() {
+        let p: Page<Door> = serde_json::from_str(
+            r#"{"doors":[{"uuid":"d","name":"4B","type":"DOOR","buildingUuid":"b"}],"nextPageToken":"2"}"#,
+        )
+        .unwrap();
+        assert_eq!((p.items.len(), p.next.as_deref()), (1, Some("2")));
+        let k: KeyAccesses = serde_json::from_str(
+            r#"{"accesses":[{"userUuid":"u","keyUuid":"k","passcodeType":"PERMANENT","shareable":false,
+                "startTime":"2026-01-01T00:00:00Z","granter":{"type":"PARTNER","uuid":"p"},"doors":[]}]}"#,
+        )
+        .unwrap();
+        assert_eq!(k.accesses[0].door_uuid, "k");
+        assert_eq!(k.accesses[0].end_time, None);
+    }
+
+    #[test]
+    fn timestamps_are_whole_seconds_in_utc() {
+        let t: jiff::Timestamp = "2026-12-15T05:00:00.7+00:00".parse().unwrap();
+        assert_eq!(timestamp(t), "2026-12-15T05:00:00Z");
+    }
+
+    #[test]
+    fn path_segments_keep_only_uuid_characters() {
+        assert_eq!(encode("3fa85f64-5717-4562-b3fc-2c963f66afa6"), "3fa85f64-5717-4562-b3fc-2c963f66afa6");
+        assert_eq!(encode("../x?y"), "xy");
+    }
+}

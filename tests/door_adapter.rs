@@ -1,0 +1,398 @@
+//! The DOOR destination driven by the sync engine against the stateful DOOR fake: faults, identity
+//! recovery, tokens, the API's contact rules, rate limits, and whose grants may be revoked.
+//! (The controller end to end, on the real apiserver, is `e2e_door.rs`.)
+
+mod support;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use jiff::civil::Date;
+use pms_sync::credentials::SecretData;
+use pms_sync::destination::door::{Door, DoorSettings, Mapping, MappingStore, MemoryStore, TokenCache};
+use pms_sync::destination::{Destination, DestinationError};
+use pms_sync::engine::{self, RunError, SyncConfig, SyncReport};
+use pms_sync::http::{HttpClient, HttpSettings, RateLimit, RateLimiter};
+use pms_sync::metrics::Metrics;
+use pms_sync::pms::{PmsError, PmsSource};
+use pms_sync::sync::{DeprovisionMode, Phone, PhoneKind, Policy, Resident, ResidentStatus, Scope};
+use support::door_fake::{self, CreateFault, DoorFake, KEY_LOBBY, MANAGER, OTHER_PARTNER, unit_door};
+
+/// Residents a test edits between runs.
+#[derive(Default)]
+struct Residents(Mutex<Vec<Resident>>);
+
+impl PmsSource for Residents {
+    async fn list_residents(&self, property_id: &str) -> Result<Vec<Resident>, PmsError> {
+        Ok(self.0.lock().unwrap().iter().filter(|r| r.property_id == property_id).cloned().collect())
+    }
+}
+
+fn resident(person: &str, unit: &str, email: Option<&str>, phone: Option<&str>) -> Resident {
+    let mut r = Resident::new("101", person, "Current", ResidentStatus::Current);
+    r.first_name = format!("First{person}");
+    r.last_name = format!("Last{person}");
+    r.unit = Some(unit.into());
+    r.emails = email.map(|e| vec![e.to_string()]).unwrap_or_default();
+    r.phones = phone.map(|p| vec![Phone { number: p.into(), kind: PhoneKind::Mobile }]).unwrap_or_default();
+    r.move_in = Some(Date::constant(2025, 1, 1));
+    r
+}
+
+fn http() -> HttpClient {
+    let settings = HttpSettings {
+        base_delay: Duration::from_millis(20),
+        max_delay: Duration::from_millis(200),
+        request_timeout: Duration::from_secs(5),
+        ..HttpSettings::default()
+    };
+    HttpClient::new("door", settings, Metrics::default())
+}
+
+fn settings(fake: &DoorFake, passcode: &str) -> DoorSettings {
+    DoorSettings {
+        building_uuid: door_fake::BUILDING.into(),
+        base_url: fake.url(),
+        token_url: fake.token_url(),
+        key_uuids: vec![KEY_LOBBY.into()],
+        unit_doors: Default::default(),
+        unit_doors_by_name: true,
+        passcode_type: passcode.into(),
+        role: "RESIDENT".into(),
+        shareable: false,
+        notify: false,
+    }
+}
+
+struct Rig {
+    fake: DoorFake,
+    pms: Residents,
+    store: Arc<MemoryStore>,
+    tokens: Arc<TokenCache>,
+    secret: &'static str,
+    passcode: &'static str,
+}
+
+impl Rig {
+    async fn new(units: &[&str]) -> Self {
+        Rig {
+            fake: DoorFake::start(units).await,
+            pms: Residents::default(),
+            store: Arc::new(MemoryStore::default()),
+            tokens: Arc::new(TokenCache::default()),
+            secret: door_fake::CLIENT_SECRET,
+            passcode: "PERMANENT",
+        }
+    }
+
+    fn door(&self) -> Door {
+        let values = [("clientId", door_fake::CLIENT_ID), ("clientSecret", self.secret)]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let secret = SecretData::new("door", values);
+        let limiter = Arc::new(RateLimiter::new(RateLimit::per_minute(6000)));
+        Door::new(
+            settings(&self.fake, self.passcode),
+            &secret,
+            http().with_limiter(limiter),
+            http(),
+            self.tokens.clone(),
+            self.store.clone() as Arc<dyn MappingStore>,
+        )
+        .unwrap()
+    }
+
+    /// One sync run with a fresh destination (as the controller builds one per run).
+    async fn run(&self) -> SyncReport {
+        let config = SyncConfig {
+            scope: Scope::new("acme", "harbor"),
+            property_ids: vec!["101".into()],
+            policy: Policy::default(),
+            mode: DeprovisionMode::Deactivate,
+            max_percent: 100,
+            approval: None,
+            dry_run: false,
+            fetch_concurrency: 1,
+            write_concurrency: 4,
+        };
+        engine::run(&self.pms, &self.door(), &config).await
+    }
+
+    fn set(&self, residents: Vec<Resident>) {
+        *self.pms.0.lock().unwrap() = residents;
+    }
+
+    fn mapping(&self) -> Mapping {
+        self.store.0.lock().unwrap().clone().unwrap_or_default()
+    }
+}
+
+fn errors(report: &SyncReport) -> Vec<String> {
+    report.write_errors.iter().map(ToString::to_string).collect()
+}
+
+#[tokio::test]
+async fn an_ambiguous_create_is_looked_up_not_repeated() {
+    let rig = Rig::new(&["1A"]).await;
+    rig.set(vec![resident("1", "1A", Some("one@example.org"), None)]);
+    rig.fake.with(|d| d.create_fault = Some(CreateFault::CommitThenFail));
+    let report = rig.run().await;
+    assert!(report.write_errors.is_empty(), "{:?}", errors(&report));
+    assert_eq!(report.counts.created, 1);
+    let users = rig.fake.users();
+    assert_eq!(users.len(), 1, "one user, not two");
+    // The user found by email is linked; what it holds is granted again to that same user (until
+    // DOOR has shown our partner UUID, a grant found there could be another partner's).
+    let posts = rig.fake.writes().iter().filter(|w| w.starts_with("POST /v2/users")).count();
+    assert_eq!(posts, 2);
+    assert_eq!(rig.mapping().entries["101/1"].user, users[0].uuid);
+    assert_eq!(users[0].doors(), {
+        let mut d = vec![unit_door("1A"), KEY_LOBBY.to_string()];
+        d.sort();
+        d
+    });
+}
+
+#[tokio::test]
+async fn a_lost_identity_map_is_rebuilt_without_duplicates() {
+    let rig = Rig::new(&["1A", "1B"]).await;
+    rig.set(vec![
+        resident("1", "1A", Some("one@example.org"), None),
+        resident("2", "1B", Some("two@example.org"), None),
+    ]);
+    let first = rig.run().await;
+    assert_eq!(first.counts.created, 2);
+    let before = rig.mapping();
+    *rig.store.0.lock().unwrap() = None;
+
+    let writes_before = rig.fake.writes().len();
+    let second = rig.run().await;
+    assert!(second.write_errors.is_empty(), "{:?}", errors(&second));
+    assert_eq!((second.counts.created, second.counts.adopted), (0, 2));
+    assert_eq!(rig.fake.users().len(), 2, "no duplicate user");
+    // Which grants were ours is lost with the map (another partner's look the same): they are
+    // granted again, to the same users, never revoked.
+    let writes = rig.fake.writes()[writes_before..].to_vec();
+    assert!(writes.iter().all(|w| w.starts_with("POST /v2/users")), "{writes:?}");
+    assert!(rig.fake.requests().iter().any(|r| r.starts_with(&format!("GET /v1/keys/{KEY_LOBBY}/accesses"))));
+    assert_eq!(rig.mapping(), before);
+    // And the run after that is idle.
+    let writes = rig.fake.writes().len();
+    let third = rig.run().await;
+    assert_eq!((third.counts.unchanged, rig.fake.writes().len()), (2, writes));
+}
+
+#[tokio::test]
+async fn the_token_is_reused_and_fetched_again_once_on_401() {
+    let mut rig = Rig::new(&["1A"]).await;
+    rig.set(vec![resident("1", "1A", Some("one@example.org"), None)]);
+    rig.run().await;
+    rig.run().await;
+    assert_eq!(rig.fake.with(|d| d.tokens_issued), 1, "one token for both runs");
+
+    rig.fake.expire_tokens();
+    let report = rig.run().await;
+    assert!(report.fatal.is_none() && report.write_errors.is_empty());
+    assert_eq!(rig.fake.with(|d| d.tokens_issued), 2);
+
+    rig.secret = "wrong";
+    rig.fake.expire_tokens();
+    let report = rig.run().await;
+    match report.fatal {
+        Some(RunError::Destination(DestinationError::Unauthorized { status: 401 })) => {}
+        other => panic!("expected a 401, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn the_contact_rules_are_kept_before_anything_is_sent() {
+    let mut rig = Rig::new(&["1A", "1B"]).await;
+    rig.set(vec![resident("1", "1A", None, Some("+1-555-0100")), resident("2", "1B", None, None)]);
+    let report = rig.run().await;
+    let mut messages = errors(&report);
+    messages.sort();
+    assert_eq!(messages, ["not sent: EMAIL_OR_PHONE_REQUIRED", "not sent: EMAIL_REQUIRED_FOR_PERMANENT"]);
+    assert!(rig.fake.writes().is_empty());
+
+    // With daily codes a phone is enough, and only the phone is sent.
+    rig.passcode = "DAILY";
+    let report = rig.run().await;
+    assert_eq!(report.counts.created, 1);
+    let user = rig.fake.users().pop().unwrap();
+    assert_eq!((user.email, user.phone.as_deref()), (None, Some("+1-555-0100")));
+}
+
+#[tokio::test]
+async fn rate_limits_are_waited_out() {
+    let rig = Rig::new(&["1A"]).await;
+    rig.set(vec![resident("1", "1A", Some("one@example.org"), None)]);
+    rig.fake.with(|d| d.rate_limited = 2);
+    let report = rig.run().await;
+    assert!(report.fatal.is_none() && report.write_errors.is_empty(), "{:?}", report.fatal);
+    assert_eq!(report.counts.created, 1);
+}
+
+#[tokio::test]
+async fn only_grants_this_integration_made_are_revoked() {
+    let rig = Rig::new(&["1A", "1B"]).await;
+    let neighbour = resident("2", "1B", Some("two@example.org"), None);
+    rig.set(vec![resident("1", "1A", Some("one@example.org"), None), neighbour.clone()]);
+    rig.run().await;
+    let user = rig.fake.user_by_email("one@example.org").unwrap();
+    let lobby_door = "d0000000-0000-4000-8000-00000000ffff";
+    rig.fake.grant_as(&user.uuid, lobby_door, "USER", MANAGER);
+    rig.fake.grant_as(&user.uuid, door_fake::KEY_GYM, "PARTNER", OTHER_PARTNER);
+
+    // Grants by others do not make the user differ: nothing is written.
+    let writes = rig.fake.writes().len();
+    assert_eq!(rig.run().await.counts.unchanged, 2);
+    assert_eq!(rig.fake.writes().len(), writes);
+
+    // Moved out (an empty property would be held by the breaker).
+    rig.set(vec![neighbour]);
+    let report = rig.run().await;
+    assert_eq!(report.counts.deprovisioned, 1);
+    let after = rig.fake.user_by_email("one@example.org").unwrap();
+    let mut left = vec![lobby_door.to_string(), door_fake::KEY_GYM.to_string()];
+    left.sort();
+    assert_eq!(after.doors(), left, "the manager's and the other partner's grants stay");
+    // Deprovisioned once: the next run leaves it alone.
+    let writes = rig.fake.writes().len();
+    rig.run().await;
+    assert_eq!(rig.fake.writes().len(), writes);
+}
+
+#[tokio::test]
+async fn a_unit_without_a_door_gets_the_keys_and_is_reported_by_name() {
+    let rig = Rig::new(&["1A"]).await;
+    rig.set(vec![resident("1", "9Z", Some("one@example.org"), None)]);
+    let report = rig.run().await;
+    assert_eq!(errors(&report), ["not sent: NO_DOOR_FOR_UNIT"]);
+    let user = rig.fake.users().pop().expect("created with the keys");
+    assert_eq!(user.doors(), [KEY_LOBBY.to_string()]);
+    assert_eq!(rig.mapping().entries["101/1"].user, user.uuid);
+    // Fixed in the PMS: the door is granted to the same user.
+    rig.set(vec![resident("1", "1A", Some("one@example.org"), None)]);
+    let report = rig.run().await;
+    assert!(report.write_errors.is_empty(), "{:?}", errors(&report));
+    assert_eq!(rig.fake.users().len(), 1);
+    assert!(rig.fake.users()[0].access(&unit_door("1A")).is_some());
+}
+
+#[tokio::test]
+async fn door_errors_are_reported_by_their_enum() {
+    let rig = Rig::new(&["1A"]).await;
+    let mut r = resident("1", "1A", Some("one@example.org"), None);
+    // A move-out before the move-in: DOOR refuses an end before the start.
+    r.status = ResidentStatus::Future;
+    r.status_raw = "Future".into();
+    r.move_in = Some(Date::constant(2099, 6, 1));
+    r.move_out = Some(Date::constant(2099, 1, 1));
+    rig.set(vec![r]);
+    let report = rig.run().await;
+    let messages = errors(&report);
+    assert_eq!(messages.len(), 1);
+    assert!(messages[0].contains("INVALID_END_TIME"), "{messages:?}");
+}
+
+#[tokio::test]
+async fn listing_reads_every_page() {
+    let rig = Rig::new(&["1A", "1B", "1C", "1D", "2A"]).await;
+    let door = rig.door();
+    let managed = door.list_managed("acme/harbor/").await.unwrap();
+    assert!(managed.is_empty());
+    let doors = rig.fake.requests().iter().filter(|r| r.starts_with("GET /v1/doors")).count();
+    assert_eq!(doors, 3, "6 doors in pages of 2");
+}
+
+/// Prism (`PMS_SYNC_PRISM`, installed by `scripts/test-env.sh`) serving the vendor's spec, with
+/// request validation on. Killed when dropped.
+struct Prism {
+    child: std::process::Child,
+    url: String,
+}
+
+impl Drop for Prism {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Prism {
+    async fn start() -> Self {
+        let bin = std::env::var("PMS_SYNC_PRISM").expect("PMS_SYNC_PRISM: run the tests through scripts/test.sh");
+        let spec = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/vendor-specs/door-partner-openapi.json");
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = std::process::Command::new(bin)
+            .args(["mock", "--errors", "-h", "127.0.0.1", "-p", &port.to_string(), spec])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start prism");
+        let prism = Prism { child, url: format!("http://127.0.0.1:{port}") };
+        let client = reqwest::Client::new();
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while client.get(format!("{}/v1/buildings", prism.url)).bearer_auth("t").send().await.is_err() {
+            assert!(std::time::Instant::now() < deadline, "prism did not start");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        prism
+    }
+}
+
+/// Every request the adapter sent through a whole lifecycle (create, schedule, more grants, end
+/// dates, revokes, every listing, the rebuild) is replayed against Prism: each must validate.
+#[tokio::test]
+async fn every_request_the_adapter_sends_validates_against_the_vendor_spec() {
+    let prism = Prism::start().await;
+    let rig = Rig::new(&["1A", "1B", "2A"]).await;
+    let mut future = resident("3", "2A", Some("three@example.org"), None);
+    future.status = ResidentStatus::Future;
+    future.status_raw = "Future".into();
+    future.move_in = Some(Date::constant(2099, 6, 1));
+    let phone_only = resident("4", "1B", None, Some("+1-555-0104"));
+    rig.set(vec![
+        resident("1", "1A", Some("one@example.org"), None),
+        resident("2", "1B", Some("two@example.org"), None),
+        future.clone(),
+        phone_only,
+    ]);
+    rig.run().await;
+    // Unit change, a move-out date, a moved move-in, a move-out; then the map is lost and rebuilt.
+    let mut moved = resident("1", "1B", Some("one@example.org"), None);
+    moved.move_out = Some(Date::constant(2099, 12, 31));
+    future.move_in = Some(Date::constant(2099, 7, 1));
+    rig.set(vec![moved, future]);
+    rig.run().await;
+    *rig.store.0.lock().unwrap() = None;
+    rig.run().await;
+
+    let recorded: Vec<_> = rig.fake.recorded().into_iter().filter(|r| !r.path_and_query.contains("/oauth/")).collect();
+    for verb in ["GET", "POST", "PATCH", "DELETE"] {
+        assert!(recorded.iter().any(|r| r.method == verb), "the lifecycle sent no {verb}");
+    }
+    let client = reqwest::Client::new();
+    let mut violations = Vec::new();
+    for request in &recorded {
+        let method = reqwest::Method::from_bytes(request.method.as_bytes()).unwrap();
+        let mut call =
+            client.request(method, format!("{}{}", prism.url, request.path_and_query)).bearer_auth("a-token");
+        if let Some(body) = &request.body {
+            call = call.header("content-type", "application/json").body(body.clone());
+        }
+        let response = call.send().await.expect("prism answers");
+        let status = response.status();
+        let found = response.headers().get("sl-violations").map(|v| v.to_str().unwrap_or("?").to_string());
+        if status.is_client_error() || found.is_some() {
+            violations.push(format!(
+                "{} {} → {status} {}",
+                request.method,
+                request.path_and_query,
+                found.unwrap_or_default()
+            ));
+        }
+    }
+    assert!(violations.is_empty(), "requests the vendor spec refuses:\n{}", violations.join("\n"));
+}
