@@ -224,6 +224,17 @@ async fn the_contact_rules_are_kept_before_anything_is_sent() {
 }
 
 #[tokio::test]
+async fn two_residents_sharing_a_phone_never_share_a_door_user() {
+    let mut rig = Rig::new(&["1A"]).await;
+    rig.passcode = "DAILY";
+    rig.set(vec![resident("1", "1A", None, Some("+1-555-0100")), resident("2", "1A", None, Some("+1-555-0100"))]);
+    let report = rig.run().await;
+    assert_eq!((report.counts.created, report.counts.conflicts), (1, 1), "{:?}", errors(&report));
+    assert_eq!(rig.fake.users().len(), 1);
+    assert_eq!(rig.mapping().entries.len(), 1, "one resident per DOOR user");
+}
+
+#[tokio::test]
 async fn rate_limits_are_waited_out() {
     let rig = Rig::new(&["1A"]).await;
     rig.set(vec![resident("1", "1A", Some("one@example.org"), None)]);
@@ -257,10 +268,12 @@ async fn only_grants_this_integration_made_are_revoked() {
     let mut left = vec![lobby_door.to_string(), door_fake::KEY_GYM.to_string()];
     left.sort();
     assert_eq!(after.doors(), left, "the manager's and the other partner's grants stay");
-    // Deprovisioned once: the next run leaves it alone.
+    // Deprovisioned once: the next run leaves it alone, and the map forgets the user (it only
+    // keeps residents holding our grants).
     let writes = rig.fake.writes().len();
     rig.run().await;
     assert_eq!(rig.fake.writes().len(), writes);
+    assert_eq!(rig.mapping().entries.keys().collect::<Vec<_>>(), ["101/2"]);
 }
 
 #[tokio::test]
@@ -294,6 +307,17 @@ async fn door_errors_are_reported_by_their_enum() {
     let messages = errors(&report);
     assert_eq!(messages.len(), 1);
     assert!(messages[0].contains("INVALID_END_TIME"), "{messages:?}");
+}
+
+#[tokio::test]
+async fn a_secret_without_the_client_secret_is_refused_by_name() {
+    let rig = Rig::new(&["1A"]).await;
+    let secret = SecretData::new("door", [("clientId".to_string(), "id".to_string())].into());
+    let store = Arc::new(MemoryStore::default()) as Arc<dyn MappingStore>;
+    let refused = Door::new(settings(&rig.fake, "PERMANENT"), &secret, http(), http(), Default::default(), store);
+    let message = refused.err().expect("refused").to_string();
+    assert_eq!(message, r#"Secret "door" has no key "clientSecret""#);
+    assert!(rig.fake.requests().is_empty());
 }
 
 #[tokio::test]

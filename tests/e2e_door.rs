@@ -215,3 +215,57 @@ async fn a_crash_between_create_and_record_makes_no_duplicate_user() {
     let map = w.mapping().await.expect("identity map");
     assert_eq!(map.data.unwrap()["identities"].lines().count(), 5);
 }
+
+fn plan(args: &[&str], kubeconfig: Option<&str>) -> std::process::Output {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_pms-sync"));
+    command.arg("plan").args(args).env_remove("KUBECONFIG");
+    if let Some(path) = kubeconfig {
+        command.env("KUBECONFIG", path);
+    }
+    command.output().expect("run pms-sync plan")
+}
+
+/// `pms-sync plan` for a DOOR integration reads the identity map from the cluster (and writes
+/// nothing anywhere); without a cluster, the users DOOR already has show as adoptions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_reads_the_identity_map_and_writes_nothing() {
+    let w = DoorWorld::start().await;
+    let _controller = start_controller(&w.client, &w.ns);
+    let mut manifest = w.manifest();
+    apply_integration(&w.client, &w.ns, &manifest).await;
+    wait_ready(&w.client, &w.ns, NAME, "True", "Succeeded").await;
+    let map_before = w.mapping().await.unwrap().data;
+    let writes = w.door.writes().len();
+
+    let dir = tempfile::tempdir().unwrap();
+    manifest["metadata"]["namespace"] = w.ns.clone().into();
+    let file = dir.path().join("integration.yaml");
+    std::fs::write(&file, serde_yaml::to_string(&manifest).unwrap()).unwrap();
+    let file = file.to_str().unwrap();
+    let kubeconfig = std::env::var("PMS_SYNC_TEST_KUBECONFIG").unwrap();
+    let out = plan(&["-f", file], Some(&kubeconfig));
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "in step: {stdout}{stderr}");
+
+    let secrets = dir.path().join("secrets");
+    for (secret, key, value) in [
+        ("buildium", "clientId", BUILDIUM_ID),
+        ("buildium", "clientSecret", BUILDIUM_SECRET),
+        ("door-partner", "clientId", door_fake::CLIENT_ID),
+        ("door-partner", "clientSecret", door_fake::CLIENT_SECRET),
+    ] {
+        std::fs::create_dir_all(secrets.join(secret)).unwrap();
+        std::fs::write(secrets.join(secret).join(key), value).unwrap();
+    }
+    let out = plan(&["-f", file, "--secrets", secrets.to_str().unwrap(), "-o", "json"], None);
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let verbs: Vec<&str> =
+        doc["actions"].as_array().unwrap().iter().map(|a| a["action"].as_str().unwrap_or("?")).collect();
+    assert_eq!(verbs, ["adopt"; 5], "{doc}");
+    for value in PERSONAL_VALUES.iter().chain([door_fake::CLIENT_SECRET].iter()) {
+        assert!(!String::from_utf8_lossy(&out.stdout).contains(value), "plan output holds {value:?}");
+    }
+    assert_eq!(w.door.writes().len(), writes, "a plan writes nothing to DOOR");
+    assert_eq!(w.mapping().await.unwrap().data, map_before, "nor to the identity map");
+}

@@ -15,6 +15,7 @@
 pub mod client;
 pub mod grants;
 pub mod mapping;
+mod state;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -28,8 +29,9 @@ use crate::http::HttpClient;
 use crate::sync::{Action, ManagedUser, UserRecord};
 pub use client::TokenCache;
 use client::{Access, Client, PostUser, User};
-use grants::{Grant, Wanted};
+use grants::Wanted;
 pub use mapping::{Mapping, MappingStore, MemoryStore};
+use state::{State, learn_granter};
 
 pub const SECRET_KEYS: [&str; 2] = ["clientId", "clientSecret"];
 
@@ -49,72 +51,6 @@ pub struct DoorSettings {
     pub role: String,
     pub shareable: bool,
     pub notify: bool,
-}
-
-/// What one run learned from DOOR, kept between its calls.
-#[derive(Default)]
-struct State {
-    prefix: String,
-    tz: Option<TimeZone>,
-    now: Option<Timestamp>,
-    /// Lowercase unit → door UUID.
-    unit_doors: HashMap<String, String>,
-    /// Door UUID → unit, for the doors above.
-    door_units: HashMap<String, String>,
-    /// The doors and keys of the building: accesses to anything else are not looked at.
-    targets: HashSet<String>,
-    /// Every user of the partner, by UUID, with accesses to the building only.
-    users: HashMap<String, User>,
-    mapping: Mapping,
-    /// What the store held when the run started (`None`: nothing).
-    saved: Option<Mapping>,
-}
-
-impl State {
-    fn tz(&self) -> TimeZone {
-        self.tz.clone().unwrap_or(TimeZone::UTC)
-    }
-
-    fn now(&self) -> Timestamp {
-        self.now.unwrap_or_else(Timestamp::now)
-    }
-
-    /// The grants of `user` we hold: made by a partner, on a door or key we recorded granting to
-    /// it, or — once our partner UUID is known — made by us on anything this integration grants
-    /// (`claimable`; this recovers grants made just before a crash). Until that UUID is known (a
-    /// fresh or lost identity map) nothing unrecorded is claimed: another partner's grant could
-    /// look the same, and it must never be revoked.
-    fn held(&self, user: &str, recorded: &BTreeSet<String>, claimable: &HashSet<&str>) -> BTreeMap<String, Grant> {
-        let Some(user) = self.users.get(user) else { return BTreeMap::new() };
-        let granter = self.mapping.granter.as_deref();
-        user.accesses
-            .iter()
-            .filter(|a| a.granter.kind == "PARTNER")
-            .filter(|a| match granter {
-                Some(ours) => {
-                    a.granter.uuid == ours
-                        && (recorded.contains(&a.door_uuid) || claimable.contains(a.door_uuid.as_str()))
-                }
-                None => recorded.contains(&a.door_uuid),
-            })
-            .map(|a| (a.door_uuid.clone(), Grant { start: a.start_time, end: a.end_time }))
-            .collect()
-    }
-
-    /// The unmapped-or-mapped user holding `contact` (an email, case-insensitive, or a phone).
-    fn by_contact(&self, email: Option<&str>, phone: Option<&str>) -> Option<&User> {
-        let email = email.map(|e| e.trim().to_lowercase());
-        self.users.values().find(|u| match (&email, phone) {
-            (Some(e), _) => u.email.as_deref().is_some_and(|x| x.trim().to_lowercase() == *e),
-            (None, Some(p)) => u.phone.as_deref().is_some_and(|x| x.trim() == p.trim()),
-            (None, None) => false,
-        })
-    }
-
-    fn keep_building_accesses(&self, mut user: User) -> User {
-        user.accesses.retain(|a| self.targets.contains(&a.door_uuid));
-        user
-    }
 }
 
 pub struct Door {
@@ -138,6 +74,7 @@ impl Door {
                 return Err(DestinationConfigError::Invalid(format!("DOOR {field} must be http(s): {url:?}")));
             }
         }
+        secret.require(&SECRET_KEYS)?;
         let client = Client {
             http,
             auth_http,
@@ -305,13 +242,13 @@ impl Door {
             Err(error) => return Err(error),
         };
         let mut state = self.state();
-        if state.mapping.granter.is_none()
-            && let Some(access) =
-                created.accesses.iter().find(|a| wanted.targets.contains(&a.door_uuid) && a.granter.kind == "PARTNER")
-        {
-            state.mapping.granter = Some(access.granter.uuid.clone());
-        }
         let key = Self::key(&state, &desired.external_id).to_string();
+        // Two residents sharing a phone (emails are held back by the planner when shared) would be
+        // one DOOR user: never record one user for two residents.
+        if state.mapping.entries.iter().any(|(k, e)| e.user == created.user_uuid && *k != key) {
+            return Err(DestinationError::Conflict { scim_type: None });
+        }
+        learn_granter(&mut state.mapping, &created, &targets);
         let entry = mapping::Entry { user: created.user_uuid.clone(), grants: wanted.targets.clone() };
         state.mapping.entries.insert(key, entry);
         let created = state.keep_building_accesses(created);
@@ -487,26 +424,6 @@ struct Contact<'a> {
     phone: Option<&'a str>,
 }
 
-/// Our partner UUID, from the grants DOOR just reported for a request of ours: the partner grant on
-/// a door or key we asked for. Learned once, kept in the identity map.
-fn learn_granter(mapping: &mut Mapping, user: &User, requested: &[String]) {
-    if mapping.granter.is_some() {
-        return;
-    }
-    let mut granters: Vec<&str> = user
-        .accesses
-        .iter()
-        .filter(|a| a.granter.kind == "PARTNER" && requested.contains(&a.door_uuid))
-        .map(|a| a.granter.uuid.as_str())
-        .collect();
-    granters.sort_unstable();
-    granters.dedup();
-    // Another partner holding the same door on this user would make the answer ambiguous.
-    if let [only] = granters.as_slice() {
-        mapping.granter = Some(only.to_string());
-    }
-}
-
 impl Destination for Door {
     async fn list_managed(&self, prefix: &str) -> Result<Vec<ManagedUser>, DestinationError> {
         {
@@ -519,9 +436,23 @@ impl Destination for Door {
         self.load_users(saved.is_none()).await?;
         let mut state = self.state();
         let mut mapping = saved.clone().unwrap_or_default();
-        // A user deleted in DOOR is no longer ours: the resident is created anew.
+        // A user deleted in DOOR is no longer ours: the resident is created anew. A user we hold
+        // and recorded no grant on (deprovisioned earlier) is forgotten, so the map only grows with
+        // residents who have access; should one come back, the lookup by email finds the user again.
         mapping.entries.retain(|_, e| state.users.contains_key(&e.user));
         state.mapping = mapping;
+        let claimable = self.claimable(&state);
+        let idle: Vec<String> = state
+            .mapping
+            .entries
+            .iter()
+            .filter(|(_, e)| e.grants.is_empty() && state.held(&e.user, &e.grants, &claimable).is_empty())
+            .map(|(k, _)| k.clone())
+            .collect();
+        drop(claimable);
+        for key in idle {
+            state.mapping.entries.remove(&key);
+        }
         state.saved = saved;
         let managed = state
             .mapping
