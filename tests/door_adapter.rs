@@ -221,6 +221,19 @@ async fn the_contact_rules_are_kept_before_anything_is_sent() {
     assert_eq!(report.counts.created, 1);
     let user = rig.fake.users().pop().unwrap();
     assert_eq!((user.email, user.phone.as_deref()), (None, Some("+1-555-0100")));
+
+    // DOOR lists that user with an empty email; moving them to another unit still works by phone.
+    rig.set(vec![resident("1", "1B", None, Some("+1-555-0100"))]);
+    let report = rig.run().await;
+    assert!(report.write_errors.is_empty(), "{:?}", errors(&report));
+    assert_eq!(report.counts.updated, 1);
+    let moved = rig.fake.users().pop().unwrap();
+    assert_eq!((&moved.uuid, moved.doors()), (&user.uuid, sorted(vec![unit_door("1B"), KEY_LOBBY.into()])));
+}
+
+fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v
 }
 
 #[tokio::test]

@@ -269,3 +269,45 @@ async fn plan_reads_the_identity_map_and_writes_nothing() {
     assert_eq!(w.door.writes().len(), writes, "a plan writes nothing to DOOR");
     assert_eq!(w.mapping().await.unwrap().data, map_before, "nor to the identity map");
 }
+
+/// The shipped binary at its most verbose log level, syncing into DOOR (including a resident DOOR
+/// refuses): no credential, token or personal value appears in its output.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_logs_no_door_credential_token_or_personal_data() {
+    let w = DoorWorld::start().await;
+    // A resident in a unit without a door: reported, by enum name only.
+    w.pms.update(|d| d.lease_mut(5).unwrap().unit = "9Z".into());
+    apply_integration(&w.client, &w.ns, &w.manifest()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let log_path = dir.path().join("controller.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_pms-sync"))
+        .args(["controller", "--watch-namespace", &w.ns, "--metrics-addr", "127.0.0.1:0"])
+        .env("KUBECONFIG", std::env::var("PMS_SYNC_TEST_KUBECONFIG").unwrap())
+        .env("RUST_LOG", "debug")
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .expect("start pms-sync controller");
+    let obj = wait_ready(&w.client, &w.ns, NAME, "False", "SyncIncomplete").await;
+    let message = obj.status.as_ref().unwrap().conditions.iter().find(|c| c.type_ == "Ready").unwrap().message.clone();
+    assert!(message.contains("NO_DOOR_FOR_UNIT"), "{message}");
+    w.pms.update(|d| d.tenant_mut(1).for_each(|t| t.status = "MovedOut".into()));
+    request_sync(&w.client, &w.ns, NAME).await;
+    let _ = child.kill();
+    let _ = child.wait();
+
+    let output = std::fs::read_to_string(&log_path).unwrap();
+    assert!(output.contains("sync due"), "{output}");
+    let tokens = w.door.with(|d| d.tokens.clone());
+    assert!(!tokens.is_empty());
+    for secret in
+        tokens.iter().map(String::as_str).chain([door_fake::CLIENT_SECRET, door_fake::CLIENT_ID, BUILDIUM_SECRET])
+    {
+        assert!(!output.contains(secret), "the controller's output contains a credential or token");
+    }
+    for value in PERSONAL_VALUES {
+        assert!(!output.contains(value), "the controller's output contains personal data {value:?}");
+    }
+    assert_no_personal_data(&obj);
+}

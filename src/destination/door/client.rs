@@ -87,6 +87,19 @@ pub struct User {
     pub accesses: Vec<Access>,
 }
 
+impl User {
+    /// DOOR's `User` requires `email`: a user known by phone only comes with an empty one. Empty
+    /// contacts are no contacts (sending `"email": ""` is `EMAIL_CAN_NOT_BE_EMPTY`).
+    fn normalized(mut self) -> Self {
+        for field in [&mut self.email, &mut self.phone] {
+            if field.as_deref().is_some_and(|v| v.trim().is_empty()) {
+                *field = None;
+            }
+        }
+        self
+    }
+}
+
 /// `PostUserRequest`: creates a user, or grants more to the user with that email or phone.
 #[derive(Serialize, Debug, Clone)]
 #[serde(rename_all = "camelCase")]
@@ -294,7 +307,8 @@ impl Client {
     }
 
     pub async fn users(&self) -> Result<Vec<User>, DestinationError> {
-        self.list("v1/users", &[]).await
+        let users: Vec<User> = self.list("v1/users", &[]).await?;
+        Ok(users.into_iter().map(User::normalized).collect())
     }
 
     pub async fn key_accesses(&self, key: &str) -> Result<Vec<Access>, DestinationError> {
@@ -309,7 +323,7 @@ impl Client {
     pub async fn post_user(&self, body: &PostUser<'_>) -> Result<User, DestinationError> {
         let url = self.url("v2/users");
         let response = self.call(true, |c| c.post(&url).json(body)).await?;
-        read_json(response, "v2/users").await
+        read_json(response, "v2/users").await.map(User::normalized)
     }
 
     pub async fn patch_end(&self, user: &str, door: &str, end: jiff::Timestamp) -> Result<(), DestinationError> {
