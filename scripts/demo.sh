@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Brings the whole thing up locally and shows residents syncing:
-#   a real kube-apiserver + etcd, scim2-server (the access-control destination), the Buildium
-#   sandbox with sample residents, the controller, and examples/buildium-scim.yaml.
+#   a real kube-apiserver + etcd, scim2-server (the access-control destination), the sandbox
+#   (a Buildium-compatible API with sample residents and a DOOR-compatible partner API), the
+#   controller, examples/buildium-scim.yaml and examples/sandbox/buildium-door.yaml.
 #
 #   scripts/demo.sh up      # start everything (state and logs in .local/)
-#   scripts/demo.sh users   # show the users in the SCIM server
+#   scripts/demo.sh users   # show the users in the SCIM server and in the DOOR sandbox
 #   scripts/demo.sh down    # stop everything
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +13,7 @@ STATE="$PWD/.local"
 SCIM_PORT=18091
 SANDBOX_PORT=18090
 METRICS_PORT=18092
+DOOR_PORT=18093
 SCIM_TOKEN=demo-scim-token
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
@@ -46,6 +48,24 @@ PY
 )"
 }
 
+door_users() {
+  local token
+  token=$(curl -fsS -H 'content-type: application/json' "http://127.0.0.1:$DOOR_PORT/v1/oauth/token" \
+    -d '{"grant_type":"client_credentials","client_id":"door-sandbox-client","client_secret":"door-sandbox-secret-Pq93","audience":"https://rest.latchaccess.com/access/sdk"}' \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+  curl -fsS -H "Authorization: Bearer $token" "http://127.0.0.1:$DOOR_PORT/v1/users?pageSize=100" | python3 -c "$(cat <<'PY'
+import json, sys
+users = json.load(sys.stdin).get("users", [])
+print("%-26s %-24s %-38s %-22s %s" % ("email", "name", "door or key", "start", "end"))
+for u in sorted(users, key=lambda u: u.get("email", "")):
+    name = (u.get("firstName", "") + " " + u.get("lastName", "")).strip()
+    for a in u.get("accesses", []) or [{}]:
+        print("%-26s %-24s %-38s %-22s %s" % (u.get("email", ""), name, a.get("doorUuid", "(none)"),
+              a.get("startTime", ""), a.get("endTime") or ""))
+PY
+)"
+}
+
 up() {
   mkdir -p "$STATE"
   say "Installing the test components (first run builds kube-apiserver: a few minutes)"
@@ -61,31 +81,36 @@ up() {
   export KUBECONFIG="$STATE/cluster/kubeconfig"
   local kubectl; kubectl=$(kubectl_bin)
 
-  say "Starting scim2-server on :$SCIM_PORT and the Buildium sandbox on :$SANDBOX_PORT"
+  say "Starting scim2-server on :$SCIM_PORT and the sandbox (Buildium :$SANDBOX_PORT, DOOR :$DOOR_PORT)"
   cp examples/sandbox/residents.yaml "$STATE/residents.yaml"
   start_bg scim "$SCIM_SERVER" --hostname 127.0.0.1 --port "$SCIM_PORT" --bearer-token "$SCIM_TOKEN"
-  start_bg sandbox target/debug/pms-sync-sandbox --data "$STATE/residents.yaml" --addr "127.0.0.1:$SANDBOX_PORT"
+  start_bg sandbox target/debug/pms-sync-sandbox --data "$STATE/residents.yaml" --addr "127.0.0.1:$SANDBOX_PORT" \
+    --door-addr "127.0.0.1:$DOOR_PORT"
 
   say "Installing the CRD and the example integration"
   "$kubectl" apply -f crds/pmsintegration.yaml
   "$kubectl" wait --for=condition=Established crd/pmsintegrations.pmssync.io --timeout=60s
   "$kubectl" create namespace acme
   "$kubectl" apply -f examples/buildium-scim.yaml
+  "$kubectl" apply -f examples/sandbox/buildium-door.yaml
 
   say "Starting the controller (logs: .local/controller.log)"
   start_bg controller env METRICS_ADDR="127.0.0.1:$METRICS_PORT" target/debug/pms-sync controller
-  "$kubectl" -n acme wait pmsi/harbor-view --for=condition=Ready --timeout=120s
+  "$kubectl" -n acme wait pmsi/harbor-view pmsi/harbor-view-door --for=condition=Ready --timeout=120s
   "$kubectl" -n acme get pmsi -o wide
   say "Users in the SCIM server"
   users
+  say "Users and grants in the DOOR sandbox (harbor-view-door: property 1001)"
+  door_users
 
   cat <<MSG
 
 Everything is running. Try it:
   export KUBECONFIG=$KUBECONFIG
   \$EDITOR .local/residents.yaml          # e.g. set a tenant's status to MovedOut
-  kubectl -n acme annotate pmsi harbor-view reconcile.pmssync.io/requestedAt="\$(date +%s)" --overwrite
+  kubectl -n acme annotate pmsi harbor-view harbor-view-door reconcile.pmssync.io/requestedAt="\$(date +%s)" --overwrite
   kubectl -n acme get pmsi harbor-view -o jsonpath='{.status.summary}'; echo
+  kubectl -n acme get cm harbor-view-door-door-identities -o yaml   # DOOR's identity map: IDs only
   scripts/demo.sh users
   curl -s 127.0.0.1:$METRICS_PORT/metrics | grep pms_sync_
   scripts/demo.sh down
@@ -103,7 +128,7 @@ down() {
 
 case "${1:-}" in
   up) up ;;
-  users) users ;;
+  users) users; echo; door_users ;;
   down) down ;;
   *) echo "usage: $0 up | users | down" >&2; exit 2 ;;
 esac

@@ -1,13 +1,17 @@
-//! `pms-sync-sandbox`: a local Buildium-compatible API with sample residents, for trying pms-sync
-//! without a Buildium account (README "Try it locally"). Edit the data file while it runs: the next
-//! sync sees the change.
+//! `pms-sync-sandbox`: a local Buildium-compatible API with sample residents, and a local
+//! DOOR-compatible partner API for the same building, for trying pms-sync without either account
+//! (README "Try it locally"). Edit the data file while it runs: the next sync sees the change.
 //!
-//!     pms-sync-sandbox --data examples/sandbox/residents.yaml --addr 127.0.0.1:18090
+//!     pms-sync-sandbox --data examples/sandbox/residents.yaml --addr 127.0.0.1:18090 --door-addr 127.0.0.1:18093
 //!
-//! Credentials it accepts come from `--client-id` / `--client-secret` (or the environment).
+//! Buildium credentials it accepts come from `--client-id` / `--client-secret` (or the
+//! environment); DOOR's are those of `examples/sandbox/buildium-door.yaml`. The DOOR building has a
+//! PRIVATE door per unit of the data file as it was at start.
 
 #[path = "../../tests/support/buildium_fake.rs"]
 mod buildium_fake;
+#[path = "../../tests/support/door_fake.rs"]
+mod door_fake;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -29,6 +33,9 @@ struct Args {
     /// The secret requests must carry in `x-buildium-client-secret`.
     #[arg(long, env = "SANDBOX_CLIENT_SECRET", default_value = "sandbox-secret")]
     client_secret: String,
+    /// Address of the DOOR-compatible partner API (token endpoint at `/v1/oauth/token`).
+    #[arg(long, env = "SANDBOX_DOOR_ADDR", default_value = "127.0.0.1:18093")]
+    door_addr: SocketAddr,
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -48,6 +55,12 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
+    let mut units: Vec<String> =
+        data.properties.iter().flat_map(|p| p.leases.iter().map(|l| l.unit.clone())).collect();
+    units.sort_unstable();
+    units.dedup();
+    let door = door_fake::DoorFake::start_on(args.door_addr, &units.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    door.with(|d| d.max_page = 100);
     let fake = buildium_fake::BuildiumFake::start_on(
         args.addr,
         data,
@@ -57,6 +70,7 @@ async fn main() -> std::process::ExitCode {
     )
     .await;
     eprintln!("[sandbox] Buildium-compatible API on {} serving {}", fake.url(), args.data.display());
+    eprintln!("[sandbox] DOOR-compatible partner API on {} ({} unit doors)", door.url(), units.len());
     let _ = tokio::signal::ctrl_c().await;
     std::process::ExitCode::SUCCESS
 }

@@ -6,6 +6,8 @@
 //! `pageToken` paging. Request bodies are checked against the spec's schemas (required fields,
 //! enums, formats, no unknown fields) and every request is kept, so the contract test can replay
 //! them against an OpenAPI validator.
+//!
+//! Shared by the tests and the `pms-sync-sandbox` binary of the local demo.
 
 #![allow(dead_code)]
 
@@ -23,8 +25,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use serde_json::{Map, Value, json};
 
-pub const CLIENT_ID: &str = "door-e2e-client";
-pub const CLIENT_SECRET: &str = "door-e2e-secret-Pq93";
+pub const CLIENT_ID: &str = "door-sandbox-client";
+pub const CLIENT_SECRET: &str = "door-sandbox-secret-Pq93";
 pub const AUDIENCE: &str = "https://rest.latchaccess.com/access/sdk";
 pub const BUILDING: &str = "8a7c0000-0000-4000-8000-0000000000b1";
 pub const PARTNER: &str = "9b1d0000-0000-4000-8000-0000000000a1";
@@ -123,6 +125,11 @@ impl Drop for DoorFake {
 impl DoorFake {
     /// A building with PRIVATE doors for `units`, a COMMUNAL door "Lobby", and two keys.
     pub async fn start(units: &[&str]) -> Self {
+        Self::start_on("127.0.0.1:0".parse().unwrap(), units).await
+    }
+
+    /// Like [`start`](Self::start), on `addr` (the sandbox's fixed port).
+    pub async fn start_on(addr: SocketAddr, units: &[&str]) -> Self {
         let mut doors: Vec<(String, String, &'static str)> =
             units.iter().map(|u| (unit_door(u), u.to_string(), "PRIVATE")).collect();
         doors.push(("d0000000-0000-4000-8000-00000000ffff".into(), "Lobby".into(), "COMMUNAL"));
@@ -150,7 +157,7 @@ impl DoorFake {
             .route("/v1/users/{user}/doors/{door}", delete(revoke).patch(patch_access))
             .layer(axum::middleware::from_fn_with_state(inner.clone(), gate))
             .with_state(inner.clone());
-        let (addr, task) = super::buildium_fake::serve("127.0.0.1:0".parse().unwrap(), app).await;
+        let (addr, task) = super::buildium_fake::serve(addr, app).await;
         Self { addr, inner, task }
     }
 
