@@ -55,11 +55,11 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    let mut units: Vec<String> =
-        data.properties.iter().flat_map(|p| p.leases.iter().map(|l| l.unit.clone())).collect();
+    let mut units: Vec<String> = data.properties.iter().flat_map(|p| p.leases.iter().map(|l| l.unit.clone())).collect();
     units.sort_unstable();
     units.dedup();
-    let door = door_fake::DoorFake::start_on(args.door_addr, &units.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    let door =
+        door_fake::DoorFake::start_on(args.door_addr, &units.iter().map(String::as_str).collect::<Vec<_>>()).await;
     door.with(|d| d.max_page = 100);
     let fake = buildium_fake::BuildiumFake::start_on(
         args.addr,
