@@ -123,9 +123,11 @@ pub struct PostUser<'a> {
     pub should_notify: bool,
 }
 
+/// One page of a listing. The collection is required (as in the spec): a body without it is an
+/// unreadable response, never an empty building.
 #[derive(Deserialize)]
 struct Page<T> {
-    #[serde(default = "Vec::new", alias = "doors", alias = "keys", alias = "users", alias = "buildings")]
+    #[serde(alias = "doors", alias = "keys", alias = "users", alias = "buildings")]
     items: Vec<T>,
     #[serde(default, rename = "nextPageToken")]
     next: Option<String>,
@@ -133,7 +135,6 @@ struct Page<T> {
 
 #[derive(Deserialize)]
 struct KeyAccesses {
-    #[serde(default)]
     accesses: Vec<Access>,
 }
 
@@ -402,6 +403,12 @@ mod tests {
         .unwrap();
         assert_eq!(k.accesses[0].door_uuid, "k");
         assert_eq!(k.accesses[0].end_time, None);
+    }
+
+    #[test]
+    fn a_listing_without_its_collection_is_refused() {
+        assert!(serde_json::from_str::<Page<User>>(r#"{"nextPageToken":"2"}"#).is_err());
+        assert!(serde_json::from_str::<Page<User>>(r#"{"users":[]}"#).is_ok());
     }
 
     #[test]
