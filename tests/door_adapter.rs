@@ -71,6 +71,7 @@ struct Rig {
     tokens: Arc<TokenCache>,
     secret: &'static str,
     passcode: &'static str,
+    mode: DeprovisionMode,
 }
 
 impl Rig {
@@ -82,6 +83,7 @@ impl Rig {
             tokens: Arc::new(TokenCache::default()),
             secret: door_fake::CLIENT_SECRET,
             passcode: "PERMANENT",
+            mode: DeprovisionMode::Deactivate,
         }
     }
 
@@ -109,7 +111,7 @@ impl Rig {
             scope: Scope::new("acme", "harbor"),
             property_ids: vec!["101".into()],
             policy: Policy::default(),
-            mode: DeprovisionMode::Deactivate,
+            mode: self.mode,
             max_percent: 100,
             approval: None,
             dry_run: false,
@@ -287,6 +289,26 @@ async fn only_grants_this_integration_made_are_revoked() {
     rig.run().await;
     assert_eq!(rig.fake.writes().len(), writes);
     assert_eq!(rig.mapping().entries.keys().collect::<Vec<_>>(), ["101/2"]);
+}
+
+#[tokio::test]
+async fn delete_mode_revokes_and_forgets_and_ignore_mode_revokes_nothing() {
+    let mut rig = Rig::new(&["1A", "1B"]).await;
+    let stays = resident("2", "1B", Some("two@example.org"), None);
+    rig.set(vec![resident("1", "1A", Some("one@example.org"), None), stays.clone()]);
+    rig.run().await;
+
+    rig.mode = DeprovisionMode::Ignore;
+    rig.set(vec![stays.clone()]);
+    let report = rig.run().await;
+    assert_eq!((report.counts.deprovisioned, report.counts.unchanged), (0, 2));
+    assert_eq!(rig.fake.user_by_email("one@example.org").unwrap().doors().len(), 2, "left as it is");
+
+    rig.mode = DeprovisionMode::Delete;
+    let report = rig.run().await;
+    assert_eq!(report.counts.deprovisioned, 1);
+    assert!(rig.fake.user_by_email("one@example.org").unwrap().doors().is_empty());
+    assert_eq!(rig.mapping().entries.keys().collect::<Vec<_>>(), ["101/2"], "forgotten at once");
 }
 
 #[tokio::test]

@@ -203,4 +203,62 @@ mod tests {
         let c = changes(&held(&[("d", "2027-01-05T00:00:00Z", None)]), &w, now());
         assert_eq!((c.revoke.len(), c.grant.len()), (1, 1));
     }
+
+    use proptest::prelude::*;
+
+    /// What DOOR looks like after the calls: revoked grants gone, new ones over the wanted window
+    /// (from `now` when already started), patched ones with the wanted end.
+    fn carry_out(held: &BTreeMap<String, Grant>, c: &GrantChanges, w: &Wanted) -> BTreeMap<String, Grant> {
+        let mut after = held.clone();
+        for t in &c.revoke {
+            after.remove(t);
+        }
+        for t in &c.patch_end {
+            after.get_mut(t).unwrap().end = w.end;
+        }
+        for t in &c.grant {
+            after.insert(t.clone(), Grant { start: w.start.unwrap_or(now()), end: w.end });
+        }
+        after
+    }
+
+    fn arb_instant() -> impl Strategy<Value = Option<Timestamp>> {
+        // Whole days around `now`, so past, present and future all occur.
+        proptest::option::of((-5i64..5).prop_map(|d| now() + jiff::SignedDuration::from_hours(24 * d)))
+    }
+
+    fn arb_held() -> impl Strategy<Value = BTreeMap<String, Grant>> {
+        proptest::collection::btree_map(
+            "[a-e]",
+            (arb_instant(), arb_instant()).prop_map(|(s, e)| Grant { start: s.unwrap_or(now()), end: e }),
+            0..5,
+        )
+    }
+
+    fn arb_wanted() -> impl Strategy<Value = Wanted> {
+        (proptest::collection::btree_set("[a-e]", 0..5), arb_instant(), arb_instant()).prop_map(|(targets, s, e)| {
+            Wanted { targets, start: s.filter(|s| *s > now()), end: e, missing_unit_door: false }
+        })
+    }
+
+    proptest! {
+        /// The calls always reach the wanted state, and the next run has nothing left to do.
+        #[test]
+        fn changes_reach_the_wanted_grants(held in arb_held(), wanted in arb_wanted()) {
+            let c = changes(&held, &wanted, now());
+            let after = carry_out(&held, &c, &wanted);
+            prop_assert!(satisfied(&after, &wanted, now()), "{after:?}");
+            prop_assert_eq!(after.keys().collect::<BTreeSet<_>>(), wanted.targets.iter().collect());
+        }
+
+        /// Only what we hold is ever revoked or patched, and nothing is granted twice.
+        #[test]
+        fn only_held_grants_are_touched(held in arb_held(), wanted in arb_wanted()) {
+            let c = changes(&held, &wanted, now());
+            prop_assert!(c.revoke.iter().chain(&c.patch_end).all(|t| held.contains_key(t)));
+            prop_assert!(c.grant.iter().all(|t| wanted.targets.contains(t)));
+            let regranted: Vec<_> = c.grant.iter().filter(|t| held.contains_key(*t)).collect();
+            prop_assert!(regranted.iter().all(|t| c.revoke.contains(t)), "a held grant is granted only after its revoke");
+        }
+    }
 }
