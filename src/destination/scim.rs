@@ -154,7 +154,7 @@ impl Destination for Scim {
     async fn find_by_emails(&self, emails: &[String]) -> Result<Vec<ManagedUser>, DestinationError> {
         let wanted: std::collections::HashSet<String> = emails.iter().map(|e| e.trim().to_lowercase()).collect();
         let matches = |u: &ManagedUser| {
-            wanted.contains(&u.record.user_name.trim().to_lowercase())
+            wanted.contains(&u.record.user_name().trim().to_lowercase())
                 || u.record.emails.iter().any(|e| wanted.contains(&e.trim().to_lowercase()))
         };
         let mut found: Vec<ManagedUser> = Vec::new();
@@ -204,7 +204,7 @@ pub fn user_body(user: &UserRecord) -> Value {
     let mut body = json!({
         "schemas": [USER_SCHEMA],
         "externalId": user.external_id,
-        "userName": user.user_name,
+        "userName": user.user_name(),
         "active": user.active,
     });
     let name = name_value(user);
@@ -228,7 +228,7 @@ pub fn patch_body(user: &UserRecord, link: bool) -> Value {
         ops.push(json!({"op": "replace", "path": "externalId", "value": user.external_id}));
     }
     ops.extend([
-        json!({"op": "replace", "path": "userName", "value": user.user_name}),
+        json!({"op": "replace", "path": "userName", "value": user.user_name()}),
         json!({"op": "replace", "path": "active", "value": user.active}),
         json!({"op": "replace", "path": "name", "value": name_value(user)}),
     ]);

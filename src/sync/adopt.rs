@@ -35,7 +35,7 @@ pub fn resolve(plan: &mut Plan, candidates: Vec<ManagedUser>) -> Vec<Conflict> {
     let mut by_email: HashMap<String, Vec<usize>> = HashMap::new();
     for (i, c) in candidates.iter().enumerate() {
         let mut keys: Vec<String> = c.record.emails.iter().map(|e| normalize(e)).collect();
-        keys.push(normalize(&c.record.user_name));
+        keys.push(normalize(c.record.user_name()));
         keys.sort();
         keys.dedup();
         for key in keys {

@@ -203,7 +203,11 @@ fn to_user(scope: &Scope, resident: Resident, active: bool) -> UserRecord {
     // yet, and ends at move-out whenever the PMS knows it.
     let access_from = if active { None } else { resident.move_in.or(resident.lease_start) };
     let access_until = resident.move_out;
-    let unit = resident.unit.map(|u| u.trim().to_string()).filter(|u| !u.is_empty());
+    let mut unit = resident.unit;
+    if let Some(u) = unit.as_mut() {
+        trim_in_place(u);
+    }
+    let unit = unit.filter(|u| !u.is_empty());
     let external_id = scope.external_id(&resident.property_id, &resident.person_id);
     let mut emails = resident.emails;
     emails.iter_mut().for_each(trim_in_place);
@@ -223,7 +227,7 @@ fn to_user(scope: &Scope, resident: Resident, active: bool) -> UserRecord {
     trim_in_place(&mut given_name);
     trim_in_place(&mut family_name);
     UserRecord {
-        user_name: emails.first().cloned().unwrap_or_else(|| external_id.clone()),
+        user_name: String::new(),
         external_id,
         given_name,
         family_name,
@@ -287,7 +291,7 @@ mod tests {
         assert!(!set.get("ns/it/1001/2").unwrap().active);
         assert!(set.get("ns/it/1001/3").is_none());
         assert_eq!(set.get("ns/it/1001/1").unwrap().given_name, "Zoë");
-        assert_eq!(set.get("ns/it/1001/1").unwrap().user_name, "1@example.org");
+        assert_eq!(set.get("ns/it/1001/1").unwrap().user_name(), "1@example.org");
     }
 
     #[test]
@@ -325,7 +329,7 @@ mod tests {
         let mut r = resident("7", "Current", ResidentStatus::Current);
         r.emails.clear();
         let set = desired_users(&scope, vec![r], &Policy::default());
-        assert_eq!(set.get("ns/it/1001/7").unwrap().user_name, "ns/it/1001/7");
+        assert_eq!(set.get("ns/it/1001/7").unwrap().user_name(), "ns/it/1001/7");
     }
 
     #[test]

@@ -53,7 +53,8 @@ impl Scope {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct UserRecord {
     pub external_id: String,
-    /// The primary email when there is one, else the external ID.
+    /// The destination's user name as read from it; empty in desired records, where it is derived
+    /// (see [`user_name`](Self::user_name)) rather than stored twice.
     pub user_name: String,
     pub given_name: String,
     pub family_name: String,
@@ -72,12 +73,18 @@ pub struct UserRecord {
 }
 
 impl UserRecord {
+    /// The user name: as stored, else the primary email, else the external ID. Desired records
+    /// leave the field empty: one copy of the email per resident is enough (`benches/plan.rs`).
+    pub fn user_name(&self) -> &str {
+        if !self.user_name.is_empty() { &self.user_name } else { self.emails.first().unwrap_or(&self.external_id) }
+    }
+
     /// Whether the destination copy must be rewritten to match `desired`. Only profile fields we own
     /// are compared, so a sync that changed nothing in the PMS makes no writes. `userName` is compared
     /// case-insensitively because SCIM defines it so. The access fields (unit and dates) are left to
     /// destinations that store them (`Destination::differs`).
     pub fn differs_from(&self, desired: &UserRecord) -> bool {
-        !self.user_name.eq_ignore_ascii_case(&desired.user_name)
+        !self.user_name().eq_ignore_ascii_case(desired.user_name())
             || self.given_name != desired.given_name
             || self.family_name != desired.family_name
             || self.emails != desired.emails
