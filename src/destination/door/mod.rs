@@ -91,11 +91,6 @@ impl Door {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The mapping as it stands (for tests and the `plan` command).
-    pub fn mapping(&self) -> Mapping {
-        self.state().mapping.clone()
-    }
-
     fn is_key(&self, target: &str) -> bool {
         self.settings.key_uuids.iter().any(|k| k == target)
     }
@@ -245,7 +240,7 @@ impl Door {
         let key = Self::key(&state, &desired.external_id).to_string();
         // Two residents sharing a phone (emails are held back by the planner when shared) would be
         // one DOOR user: never record one user for two residents.
-        if state.mapping.entries.iter().any(|(k, e)| e.user == created.user_uuid && *k != key) {
+        if state.mapping.resident_of(&created.user_uuid).is_some_and(|holder| holder != key) {
             return Err(DestinationError::Conflict { scim_type: None });
         }
         learn_granter(&mut state.mapping, &created, &targets);
@@ -270,7 +265,7 @@ impl Door {
         let state = self.state();
         let Some(user) = state.by_contact(email, phone) else { return Ok(None) };
         let key = Self::key(&state, &desired.external_id);
-        let holder = state.mapping.entries.iter().find(|(_, e)| e.user == user.user_uuid).map(|(k, _)| k.as_str());
+        let holder = state.mapping.resident_of(&user.user_uuid);
         let same = |a: &str, b: &str| a.trim().to_lowercase() == b.trim().to_lowercase();
         if holder.is_none_or(|h| h == key)
             && same(&user.first_name, &desired.given_name)
