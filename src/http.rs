@@ -364,6 +364,36 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_request_sent_once_retries_429_but_returns_5xx_and_timeouts() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/create"))
+            .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "0"))
+            .up_to_n_times(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("POST")).and(path("/create")).respond_with(ResponseTemplate::new(503)).mount(&server).await;
+        Mock::given(method("POST"))
+            .and(path("/slow"))
+            .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_millis(500)))
+            .mount(&server)
+            .await;
+        let client = HttpClient::new("test", fast(), Metrics::default());
+        let url = format!("{}/create", server.uri());
+        assert_eq!(client.send_once(|c| c.post(&url)).await.unwrap().status(), 503);
+        assert_eq!(server.received_requests().await.unwrap().len(), 2, "the 429, then the 503 once");
+
+        let slow = HttpClient::new(
+            "test",
+            HttpSettings { request_timeout: Duration::from_millis(100), ..fast() },
+            Metrics::default(),
+        );
+        let url = format!("{}/slow", server.uri());
+        assert!(matches!(slow.send_once(|c| c.post(&url)).await, Err(HttpError::Timeout { attempts: 1 })));
+        assert_eq!(server.received_requests().await.unwrap().len(), 3, "a timed-out create is not sent again");
+    }
+
+    #[tokio::test]
     async fn does_not_retry_client_errors() {
         let server = MockServer::start().await;
         Mock::given(method("GET")).respond_with(ResponseTemplate::new(401)).mount(&server).await;
