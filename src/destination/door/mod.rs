@@ -95,11 +95,6 @@ impl Door {
         self.settings.key_uuids.iter().any(|k| k == target)
     }
 
-    /// Everything this integration grants in the building: the configured keys and unit doors.
-    fn claimable<'s>(&'s self, state: &'s State) -> HashSet<&'s str> {
-        self.settings.key_uuids.iter().map(String::as_str).chain(state.door_units.keys().map(String::as_str)).collect()
-    }
-
     fn wanted(&self, state: &State, desired: &UserRecord) -> Wanted {
         let door = desired.unit.as_ref().and_then(|u| state.unit_doors.get(&u.trim().to_lowercase()));
         grants::wanted(desired, door.map(String::as_str), &self.settings.key_uuids, &state.tz(), state.now())
@@ -148,10 +143,11 @@ impl Door {
         for (unit, door) in &self.settings.unit_doors {
             unit_doors.insert(unit.trim().to_lowercase(), door.clone());
         }
-        let door_units = unit_doors.iter().map(|(u, d)| (d.clone(), u.clone())).collect();
+        let door_units: HashMap<String, String> = unit_doors.iter().map(|(u, d)| (d.clone(), u.clone())).collect();
         let mut state = self.state();
         state.tz = Some(tz);
         state.targets = targets;
+        state.claimable = self.settings.key_uuids.iter().chain(door_units.keys()).cloned().collect();
         state.unit_doors = unit_doors;
         state.door_units = door_units;
         Ok(())
@@ -166,21 +162,19 @@ impl Door {
                 extra.extend(self.client.key_accesses(key).await?);
             }
         }
-        let mut state = self.state();
-        let mut by_uuid: HashMap<String, User> =
-            users.into_iter().map(|u| (u.user_uuid.clone(), state.keep_building_accesses(u))).collect();
+        let mut by_uuid: HashMap<String, User> = users.into_iter().map(|u| (u.user_uuid.clone(), u)).collect();
         for access in extra {
             let Some(user) = access.user_uuid.as_ref().and_then(|u| by_uuid.get_mut(u)) else { continue };
             if !user.accesses.iter().any(|a| a.door_uuid == access.door_uuid) {
                 user.accesses.push(access);
             }
         }
-        state.users = by_uuid;
+        self.state().put_users(by_uuid.into_values());
         Ok(())
     }
 
     fn managed_user(&self, state: &State, key: &str, entry: &mapping::Entry, user: &User) -> ManagedUser {
-        let held = state.held(&user.user_uuid, &entry.grants, &self.claimable(state));
+        let held = state.held(&user.user_uuid, &entry.grants);
         let tz = state.tz();
         let unit = held.keys().find_map(|d| state.door_units.get(d)).cloned();
         let start = held.values().map(|g| g.start).max().filter(|s| *s > state.now());
@@ -246,8 +240,7 @@ impl Door {
         learn_granter(&mut state.mapping, &created, &targets);
         let entry = mapping::Entry { user: created.user_uuid.clone(), grants: wanted.targets.clone() };
         state.mapping.entries.insert(key, entry);
-        let created = state.keep_building_accesses(created);
-        state.users.insert(created.user_uuid.clone(), created);
+        state.put_user(created);
         if wanted.missing_unit_door {
             return Err(DestinationError::Unsendable("NO_DOOR_FOR_UNIT"));
         }
@@ -289,7 +282,7 @@ impl Door {
                 .filter(|e| e.user == user)
                 .map(|e| e.grants.clone())
                 .unwrap_or_default();
-            let held = state.held(user, &recorded, &self.claimable(&state));
+            let held = state.held(user, &recorded);
             let wanted = self.wanted(&state, desired);
             let changes = grants::changes(&held, &wanted, state.now());
             // Linked now: what we hold is recorded before anything else is called.
@@ -297,10 +290,8 @@ impl Door {
                 .mapping
                 .entries
                 .insert(key.clone(), mapping::Entry { user: user.to_string(), grants: held.keys().cloned().collect() });
-            let contact = state
-                .users
-                .get(user)
-                .map(|u| (u.first_name.clone(), u.last_name.clone(), u.email.clone(), u.phone.clone()));
+            let contact =
+                state.user(user).map(|u| (u.first_name.clone(), u.last_name.clone(), u.email.clone(), u.phone.clone()));
             (key, wanted, changes, contact)
         };
         for target in &changes.revoke {
@@ -352,8 +343,7 @@ impl Door {
         self.record(key, |grants| grants.extend(targets.iter().cloned()));
         let mut state = self.state();
         learn_granter(&mut state.mapping, &granted, targets);
-        let granted = state.keep_building_accesses(granted);
-        state.users.insert(user.to_string(), granted);
+        state.put_user(granted);
         Ok(())
     }
 
@@ -395,8 +385,9 @@ impl Door {
         let (key, held) = {
             let state = self.state();
             let key = Self::key(&state, &existing.record.external_id).to_string();
-            let recorded = state.mapping.entries.get(&key).map(|e| e.grants.clone()).unwrap_or_default();
-            (key, state.held(&existing.id, &recorded, &self.claimable(&state)))
+            let recorded = state.mapping.entries.get(&key).map(|e| &e.grants);
+            let held = state.held(&existing.id, recorded.unwrap_or(&BTreeSet::new()));
+            (key, held)
         };
         for target in held.keys() {
             self.client.revoke(&existing.id, target).await?;
@@ -434,17 +425,15 @@ impl Destination for Door {
         // A user deleted in DOOR is no longer ours: the resident is created anew. A user we hold
         // and recorded no grant on (deprovisioned earlier) is forgotten, so the map only grows with
         // residents who have access; should one come back, the lookup by email finds the user again.
-        mapping.entries.retain(|_, e| state.users.contains_key(&e.user));
+        mapping.entries.retain(|_, e| state.user(&e.user).is_some());
         state.mapping = mapping;
-        let claimable = self.claimable(&state);
         let idle: Vec<String> = state
             .mapping
             .entries
             .iter()
-            .filter(|(_, e)| e.grants.is_empty() && state.held(&e.user, &e.grants, &claimable).is_empty())
+            .filter(|(_, e)| e.grants.is_empty() && state.held(&e.user, &e.grants).is_empty())
             .map(|(k, _)| k.clone())
             .collect();
-        drop(claimable);
         for key in idle {
             state.mapping.entries.remove(&key);
         }
@@ -453,7 +442,7 @@ impl Destination for Door {
             .mapping
             .entries
             .iter()
-            .map(|(key, entry)| self.managed_user(&state, key, entry, &state.users[&entry.user]))
+            .filter_map(|(key, entry)| Some(self.managed_user(&state, key, entry, state.user(&entry.user)?)))
             .collect();
         Ok(managed)
     }
@@ -464,8 +453,7 @@ impl Destination for Door {
         let holders: HashMap<&str, &str> =
             state.mapping.entries.iter().map(|(k, e)| (e.user.as_str(), k.as_str())).collect();
         let found = state
-            .users
-            .values()
+            .users()
             .filter(|u| u.email.as_deref().is_some_and(|e| wanted.contains(&e.trim().to_lowercase())))
             .map(|u| {
                 let external_id =
@@ -500,13 +488,12 @@ impl Destination for Door {
     fn differs(&self, existing: &ManagedUser, desired: &UserRecord) -> bool {
         let state = self.state();
         let key = Self::key(&state, &desired.external_id);
-        let recorded = state.mapping.entries.get(key).map(|e| e.grants.clone()).unwrap_or_default();
-        let held = state.held(&existing.id, &recorded, &self.claimable(&state));
+        let empty = BTreeSet::new();
+        let recorded = state.mapping.entries.get(key).map_or(&empty, |e| &e.grants);
+        let held = state.held(&existing.id, recorded);
         let wanted = self.wanted(&state, desired);
         // A unit without a door is retried (and reported) every run until the mapping is fixed.
-        wanted.missing_unit_door
-            || !grants::satisfied(&held, &wanted, state.now())
-            || recorded != held.keys().cloned().collect()
+        wanted.missing_unit_door || !grants::satisfied(&held, &wanted, state.now()) || !recorded.iter().eq(held.keys())
     }
 
     /// DOOR has no user without a grant: a future resident with no move-in or lease start date

@@ -22,8 +22,14 @@ pub(super) struct State {
     pub door_units: HashMap<String, String>,
     /// The doors and keys of the building: accesses to anything else are not looked at.
     pub targets: HashSet<String>,
-    /// Every user of the partner, by UUID, with accesses to the building only.
-    pub users: HashMap<String, User>,
+    /// Everything this integration grants in the building: the configured keys and the unit doors.
+    pub claimable: HashSet<String>,
+    /// Every user of the partner, by UUID, with accesses to the building only (see
+    /// [`put_user`](Self::put_user)).
+    users: HashMap<String, User>,
+    /// User UUID by lowercase email, and by phone: the lookup before every create.
+    by_email: HashMap<String, String>,
+    by_phone: HashMap<String, String>,
     pub mapping: Mapping,
     /// What the store held when the run started (`None`: nothing).
     pub saved: Option<Mapping>,
@@ -43,7 +49,7 @@ impl State {
     /// (`claimable`; this recovers grants made just before a crash). Until that UUID is known (a
     /// fresh or lost identity map) nothing unrecorded is claimed: another partner's grant could
     /// look the same, and it must never be revoked.
-    pub fn held(&self, user: &str, recorded: &BTreeSet<String>, claimable: &HashSet<&str>) -> BTreeMap<String, Grant> {
+    pub fn held(&self, user: &str, recorded: &BTreeSet<String>) -> BTreeMap<String, Grant> {
         let Some(user) = self.users.get(user) else { return BTreeMap::new() };
         let granter = self.mapping.granter.as_deref();
         user.accesses
@@ -51,8 +57,7 @@ impl State {
             .filter(|a| a.granter.kind == "PARTNER")
             .filter(|a| match granter {
                 Some(ours) => {
-                    a.granter.uuid == ours
-                        && (recorded.contains(&a.door_uuid) || claimable.contains(a.door_uuid.as_str()))
+                    a.granter.uuid == ours && (recorded.contains(&a.door_uuid) || self.claimable.contains(&a.door_uuid))
                 }
                 None => recorded.contains(&a.door_uuid),
             })
@@ -62,17 +67,42 @@ impl State {
 
     /// The unmapped-or-mapped user holding `contact` (an email, case-insensitive, or a phone).
     pub fn by_contact(&self, email: Option<&str>, phone: Option<&str>) -> Option<&User> {
-        let email = email.map(|e| e.trim().to_lowercase());
-        self.users.values().find(|u| match (&email, phone) {
-            (Some(e), _) => u.email.as_deref().is_some_and(|x| x.trim().to_lowercase() == *e),
-            (None, Some(p)) => u.phone.as_deref().is_some_and(|x| x.trim() == p.trim()),
-            (None, None) => false,
-        })
+        let uuid = match (email, phone) {
+            (Some(e), _) => self.by_email.get(&e.trim().to_lowercase()),
+            (None, Some(p)) => self.by_phone.get(p.trim()),
+            (None, None) => None,
+        };
+        uuid.and_then(|u| self.users.get(u))
     }
 
-    pub fn keep_building_accesses(&self, mut user: User) -> User {
+    pub fn user(&self, uuid: &str) -> Option<&User> {
+        self.users.get(uuid)
+    }
+
+    pub fn users(&self) -> impl Iterator<Item = &User> {
+        self.users.values()
+    }
+
+    /// Keeps `user` as DOOR just reported it, with its accesses to this building only.
+    pub fn put_user(&mut self, mut user: User) {
         user.accesses.retain(|a| self.targets.contains(&a.door_uuid));
-        user
+        if let Some(email) = &user.email {
+            self.by_email.insert(email.trim().to_lowercase(), user.user_uuid.clone());
+        }
+        if let Some(phone) = &user.phone {
+            self.by_phone.insert(phone.trim().to_string(), user.user_uuid.clone());
+        }
+        self.users.insert(user.user_uuid.clone(), user);
+    }
+
+    /// Replaces every user with a fresh listing.
+    pub fn put_users(&mut self, users: impl IntoIterator<Item = User>) {
+        self.users.clear();
+        self.by_email.clear();
+        self.by_phone.clear();
+        for user in users {
+            self.put_user(user);
+        }
     }
 }
 
