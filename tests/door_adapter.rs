@@ -16,7 +16,7 @@ use pms_sync::http::{HttpClient, HttpSettings, RateLimit, RateLimiter};
 use pms_sync::metrics::Metrics;
 use pms_sync::pms::{PmsError, PmsSource};
 use pms_sync::sync::{DeprovisionMode, Phone, PhoneKind, Policy, Resident, ResidentStatus, Scope};
-use support::door_fake::{self, CreateFault, DoorFake, KEY_LOBBY, MANAGER, OTHER_PARTNER, unit_door};
+use support::door_fake::{self, CreateFault, DoorFake, KEY_LOBBY, MANAGER, OTHER_PARTNER, sorted, unit_door};
 
 /// Residents a test edits between runs.
 #[derive(Default)]
@@ -231,11 +231,6 @@ async fn the_contact_rules_are_kept_before_anything_is_sent() {
     assert_eq!(report.counts.updated, 1);
     let moved = rig.fake.users().pop().unwrap();
     assert_eq!((&moved.uuid, moved.doors()), (&user.uuid, sorted(vec![unit_door("1B"), KEY_LOBBY.into()])));
-}
-
-fn sorted(mut v: Vec<String>) -> Vec<String> {
-    v.sort();
-    v
 }
 
 #[tokio::test]

@@ -12,7 +12,7 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Api;
 use serde_json::{Value, json};
 use support::buildium_fake::{BuildiumFake, Dataset};
-use support::door_fake::{self, CreateFault, DoorFake, KEY_LOBBY, MANAGER, unit_door};
+use support::door_fake::{self, CreateFault, DoorFake, KEY_LOBBY, MANAGER, sorted, unit_door};
 use support::*;
 
 const MAP: &str = "harbor-door-identities";
@@ -93,11 +93,6 @@ fn midnight(date: Date) -> jiff::Timestamp {
 
 fn at(text: &str) -> jiff::Timestamp {
     text.parse().unwrap()
-}
-
-fn sorted(mut v: Vec<String>) -> Vec<String> {
-    v.sort();
-    v
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -216,15 +211,6 @@ async fn a_crash_between_create_and_record_makes_no_duplicate_user() {
     assert_eq!(map.data.unwrap()["identities"].lines().count(), 5);
 }
 
-fn plan(args: &[&str], kubeconfig: Option<&str>) -> std::process::Output {
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_pms-sync"));
-    command.arg("plan").args(args).env_remove("KUBECONFIG");
-    if let Some(path) = kubeconfig {
-        command.env("KUBECONFIG", path);
-    }
-    command.output().expect("run pms-sync plan")
-}
-
 /// `pms-sync plan` for a DOOR integration reads the identity map from the cluster (and writes
 /// nothing anywhere); without a cluster, the users DOOR already has show as adoptions.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -243,7 +229,7 @@ async fn plan_reads_the_identity_map_and_writes_nothing() {
     std::fs::write(&file, serde_yaml::to_string(&manifest).unwrap()).unwrap();
     let file = file.to_str().unwrap();
     let kubeconfig = std::env::var("PMS_SYNC_TEST_KUBECONFIG").unwrap();
-    let out = plan(&["-f", file], Some(&kubeconfig));
+    let out = run_plan(&["-f", file], Some(&kubeconfig));
     let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert_eq!(out.status.code(), Some(0), "in step: {stdout}{stderr}");
 
@@ -257,7 +243,7 @@ async fn plan_reads_the_identity_map_and_writes_nothing() {
         std::fs::create_dir_all(secrets.join(secret)).unwrap();
         std::fs::write(secrets.join(secret).join(key), value).unwrap();
     }
-    let out = plan(&["-f", file, "--secrets", secrets.to_str().unwrap(), "-o", "json"], None);
+    let out = run_plan(&["-f", file, "--secrets", secrets.to_str().unwrap(), "-o", "json"], None);
     assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
     let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
     let verbs: Vec<&str> =

@@ -4,7 +4,6 @@
 mod support;
 
 use std::path::Path;
-use std::process::{Command, Output};
 
 use support::buildium_fake::{BuildiumFake, Fault};
 use support::*;
@@ -35,15 +34,6 @@ fn secrets_dir(dir: &Path) -> std::path::PathBuf {
     root
 }
 
-fn plan(args: &[&str], kubeconfig: Option<&str>) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_pms-sync"));
-    command.arg("plan").args(args).env_remove("KUBECONFIG");
-    if let Some(path) = kubeconfig {
-        command.env("KUBECONFIG", path);
-    }
-    command.output().expect("run pms-sync plan")
-}
-
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -60,7 +50,7 @@ async fn plan_prints_what_a_sync_would_do_and_exits_by_outcome() {
     let secrets_arg = secrets.to_str().unwrap();
 
     // Nothing synced yet: six creates pending, exit code 2, nothing written.
-    let out = plan(&["-f", file_arg, "--secrets", secrets_arg], None);
+    let out = run_plan(&["-f", file_arg, "--secrets", secrets_arg], None);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     let table = text(&out.stdout);
     assert!(table.contains(&format!("create      {}", id(&ns, "101", 1))), "{table}");
@@ -71,7 +61,7 @@ async fn plan_prints_what_a_sync_would_do_and_exits_by_outcome() {
     }
 
     // The JSON form, for machines.
-    let out = plan(&["-f", file_arg, "--secrets", secrets_arg, "-o", "json"], None);
+    let out = run_plan(&["-f", file_arg, "--secrets", secrets_arg, "-o", "json"], None);
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc["actions"].as_array().unwrap().len(), 6);
     assert_eq!(doc["properties"][0]["create"], 4);
@@ -80,18 +70,18 @@ async fn plan_prints_what_a_sync_would_do_and_exits_by_outcome() {
     apply_integration(&world.client, &ns, &world.manifest()).await;
     wait_ready(&world.client, &ns, NAME, "True", "Succeeded").await;
     let kubeconfig = std::env::var("PMS_SYNC_TEST_KUBECONFIG").unwrap();
-    let out = plan(&["-f", file_arg], Some(&kubeconfig));
+    let out = run_plan(&["-f", file_arg], Some(&kubeconfig));
     assert_eq!(out.status.code(), Some(0), "{}{}", text(&out.stdout), text(&out.stderr));
 
     // A move-out shows as one pending deactivation, held by nobody (1 of 6 is under 20%).
     world.fake.update(|d| d.tenant_mut(2).for_each(|t| t.status = "MovedOut".into()));
-    let out = plan(&["-f", file_arg, "--secrets", secrets_arg], None);
+    let out = run_plan(&["-f", file_arg, "--secrets", secrets_arg], None);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stdout).contains(&format!("deactivate  {}", id(&ns, "101", 2))), "{}", text(&out.stdout));
 
     // A PMS outage for one property: the plan says so, and the exit code is 1.
     world.fake.set_fault(102, Some(Fault::Unauthorized));
-    let out = plan(&["-f", file_arg, "--secrets", secrets_arg], None);
+    let out = run_plan(&["-f", file_arg, "--secrets", secrets_arg], None);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stdout).contains("failed, left untouched"), "{}", text(&out.stdout));
 }
@@ -99,7 +89,7 @@ async fn plan_prints_what_a_sync_would_do_and_exits_by_outcome() {
 #[tokio::test]
 async fn plan_reports_bad_input_clearly() {
     let dir = tempfile::tempdir().unwrap();
-    let missing = plan(&["-f", dir.path().join("nope.yaml").to_str().unwrap()], None);
+    let missing = run_plan(&["-f", dir.path().join("nope.yaml").to_str().unwrap()], None);
     assert_eq!(missing.status.code(), Some(1));
     assert!(text(&missing.stderr).contains("cannot read"), "{}", text(&missing.stderr));
 
@@ -107,13 +97,13 @@ async fn plan_reports_bad_input_clearly() {
     let mut manifest = integration(NAME, "http://127.0.0.1:1", "http://127.0.0.1:1/v2", &["101"]);
     manifest["spec"]["interval"] = "10s".into();
     std::fs::write(&file, serde_yaml::to_string(&manifest).unwrap()).unwrap();
-    let invalid = plan(&["-f", file.to_str().unwrap(), "--secrets", dir.path().to_str().unwrap()], None);
+    let invalid = run_plan(&["-f", file.to_str().unwrap(), "--secrets", dir.path().to_str().unwrap()], None);
     assert_eq!(invalid.status.code(), Some(1));
     assert!(text(&invalid.stderr).contains("spec.interval"), "{}", text(&invalid.stderr));
 
     manifest["spec"]["interval"] = "1h".into();
     std::fs::write(&file, serde_yaml::to_string(&manifest).unwrap()).unwrap();
-    let no_secret = plan(&["-f", file.to_str().unwrap(), "--secrets", dir.path().to_str().unwrap()], None);
+    let no_secret = run_plan(&["-f", file.to_str().unwrap(), "--secrets", dir.path().to_str().unwrap()], None);
     assert_eq!(no_secret.status.code(), Some(1));
     assert!(text(&no_secret.stderr).contains("CredentialsNotFound"), "{}", text(&no_secret.stderr));
 }

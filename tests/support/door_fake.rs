@@ -218,6 +218,12 @@ impl DoorFake {
     }
 }
 
+/// `v` sorted: what [`User::doors`] returns for those doors.
+pub fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v
+}
+
 fn error(status: StatusCode, message: &str) -> Response {
     (status, axum::Json(json!({ "message": message }))).into_response()
 }

@@ -436,6 +436,17 @@ pub fn dataset() -> Dataset {
     }
 }
 
+/// Runs the shipped `pms-sync plan` with `args`, against the cluster of `kubeconfig` if given
+/// (otherwise with no cluster at all).
+pub fn run_plan(args: &[&str], kubeconfig: Option<&str>) -> std::process::Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_pms-sync"));
+    command.arg("plan").args(args).env_remove("KUBECONFIG");
+    if let Some(path) = kubeconfig {
+        command.env("KUBECONFIG", path);
+    }
+    command.output().expect("run pms-sync plan")
+}
+
 /// Warning events of an integration's namespace with `reason`, as (reason, note).
 pub async fn warnings(client: &Client, namespace: &str, reason: &str) -> Vec<String> {
     let api: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(client.clone(), namespace);
