@@ -360,7 +360,7 @@ fn encode(segment: &str) -> String {
 async fn read_json<T: serde::de::DeserializeOwned>(response: Response, what: &str) -> Result<T, DestinationError> {
     let bytes = response.bytes().await.map_err(|e| DestinationError::InvalidResponse(format!("{what}: {e}")))?;
     serde_json::from_slice(&bytes)
-        .map_err(|e| DestinationError::InvalidResponse(format!("{what}: unexpected body ({})", e.classify_name())))
+        .map_err(|e| DestinationError::InvalidResponse(format!("{what}: unexpected body ({})", json_error_kind(&e))))
 }
 
 /// The error enum of a DOOR error body (`{"message": "EMAIL_REQUIRED_FOR_PERMANENT"}`), kept only
@@ -370,18 +370,14 @@ async fn error_enum(response: Response) -> Option<String> {
     body.message.filter(|m| !m.is_empty() && m.len() <= 64 && m.chars().all(|c| c.is_ascii_uppercase() || c == '_'))
 }
 
-trait ClassifyName {
-    fn classify_name(&self) -> &'static str;
-}
-
-impl ClassifyName for serde_json::Error {
-    fn classify_name(&self) -> &'static str {
-        match self.classify() {
-            serde_json::error::Category::Io => "io",
-            serde_json::error::Category::Syntax => "not JSON",
-            serde_json::error::Category::Data => "missing or mistyped fields",
-            serde_json::error::Category::Eof => "truncated",
-        }
+/// What kind of JSON error `e` is, without its text: serde's messages quote the offending value,
+/// which could be personal data.
+fn json_error_kind(e: &serde_json::Error) -> &'static str {
+    match e.classify() {
+        serde_json::error::Category::Io => "io",
+        serde_json::error::Category::Syntax => "not JSON",
+        serde_json::error::Category::Data => "missing or mistyped fields",
+        serde_json::error::Category::Eof => "truncated",
     }
 }
 
