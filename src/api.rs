@@ -54,10 +54,11 @@ pub struct PmsIntegrationSpec {
     #[serde(default = "default_enabled")]
     pub enabled: bool,
 
-    /// Time between scheduled syncs, as a duration such as `1h`, `30m` or `1h30m` (minimum `1m`).
-    /// Each run is jittered by ±10% so integrations created together do not call their PMS together.
+    /// Time between scheduled syncs, as a duration such as `1h`, `30m` or `1h30m` (minimum `1m`,
+    /// maximum `720h`, 30 days). Each run is jittered by ±10% so integrations created together do
+    /// not call their PMS together.
     #[serde(default = "default_interval")]
-    #[schemars(regex(pattern = r"^([0-9]+(h|m|s))+$"))]
+    #[schemars(regex(pattern = r"^([0-9]+(h|m|s))+$"), length(max = 32))]
     pub interval: String,
 
     /// The Property Management System the residents come from.
@@ -92,6 +93,12 @@ pub struct PmsIntegrationSpec {
     /// Compute the plan and report it in `status.plan` without writing anything to the destination.
     #[serde(default)]
     pub dry_run: bool,
+
+    /// Allow plain `http://` URLs (`spec.pms.baseUrl`, the destination's URLs) to hosts other than
+    /// loopback. Credentials then cross the network unencrypted: only for test servers on a
+    /// trusted network. Default false: such URLs are refused as `InvalidSpec` before any call.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_insecure_http: bool,
 }
 
 fn default_access_roles() -> Vec<AccessRole> {

@@ -26,6 +26,8 @@ pub mod reason {
     pub const DESTINATION_AUTHENTICATION_FAILED: &str = "DestinationAuthenticationFailed";
     pub const SYNC_INCOMPLETE: &str = "SyncIncomplete";
     pub const KUBERNETES_API_ERROR: &str = "KubernetesApiError";
+    /// A reconcile panicked (a bug); metrics only, the integration is retried later.
+    pub const INTERNAL_ERROR: &str = "InternalError";
     pub const DEPROVISION_HELD: &str = "DeprovisionHeld";
     pub const DRY_RUN: &str = "DryRun";
     /// Event reason: residents not created because their email belongs to a non-matching user.

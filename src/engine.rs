@@ -30,6 +30,9 @@ pub struct SyncConfig {
     pub fetch_concurrency: usize,
     /// Destination writes in flight at once (per integration).
     pub write_concurrency: usize,
+    /// When the run must stop: reading and planning are abandoned, and no write starts after
+    /// it (writes under way finish, bounded by their own timeouts). `None`: no deadline.
+    pub deadline: Option<tokio::time::Instant>,
 }
 
 /// Outcome of one property.
@@ -78,6 +81,8 @@ pub enum RunError {
     AllPropertiesFailed,
     #[error("could not read destination users: {0}")]
     Destination(DestinationError),
+    #[error("the sync deadline passed before the plan was complete; nothing was changed")]
+    DeadlineExceeded,
 }
 
 /// Everything a run learned; the controller turns it into status, the CLI into a table.
@@ -98,6 +103,8 @@ pub struct SyncReport {
     pub guard: Option<Guard>,
     /// Planned writes per property, for dry runs and `pms-sync plan`.
     pub planned: BTreeMap<String, PlannedCounts>,
+    /// Planned writes not started because the sync deadline passed.
+    pub not_started: u64,
 }
 
 impl SyncReport {
@@ -237,12 +244,29 @@ fn planned_by_property(scope: &Scope, plan: &Plan) -> BTreeMap<String, PlannedCo
 
 /// A full run: fetch, plan and (unless a dry run) apply.
 pub async fn run<P: PmsSource, D: Destination>(pms: &P, destination: &D, config: &SyncConfig) -> SyncReport {
-    let (mut report, plan) = fetch_and_plan(pms, destination, config, &Quiet).await;
+    let planning = fetch_and_plan(pms, destination, config, &Quiet);
+    let planned = match config.deadline {
+        Some(deadline) => tokio::time::timeout_at(deadline, planning).await.ok(),
+        None => Some(planning.await),
+    };
+    let Some((mut report, plan)) = planned else {
+        return SyncReport { fatal: Some(RunError::DeadlineExceeded), ..SyncReport::default() };
+    };
     let Some(plan) = plan else { return report };
     if config.dry_run {
         return report;
     }
+    let planned_writes = plan.actions.len() as u64;
+    let deadline = async {
+        match config.deadline {
+            Some(deadline) => tokio::time::sleep_until(deadline).await,
+            None => std::future::pending().await,
+        }
+    };
+    // Past the deadline no further write starts; those under way finish (a write cut off midway
+    // could leave a destination change made but unrecorded).
     let results: Vec<(ActionKind, String, Result<(), DestinationError>)> = stream::iter(plan.actions)
+        .take_until(deadline)
         .map(|action| async move {
             let result = destination.apply(&action).await;
             (ActionKind::of(&action), action.external_id().to_string(), result)
@@ -250,6 +274,7 @@ pub async fn run<P: PmsSource, D: Destination>(pms: &P, destination: &D, config:
         .buffer_unordered(config.write_concurrency.max(1))
         .collect()
         .await;
+    report.not_started = planned_writes - results.len() as u64;
     // The destination's own bookkeeping (DOOR's identity map) is saved once, after every write,
     // whatever failed: what was done must be remembered.
     let finished = destination.finish().await;

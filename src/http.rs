@@ -4,6 +4,10 @@
 //! - transient failures (timeouts, connection errors, 429, 500/502/503/504) are retried with
 //!   exponential backoff and full jitter, and `Retry-After` (seconds or HTTP date) is honoured;
 //! - other statuses are returned to the caller, which knows the vendor's error body;
+//! - redirects are never followed: reqwest would carry custom credential headers and re-post
+//!   bodies holding passwords to the next host; a 3xx is an error naming the status only;
+//! - no body is read whole without a cap ([`HttpSettings::max_body_bytes`]): a vendor streaming
+//!   hundreds of megabytes fails its call, not the pod;
 //! - nothing about a request is logged but its method, host, path and status: queries, headers
 //!   and bodies can hold credentials or personal data.
 //!
@@ -29,7 +33,16 @@ pub struct HttpSettings {
     /// A `Retry-After` longer than this is not waited for in-process; the call fails as
     /// transient and the controller's own backoff takes over.
     pub max_retry_after: Duration,
+    /// Largest response body read, in bytes; a larger one fails the call (`BodyTooLarge`).
+    pub max_body_bytes: usize,
 }
+
+/// Default body cap: far above any real page (a 1,000-row page is a few MB), far below the
+/// chart's memory limit even with every integration reading one at once.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
+
+/// Cap on an error body, read only for its code.
+pub const ERROR_BODY_LIMIT: usize = 64 * 1024;
 
 impl Default for HttpSettings {
     fn default() -> Self {
@@ -40,6 +53,7 @@ impl Default for HttpSettings {
             base_delay: Duration::from_millis(500),
             max_delay: Duration::from_secs(20),
             max_retry_after: Duration::from_secs(120),
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
         }
     }
 }
@@ -55,6 +69,13 @@ pub enum HttpError {
     Request(String),
     #[error("HTTP {status} after {attempts} attempt(s)")]
     Exhausted { status: u16, attempts: u32 },
+    /// A 3xx: not followed, since the credentials of the request would travel with it.
+    #[error("HTTP {status} redirect not followed (redirects would carry credentials to another address)")]
+    Redirected { status: u16 },
+    #[error("response body larger than the limit of {limit} bytes")]
+    BodyTooLarge { limit: usize },
+    #[error("response body could not be read ({0})")]
+    Body(&'static str),
 }
 
 /// A reqwest client plus the retry policy and metrics, labelled by the system it talks to.
@@ -135,6 +156,7 @@ impl HttpClient {
             .connect_timeout(settings.connect_timeout)
             .timeout(settings.request_timeout)
             .user_agent(concat!("pms-sync/", env!("CARGO_PKG_VERSION")))
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("a reqwest client with static settings always builds");
         Self { client, settings, target, metrics, limiter: None }
@@ -200,6 +222,9 @@ impl HttpClient {
                     let status = response.status();
                     self.metrics.record_api_call(self.target, status_class(Some(status)));
                     tracing::debug!(target: "pms_sync::http", %method, %host, %path, status = status.as_u16(), attempt, "outbound call");
+                    if status.is_redirection() {
+                        return Err(HttpError::Redirected { status: status.as_u16() });
+                    }
                     if !retryable(status) {
                         // A vendor announcing its budget is spent (Entrata and others send limit
                         // headers): the next call of this integration waits for the reset.
@@ -238,12 +263,66 @@ impl HttpClient {
         }
     }
 
+    /// The response's body, read chunk by chunk up to [`HttpSettings::max_body_bytes`]: a
+    /// declared or actual larger body is refused before it is held in memory.
+    pub async fn body(&self, response: Response) -> Result<Vec<u8>, HttpError> {
+        read_capped(response, self.settings.max_body_bytes).await
+    }
+
+    /// [`body`](Self::body) as UTF-8 text (invalid sequences replaced).
+    pub async fn text(&self, response: Response) -> Result<String, HttpError> {
+        let bytes = self.body(response).await?;
+        Ok(match String::from_utf8(bytes) {
+            Ok(text) => text,
+            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+        })
+    }
+
+    /// [`body`](Self::body) parsed as JSON; `Err(None)` when it is not the expected JSON (serde's
+    /// message is dropped: it quotes values, which may be personal data).
+    pub async fn json<T: serde::de::DeserializeOwned>(&self, response: Response) -> Result<T, Option<HttpError>> {
+        let bytes = self.body(response).await.map_err(Some)?;
+        serde_json::from_slice(&bytes).map_err(|_| None)
+    }
+
     /// Exponential backoff with full jitter: uniform in `[0, min(max, base * 2^(attempt-1))]`.
     fn backoff(&self, attempt: u32) -> Duration {
         let exp = self.settings.base_delay.saturating_mul(1u32 << (attempt - 1).min(16));
         let cap = exp.min(self.settings.max_delay);
         cap.mul_f64(fastrand::f64())
     }
+}
+
+/// Reads at most `limit` bytes of body; more (declared or sent) is `BodyTooLarge`.
+pub async fn read_capped(mut response: Response, limit: usize) -> Result<Vec<u8>, HttpError> {
+    if response.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(HttpError::BodyTooLarge { limit });
+    }
+    let mut out = Vec::new();
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                if out.len() + chunk.len() > limit {
+                    return Err(HttpError::BodyTooLarge { limit });
+                }
+                out.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Ok(out),
+            Err(e) if e.is_timeout() => return Err(HttpError::Body("timed out")),
+            Err(_) => return Err(HttpError::Body("connection broke")),
+        }
+    }
+}
+
+/// A vendor's error code fit for status, events and logs: codes are short identifiers, while
+/// anything else could be free text naming a resident. Keeps a code of at most 64 letters,
+/// digits and `_ . : -`; anything else is `None`.
+pub fn vendor_code(code: &str) -> Option<String> {
+    let code = code.trim();
+    let ok = !code.is_empty()
+        && code.len() <= 64
+        && code.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'-'));
+    ok.then(|| code.to_string())
 }
 
 fn is_retryable(status: StatusCode) -> bool {
@@ -460,6 +539,75 @@ mod tests {
         limiter.pause_until(start + Duration::from_secs(12));
         limiter.acquire().await;
         assert_eq!(start.elapsed(), Duration::from_secs(12));
+    }
+
+    #[tokio::test]
+    async fn redirects_are_reported_not_followed() {
+        let second = MockServer::start().await;
+        Mock::given(method("GET")).respond_with(ResponseTemplate::new(200)).mount(&second).await;
+        let first = MockServer::start().await;
+        for status in [301, 302, 307, 308] {
+            Mock::given(method("GET"))
+                .and(path(format!("/{status}")))
+                .respond_with(ResponseTemplate::new(status).insert_header("Location", format!("{}/x", second.uri())))
+                .mount(&first)
+                .await;
+        }
+        let client = HttpClient::new("test", fast(), Metrics::default());
+        for status in [301, 302, 307, 308] {
+            let url = format!("{}/{status}", first.uri());
+            let result = client.send(|c| c.get(&url).header("x-secret", "hunter2")).await;
+            assert!(matches!(result, Err(HttpError::Redirected { status: s }) if s == status), "{result:?}");
+        }
+        assert!(second.received_requests().await.unwrap().is_empty(), "nothing reached the second host");
+    }
+
+    #[tokio::test]
+    async fn bodies_over_the_cap_are_refused_declared_or_streamed() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path("/big"))
+            .respond_with(ResponseTemplate::new(200).set_body_bytes(vec![b'x'; 2048]))
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/small"))
+            .respond_with(ResponseTemplate::new(200).set_body_bytes(vec![b'x'; 1024]))
+            .mount(&server)
+            .await;
+        let client = HttpClient::new("test", HttpSettings { max_body_bytes: 1024, ..fast() }, Metrics::default());
+        let big = client.send(|c| c.get(format!("{}/big", server.uri()))).await.unwrap();
+        assert!(matches!(client.body(big).await, Err(HttpError::BodyTooLarge { limit: 1024 })));
+        let small = client.send(|c| c.get(format!("{}/small", server.uri()))).await.unwrap();
+        assert_eq!(client.body(small).await.unwrap().len(), 1024);
+
+        // Chunked, without Content-Length: the cap holds while reading.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut request = [0u8; 1024];
+            let _ = socket.read(&mut request).await;
+            let _ = socket.write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n").await;
+            for _ in 0..10_000 {
+                if socket.write_all(b"100\r\n").await.is_err() {
+                    return;
+                }
+                let _ = socket.write_all(&[b'y'; 256]).await;
+                let _ = socket.write_all(b"\r\n").await;
+            }
+        });
+        let streamed = client.send(|c| c.get(format!("http://{addr}/"))).await.unwrap();
+        assert!(matches!(client.body(streamed).await, Err(HttpError::BodyTooLarge { limit: 1024 })));
+    }
+
+    #[test]
+    fn vendor_codes_are_short_identifiers_or_nothing() {
+        assert_eq!(vendor_code(" E_AUTH-1.x:y ").as_deref(), Some("E_AUTH-1.x:y"));
+        assert_eq!(vendor_code("Resident Zoë Ångström not found"), None);
+        assert_eq!(vendor_code(&"A".repeat(65)), None);
+        assert_eq!(vendor_code(""), None);
     }
 
     #[tokio::test]

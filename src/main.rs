@@ -56,6 +56,9 @@ struct PlanArgs {
     /// Output format.
     #[arg(short = 'o', long, value_enum, default_value_t = Output::Table)]
     output: Output,
+    /// Namespace of the controller's state, where the DOOR identity maps are read from.
+    #[arg(long, env = "STATE_NAMESPACE", default_value = pms_sync::controller::DEFAULT_STATE_NAMESPACE)]
+    state_namespace: String,
 }
 
 #[derive(clap::Args)]
@@ -94,6 +97,26 @@ struct ControllerArgs {
     /// This instance's name in events and in the Lease (in a cluster: the pod name).
     #[arg(long, env = "POD_NAME")]
     instance: Option<String>,
+    /// Namespace of the controller's own state (DOOR identity maps), where tenants cannot write
+    /// (default: the controller's namespace, POD_NAMESPACE).
+    #[arg(long, env = "STATE_NAMESPACE")]
+    state_namespace: Option<String>,
+    /// Longest one sync may run (e.g. 15m): then it stops, reports SyncIncomplete and frees its
+    /// slot for other integrations.
+    #[arg(long, env = "SYNC_DEADLINE", default_value = "15m", value_parser = parse_deadline)]
+    sync_deadline: std::time::Duration,
+    /// Largest response body read from a PMS or destination, in MiB; a larger one fails the call
+    /// (the property, for a PMS) with a clear reason instead of exhausting memory.
+    #[arg(long, env = "MAX_BODY_MIB", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    max_body_mib: u32,
+}
+
+fn parse_deadline(text: &str) -> Result<std::time::Duration, String> {
+    let d = controller::validate::parse_duration(text).ok_or("not a duration such as 15m or 1h")?;
+    if d < std::time::Duration::from_secs(30) || d > std::time::Duration::from_secs(24 * 3600) {
+        return Err("between 30s and 24h".into());
+    }
+    Ok(d)
 }
 
 fn main() -> std::process::ExitCode {
@@ -110,6 +133,7 @@ fn main() -> std::process::ExitCode {
                 secrets_dir: args.secrets,
                 namespace: args.namespace,
                 output: args.output,
+                state_namespace: args.state_namespace,
             };
             std::process::ExitCode::from(runtime.block_on(pms_sync::plan_command::run(args)))
         }
@@ -162,6 +186,12 @@ async fn run_controller(args: ControllerArgs) -> std::process::ExitCode {
             renew_grace: std::time::Duration::from_secs((args.leader_elect_lease_seconds / 3).max(1)),
         }),
         instance: args.instance.clone(),
+        sync_deadline: args.sync_deadline,
+        state_namespace: args.state_namespace.clone().unwrap_or_else(|| args.leader_elect_namespace.clone()),
+        http: pms_sync::http::HttpSettings {
+            max_body_bytes: args.max_body_mib as usize * 1024 * 1024,
+            ..Default::default()
+        },
         ..Settings::default()
     };
     // A stop lets running syncs finish (each call is bounded by its timeouts); if they have not after

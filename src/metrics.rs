@@ -107,6 +107,13 @@ impl Metrics {
         self.ready.get_or_create(&labels).set(i64::from(ready));
     }
 
+    /// Drops an integration's readiness series (deleted or disabled: neither ready nor failing, so
+    /// the shipped "not ready" alert must not fire for it).
+    pub fn forget_integration(&self, namespace: &str, name: &str) {
+        let labels = IntegrationLabels { namespace: namespace.to_string(), name: name.to_string() };
+        self.ready.remove(&labels);
+    }
+
     pub fn record_api_call(&self, target: &'static str, class: &'static str) {
         self.api_calls.get_or_create(&CallLabels { target, class }).inc();
     }

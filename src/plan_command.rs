@@ -37,6 +37,8 @@ pub struct PlanArgs {
     pub secrets_dir: Option<PathBuf>,
     pub namespace: Option<String>,
     pub output: Output,
+    /// Where the controller keeps its state (the DOOR identity maps).
+    pub state_namespace: String,
 }
 
 /// Prints progress on stderr while properties are fetched (counts and IDs only).
@@ -88,7 +90,15 @@ async fn plan(args: &PlanArgs) -> Result<u8, String> {
     // DOOR's identity map: read from the cluster when there is one (never written: a plan writes
     // nothing); with --secrets it starts empty and existing DOOR users show up as adoptions.
     let store: std::sync::Arc<dyn MappingStore> = match &cluster {
-        Some(client) => std::sync::Arc::new(ConfigMapStore::new(client.clone(), &namespace, &name, None)),
+        Some(client) => {
+            let building = spec
+                .door_building()
+                .map(|(url, uuid)| crate::controller::identity_store::building_key(url, uuid))
+                .unwrap_or_default();
+            let building = building.as_str();
+            let store = ConfigMapStore::new(client.clone(), &args.state_namespace, &namespace, &name, None, building);
+            std::sync::Arc::new(store)
+        }
         None => std::sync::Arc::new(MemoryStore::default()),
     };
     let door_parts = || build::DoorParts { tokens: Default::default(), store };
@@ -97,7 +107,7 @@ async fn plan(args: &PlanArgs) -> Result<u8, String> {
     let approval =
         integration.metadata.annotations.as_ref().and_then(|a| a.get(APPROVE_DEPROVISION_ANNOTATION)).cloned();
     let scope = Scope::new(&namespace, &name);
-    let config = build::sync_config(&spec, scope, approval, 2, 1);
+    let config = build::sync_config(&spec, scope, approval, 2, 1, None);
     let (report, plan) = engine::fetch_and_plan(&connector, &target, &config, &StderrProgress).await;
 
     let document = describe(&namespace, &name, &report, plan.as_ref());

@@ -117,6 +117,7 @@ impl Rig {
             dry_run: false,
             fetch_concurrency: 1,
             write_concurrency: 4,
+            deadline: None,
         };
         engine::run(&self.pms, &self.door(), &config).await
     }

@@ -10,12 +10,11 @@ use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Api;
+use pms_sync::controller::identity_store::config_map_name;
 use serde_json::{Value, json};
 use support::buildium_fake::{BuildiumFake, Dataset};
 use support::door_fake::{self, CreateFault, DoorFake, KEY_LOBBY, MANAGER, sorted, unit_door};
 use support::*;
-
-const MAP: &str = "harbor-door-identities";
 
 fn today() -> Date {
     jiff::Zoned::now().with_time_zone(TimeZone::get(door_fake::TIMEZONE).unwrap()).date()
@@ -79,7 +78,8 @@ impl DoorWorld {
     }
 
     async fn mapping(&self) -> Option<ConfigMap> {
-        Api::<ConfigMap>::namespaced(self.client.clone(), &self.ns).get_opt(MAP).await.unwrap()
+        let name = config_map_name(&self.ns, NAME);
+        Api::<ConfigMap>::namespaced(self.client.clone(), STATE_NAMESPACE).get_opt(&name).await.unwrap()
     }
 
     fn user(&self, email: &str) -> door_fake::User {
@@ -121,10 +121,19 @@ async fn residents_are_granted_scheduled_moved_and_revoked_as_the_pms_says() {
     assert_eq!(mei.doors(), sorted(vec![unit_door("1B"), KEY_LOBBY.into()]));
     assert_eq!(at(&mei.access(&unit_door("1B")).unwrap().start), midnight(today() + 30.days()));
 
-    // The identity map: IDs only, owned by the integration.
+    // The identity map: IDs only, in the controller's namespace, bound to this integration's UID.
     let map = w.mapping().await.expect("identity map ConfigMap");
-    let owner = &map.metadata.owner_references.as_ref().unwrap()[0];
-    assert_eq!((owner.kind.as_str(), owner.name.as_str()), ("PmsIntegration", NAME));
+    assert_eq!(map.data.as_ref().unwrap()["integrationUid"], obj.metadata.uid.clone().unwrap());
+    assert!(
+        Api::<ConfigMap>::namespaced(w.client.clone(), &w.ns)
+            .list(&Default::default())
+            .await
+            .unwrap()
+            .items
+            .iter()
+            .all(|c| !c.metadata.name.as_deref().unwrap_or_default().contains("door-identities")),
+        "nothing of the controller's state in the tenant's namespace"
+    );
     let text = serde_json::to_string(&map.data).unwrap();
     assert_eq!(map.data.as_ref().unwrap()["identities"].lines().count(), 5);
     assert!(text.contains(&zoe.uuid));
@@ -269,6 +278,7 @@ async fn the_binary_logs_no_door_credential_token_or_personal_data() {
     let log = std::fs::File::create(&log_path).unwrap();
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_pms-sync"))
         .args(["controller", "--watch-namespace", &w.ns, "--metrics-addr", "127.0.0.1:0"])
+        .args(["--state-namespace", STATE_NAMESPACE])
         .env("KUBECONFIG", std::env::var("PMS_SYNC_TEST_KUBECONFIG").unwrap())
         .env("RUST_LOG", "debug")
         .stdout(log.try_clone().unwrap())
@@ -296,4 +306,134 @@ async fn the_binary_logs_no_door_credential_token_or_personal_data() {
         assert!(!output.contains(value), "the controller's output contains personal data {value:?}");
     }
     assert_no_personal_data(&obj);
+}
+
+/// A namespace user who may write ConfigMaps (but not read Secrets) forges an identity map where
+/// the controller used to keep it: a resident mapped to the forger's own DOOR user, and a
+/// stranger's partner grant recorded as ours. The controller keeps its state in its own namespace
+/// and never reads that one: nothing is granted to the forger, nothing revoked from the stranger.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_identity_map_grants_and_revokes_nothing() {
+    const FORGER: &str = "f0f0f0f0-0000-4000-8000-000000000001";
+    const STRANGER: &str = "f0f0f0f0-0000-4000-8000-000000000002";
+    let w = DoorWorld::start().await;
+    let user = |uuid: &str, email: &str| door_fake::User {
+        uuid: uuid.into(),
+        first_name: "Mallory".into(),
+        last_name: "Forger".into(),
+        email: Some(email.into()),
+        phone: None,
+        accesses: vec![],
+    };
+    w.door.with(|d| {
+        d.users.push(user(FORGER, "mallory@forger.example"));
+        d.users.push(user(STRANGER, "stranger@elsewhere.example"));
+    });
+    // Our own partner granted the stranger the lobby key, for some other building's integration.
+    w.door.grant_as(STRANGER, KEY_LOBBY, "PARTNER", door_fake::PARTNER);
+    let forged = json!({
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": format!("{NAME}-door-identities")},
+        "data": {
+            "identities": format!(
+                "101/1 {FORGER} {},{KEY_LOBBY}\n101/999 {STRANGER} {KEY_LOBBY}\n",
+                unit_door("1A")
+            ),
+            "granter": door_fake::PARTNER,
+        },
+    });
+    let tenant: Api<ConfigMap> = Api::namespaced(w.client.clone(), &w.ns);
+    let params = kube::api::PatchParams::apply("tenant").force();
+    tenant.patch(&format!("{NAME}-door-identities"), &params, &kube::api::Patch::Apply(&forged)).await.unwrap();
+    // ... and the same, as far as a tenant could guess, in the state namespace's naming scheme
+    // but in their own namespace (the state namespace itself is closed to them by RBAC).
+    let guessed = config_map_name(&w.ns, NAME);
+    let mut forged_guess = forged.clone();
+    forged_guess["metadata"]["name"] = guessed.clone().into();
+    tenant.patch(&guessed, &params, &kube::api::Patch::Apply(&forged_guess)).await.unwrap();
+
+    let _controller = start_controller(&w.client, &w.ns);
+    apply_integration(&w.client, &w.ns, &w.manifest()).await;
+    let obj = wait_ready(&w.client, &w.ns, NAME, "True", "Succeeded").await;
+    assert_eq!(summary(&obj).created, 5);
+    let forger = w.door.users().into_iter().find(|u| u.uuid == FORGER).unwrap();
+    assert!(forger.accesses.is_empty(), "the forger was granted {:?}", forger.doors());
+    let zoe = w.user("zoe@example.org");
+    assert_ne!(zoe.uuid, FORGER);
+    assert_eq!(zoe.doors(), sorted(vec![unit_door("1A"), KEY_LOBBY.into()]));
+    let stranger = w.door.users().into_iter().find(|u| u.uuid == STRANGER).unwrap();
+    assert_eq!(stranger.doors(), vec![KEY_LOBBY.to_string()], "the stranger's grant was revoked");
+    // The real map names real users only.
+    let map = w.mapping().await.expect("identity map").data.unwrap();
+    assert!(!map["identities"].contains(FORGER) && !map["identities"].contains(STRANGER));
+}
+
+/// A DOOR integration created before its Secret syncs as soon as the Secret appears.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn creating_the_door_secret_triggers_a_sync() {
+    let w = DoorWorld::start().await;
+    let mut manifest = w.manifest();
+    manifest["spec"]["destination"]["latch"]["credentialsSecretRef"]["name"] = "door-late".into();
+    let _controller = start_controller(&w.client, &w.ns);
+    apply_integration(&w.client, &w.ns, &manifest).await;
+    wait_ready(&w.client, &w.ns, NAME, "False", "CredentialsNotFound").await;
+    create_secret(
+        &w.client,
+        &w.ns,
+        "door-late",
+        &[("clientId", door_fake::CLIENT_ID), ("clientSecret", door_fake::CLIENT_SECRET)],
+    )
+    .await;
+    let obj = wait_ready(&w.client, &w.ns, NAME, "True", "Succeeded").await;
+    assert_eq!(summary(&obj).created, 5);
+}
+
+/// Two integrations on one building (the README's advice for large buildings): A syncs property
+/// 101, B property 102, and both grant the lobby key. A resident who moves from A's property to
+/// B's gets B's unit door and keeps the lobby key throughout; A revokes only the door it granted;
+/// idle runs of both change nothing afterwards (no flapping).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resident_moving_between_two_integrations_of_one_building_is_never_locked_out() {
+    let w = DoorWorld::start().await;
+    let _controller = start_controller(&w.client, &w.ns);
+    let named = |name: &str, property: &str| {
+        let mut m = w.manifest();
+        m["metadata"]["name"] = name.into();
+        m["spec"]["propertyIds"] = json!([property]);
+        m
+    };
+    apply_integration(&w.client, &w.ns, &named("harbor-a", "101")).await;
+    apply_integration(&w.client, &w.ns, &named("harbor-b", "102")).await;
+    wait_ready(&w.client, &w.ns, "harbor-a", "True", "Succeeded").await;
+    wait_ready(&w.client, &w.ns, "harbor-b", "True", "Succeeded").await;
+    assert_eq!(w.user("zoe@example.org").doors(), sorted(vec![unit_door("1A"), KEY_LOBBY.into()]));
+
+    // Zoë moves from 1A (property 101, integration A) to 2C (property 102, integration B).
+    w.pms.update(|d| {
+        d.tenant_mut(1).for_each(|t| t.status = "MovedOut".into());
+        let moved = tenant(1, "Current", "Zoë", "Ångström", Some("zoe@example.org"), Some("555-0001"));
+        d.properties[1].leases.push(lease(80, "2C", "Active", vec![moved]));
+    });
+    let b = request_sync(&w.client, &w.ns, "harbor-b").await;
+    assert_eq!(ready(&b), Some(("True".into(), "Succeeded".into())), "{:?}", b.status);
+    assert_eq!(
+        w.user("zoe@example.org").doors(),
+        sorted(vec![unit_door("1A"), unit_door("2C"), KEY_LOBBY.into()]),
+        "B linked the same DOOR user and granted its door"
+    );
+    let a = request_sync(&w.client, &w.ns, "harbor-a").await;
+    assert_eq!(ready(&a), Some(("True".into(), "Succeeded".into())), "{:?}", a.status);
+    assert_eq!(summary(&a).deprovisioned, 1);
+    let zoe = w.user("zoe@example.org");
+    assert_eq!(zoe.doors(), sorted(vec![unit_door("2C"), KEY_LOBBY.into()]), "A revoked only its own door");
+
+    // No flapping: neither integration touches the other's grants on later runs.
+    let writes = w.door.writes().len();
+    for name in ["harbor-a", "harbor-b", "harbor-a", "harbor-b"] {
+        let obj = request_sync(&w.client, &w.ns, name).await;
+        assert_eq!(ready(&obj), Some(("True".into(), "Succeeded".into())), "{name}: {:?}", obj.status);
+    }
+    assert_eq!(w.door.writes().len(), writes, "idle runs wrote {:?}", &w.door.writes()[writes..]);
+    assert_eq!(w.user("zoe@example.org").doors(), sorted(vec![unit_door("2C"), KEY_LOBBY.into()]));
 }

@@ -190,6 +190,7 @@ async fn the_chart_lints_installs_and_its_rbac_is_enough_and_no_more() {
             lease_duration: Duration::from_secs(4),
             renew_grace: Duration::from_secs(1),
         }),
+        state_namespace: release_ns.clone(),
         ..Settings::default()
     };
     let running = tokio::spawn(controller::run(
@@ -221,9 +222,14 @@ async fn the_chart_lints_installs_and_its_rbac_is_enough_and_no_more() {
         ("get", "", "secrets", "kube-system", false),
         ("list", "pmssync.io", "pmsintegrations", "default", false),
         ("create", "", "pods", watched.as_str(), false),
-        ("patch", "", "configmaps", watched.as_str(), true),
-        ("list", "", "configmaps", watched.as_str(), false),
-        ("delete", "", "configmaps", watched.as_str(), false),
+        // The controller's state lives in its own namespace, where tenants cannot write.
+        ("patch", "", "configmaps", release_ns.as_str(), true),
+        ("create", "", "configmaps", release_ns.as_str(), true),
+        ("list", "", "configmaps", release_ns.as_str(), true),
+        ("delete", "", "configmaps", release_ns.as_str(), true),
+        ("patch", "", "configmaps", watched.as_str(), false),
+        ("create", "", "configmaps", watched.as_str(), false),
+        ("get", "", "configmaps", watched.as_str(), false),
         ("patch", "", "configmaps", "kube-system", false),
         ("update", "coordination.k8s.io", "leases", watched.as_str(), false),
     ] {

@@ -84,6 +84,7 @@ pub fn sync_config(
     approval: Option<String>,
     fetch_concurrency: usize,
     write_concurrency: usize,
+    deadline: Option<tokio::time::Instant>,
 ) -> SyncConfig {
     SyncConfig {
         scope,
@@ -95,5 +96,6 @@ pub fn sync_config(
         dry_run: spec.dry_run,
         fetch_concurrency,
         write_concurrency,
+        deadline,
     }
 }

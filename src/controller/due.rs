@@ -55,7 +55,8 @@ pub fn decide(status: &PmsIntegrationStatus, observed: &Observed<'_>, now: jiff:
 
 /// `d` scaled by a uniform factor in `[1 - fraction, 1 + fraction]`.
 pub fn jittered(d: Duration, fraction: f64) -> Duration {
-    d.mul_f64(1.0 + fraction * (2.0 * fastrand::f64() - 1.0))
+    // `mul_f64` panics on overflow; an unrepresentable product keeps `d` as it is.
+    Duration::try_from_secs_f64(d.as_secs_f64() * (1.0 + fraction * (2.0 * fastrand::f64() - 1.0))).unwrap_or(d)
 }
 
 /// Retry delay after `failures` consecutive transient failures: 30 s doubling, capped at

@@ -8,6 +8,7 @@ pub mod build;
 pub mod dereference;
 pub mod due;
 pub mod identity_store;
+pub mod lease;
 pub mod status;
 pub mod validate;
 
@@ -19,6 +20,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Patch, PatchParams};
+use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Action, Config as ControllerConfig};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::ObjectRef;
@@ -63,7 +65,20 @@ pub struct Settings {
     pub leader_election: Option<LeaderElection>,
     /// Names this instance in events (`reportingInstance`); the pod name in a cluster.
     pub instance: Option<String>,
+    /// Namespace of the controller's own state (DOOR identity maps): the controller's namespace,
+    /// where tenants cannot write.
+    pub state_namespace: String,
+    /// Longest one sync may run: then it stops, reports `SyncIncomplete` and frees its slot, so a
+    /// vendor that answers slowly forever cannot hold a worker.
+    pub sync_deadline: Duration,
 }
+
+/// Default [`Settings::state_namespace`] (the chart's usual release namespace).
+pub const DEFAULT_STATE_NAMESPACE: &str = "pms-system";
+
+/// Default [`Settings::sync_deadline`]: a 10,000-resident building at vendors' rate limits reads
+/// in a few minutes.
+pub const DEFAULT_SYNC_DEADLINE: Duration = Duration::from_secs(15 * 60);
 
 /// Leader election over a `coordination.k8s.io` Lease (kube-lease-manager): the standby takes
 /// over within one lease duration after the leader stops renewing.
@@ -88,6 +103,8 @@ impl Default for Settings {
             startup_spread: Duration::from_secs(60),
             leader_election: None,
             instance: None,
+            sync_deadline: DEFAULT_SYNC_DEADLINE,
+            state_namespace: DEFAULT_STATE_NAMESPACE.to_string(),
         }
     }
 }
@@ -102,19 +119,51 @@ pub struct Context {
     pub limiters: std::sync::Mutex<std::collections::HashMap<String, Arc<RateLimiter>>>,
     /// When this controller started (for the startup spread).
     pub started: std::time::Instant,
-    /// The last status written after an attempt, per integration UID (one entry per integration).
-    pub last_written: std::sync::Mutex<std::collections::HashMap<String, PmsIntegrationStatus>>,
+    /// The last status written after an attempt, per integration (`namespace/name`), with the UID
+    /// it was written for (a recreated integration of the same name starts afresh).
+    pub last_written: std::sync::Mutex<std::collections::HashMap<String, (String, PmsIntegrationStatus)>>,
     /// DOOR tokens per integration, reused across runs until shortly before they expire.
     pub door_tokens: std::sync::Mutex<std::collections::HashMap<String, Arc<TokenCache>>>,
 }
 
 impl Context {
-    fn written(&self, uid: &str) -> Option<PmsIntegrationStatus> {
-        self.last_written.lock().unwrap_or_else(|e| e.into_inner()).get(uid).cloned()
+    fn written(&self, key: &str, uid: &str) -> Option<PmsIntegrationStatus> {
+        let written = self.last_written.lock().unwrap_or_else(|e| e.into_inner());
+        written.get(key).filter(|(u, _)| u == uid).map(|(_, status)| status.clone())
     }
 
-    fn remember(&self, uid: &str, status: PmsIntegrationStatus) {
-        self.last_written.lock().unwrap_or_else(|e| e.into_inner()).insert(uid.to_string(), status);
+    fn remember(&self, key: &str, uid: &str, status: PmsIntegrationStatus) {
+        self.last_written.lock().unwrap_or_else(|e| e.into_inner()).insert(key.to_string(), (uid.to_string(), status));
+    }
+
+    /// Forgets everything held for integrations (`namespace/name`) that `in_scope` covers and
+    /// that are not `live`: deleted integrations leave no limiter, token, status or metric behind.
+    pub fn prune(&self, in_scope: impl Fn(&str) -> bool, live: &std::collections::HashSet<String>) {
+        let gone = |key: &str| {
+            let integration = key.split('#').next().unwrap_or(key);
+            let namespace = integration.split('/').next().unwrap_or_default();
+            in_scope(namespace) && !live.contains(integration)
+        };
+        let mut forgotten = Vec::new();
+        self.last_written.lock().unwrap_or_else(|e| e.into_inner()).retain(|key, _| {
+            let keep = !gone(key);
+            if !keep {
+                forgotten.push(key.clone());
+            }
+            keep
+        });
+        self.limiters.lock().unwrap_or_else(|e| e.into_inner()).retain(|key, _| !gone(key));
+        self.door_tokens.lock().unwrap_or_else(|e| e.into_inner()).retain(|key, _| !gone(key));
+        for key in forgotten {
+            if let Some((namespace, name)) = key.split_once('/') {
+                self.metrics.forget_integration(namespace, name);
+            }
+        }
+    }
+
+    /// How many integrations this controller holds state for (for tests and diagnostics).
+    pub fn remembered(&self) -> usize {
+        self.last_written.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
 
     fn door_tokens(&self, key: &str) -> Arc<TokenCache> {
@@ -143,6 +192,8 @@ pub enum Error {
     Kube(#[from] kube::Error),
     #[error("PmsIntegration has no namespace")]
     NotNamespaced,
+    #[error("the reconcile panicked (a bug: please report it); other integrations are unaffected")]
+    Panicked,
 }
 
 /// Runs the controller until `shutdown` resolves; running reconciles are allowed to finish.
@@ -198,19 +249,21 @@ pub async fn run(
         }
         let _ = lost_tx.send(());
     });
-    let lost = Arc::new(AtomicBool::new(false));
-    let flag = lost.clone();
-    let stop = async move {
-        tokio::select! {
-            _ = shutdown => {}
-            _ = lost_rx => {
-                warn!("lost the leader lease; stopping");
-                flag.store(true, Ordering::SeqCst);
-            }
+    // Losing the Lease cancels every sync under way at once (dropping the controller drops its
+    // reconciles), before another replica could take the Lease over: never two writers. A graceful
+    // stop would let a long sync write on while the new leader starts its own.
+    let monitor = lease::hold(client.clone(), election.clone());
+    tokio::select! {
+        _ = run_controller(client, settings, metrics, ready, shutdown) => true,
+        _ = lost_rx => {
+            warn!("lost the leader lease; cancelling running syncs and stopping");
+            false
         }
-    };
-    run_controller(client, settings, metrics, ready, stop).await;
-    !lost.load(Ordering::SeqCst)
+        expired = monitor => {
+            warn!(reason = %expired, "cannot prove the leader lease is still held; cancelling running syncs and stopping");
+            false
+        }
+    }
 }
 
 async fn run_controller(
@@ -248,22 +301,26 @@ async fn run_controller(
     });
     let shutdown = futures::FutureExt::shared(futures::FutureExt::boxed(shutdown));
     let controllers = scopes.iter().map(|scope| {
-        let secrets: Api<Secret> = match scope {
+        let secrets: Api<PartialObjectMeta<Secret>> = match scope {
             Some(ns) => Api::namespaced(client.clone(), ns),
             None => Api::all(client.clone()),
         };
-        watch_scope(api(scope), secrets, ctx.clone(), shutdown.clone())
+        watch_scope(scope.clone(), api(scope), secrets, ctx.clone(), shutdown.clone())
     });
     ready.store(true, Ordering::SeqCst);
     info!(namespaces = ?ctx.settings.watch_namespaces, concurrency = ctx.settings.concurrency, "controller started");
-    futures::future::join_all(controllers).await;
+    tokio::select! {
+        _ = futures::future::join_all(controllers) => {}
+        _ = sweep_periodically(ctx.clone()) => {}
+    }
     info!("controller stopped");
 }
 
 /// One kube-runtime controller over one scope (a namespace, or all of them).
 async fn watch_scope(
+    scope_namespace: Option<String>,
     integrations: Api<PmsIntegration>,
-    secrets: Api<Secret>,
+    secrets: Api<PartialObjectMeta<Secret>>,
     ctx: Arc<Context>,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
@@ -274,9 +331,12 @@ async fn watch_scope(
     let controller = Controller::new(integrations, selection);
     let store = controller.store();
     let concurrency = ctx.settings.concurrency;
-    controller
-        // A created or rotated Secret makes every integration that references it due.
-        .watches(secrets, watcher::Config::default(), move |secret: Secret| {
+    let pruning = prune_periodically(store.clone(), scope_namespace, ctx.clone());
+    let running = controller
+        // A created or rotated Secret makes every integration that references it due. Watched as
+        // metadata only: the data of every Secret in scope is never held here; a sync reads the
+        // Secrets it references with a `get`.
+        .watches(secrets, watcher::Config::default(), move |secret: PartialObjectMeta<Secret>| {
             let namespace = secret.namespace();
             let name = secret.name_any();
             store
@@ -288,13 +348,54 @@ async fn watch_scope(
         })
         .with_config(ControllerConfig::default().concurrency(concurrency))
         .graceful_shutdown_on(shutdown)
-        .run(reconcile, error_policy, ctx)
+        .run(reconcile_isolated, error_policy, ctx)
         .for_each(|result| async move {
             if let Err(error) = result {
                 warn!(error = %error, "reconcile failed");
             }
-        })
-        .await;
+        });
+    // The pruner runs as long as the controller does.
+    tokio::select! {
+        _ = running => {}
+        _ = pruning => {}
+    }
+}
+
+/// How often identity maps of deleted integrations are looked for.
+const SWEEP_EVERY: Duration = Duration::from_secs(600);
+
+/// Deletes the DOOR identity maps of integrations that are gone (see [`identity_store::sweep`]).
+async fn sweep_periodically(ctx: Arc<Context>) {
+    loop {
+        let scope = &ctx.settings.watch_namespaces;
+        let in_scope = |ns: &str| scope.is_empty() || scope.iter().any(|s| s == ns);
+        match identity_store::sweep(&ctx.client, &ctx.settings.state_namespace, in_scope).await {
+            Ok(0) => {}
+            Ok(n) => info!(deleted = n, "deleted identity maps of deleted integrations"),
+            Err(error) => warn!(error = %error, "cannot sweep identity maps"),
+        }
+        tokio::time::sleep(due::jittered(SWEEP_EVERY, 0.1)).await;
+    }
+}
+
+/// How often state held for deleted integrations is dropped.
+const PRUNE_EVERY: Duration = Duration::from_secs(30);
+
+/// Drops what the context holds for integrations of this scope that are gone from the watch
+/// cache (kube-runtime does not reconcile a deleted object without a finalizer, and a finalizer
+/// would need write access to every integration's metadata).
+async fn prune_periodically(
+    store: kube::runtime::reflector::Store<PmsIntegration>,
+    namespace: Option<String>,
+    ctx: Arc<Context>,
+) {
+    let _ = store.wait_until_ready().await;
+    loop {
+        tokio::time::sleep(PRUNE_EVERY).await;
+        let live: std::collections::HashSet<String> =
+            store.state().iter().map(|i| format!("{}/{}", i.namespace().unwrap_or_default(), i.name_any())).collect();
+        ctx.prune(|ns| namespace.as_deref().is_none_or(|scope| scope == ns), &live);
+    }
 }
 
 /// How long a scheduled sync waits after a controller start: each integration gets a stable slot
@@ -319,6 +420,7 @@ fn references_secret(integration: &PmsIntegration, name: &str) -> bool {
     let spec = &integration.spec;
     spec.pms.credentials_secret_ref.name == name
         || spec.destination.scim.as_ref().is_some_and(|s| s.credentials_secret_ref.name == name)
+        || spec.destination.latch.as_ref().is_some_and(|l| l.credentials_secret_ref.name == name)
 }
 
 /// Waits until the CRD is served, without exiting: it may be installed after the controller.
@@ -339,9 +441,30 @@ async fn wait_for_crd(api: &Api<PmsIntegration>) {
 }
 
 fn error_policy(_obj: Arc<PmsIntegration>, error: &Error, ctx: Arc<Context>) -> Action {
+    if let Error::Panicked = error {
+        // A bug, not a passing fault: retry, but not often.
+        ctx.metrics.record_error(reason::INTERNAL_ERROR);
+        warn!(error = %error, "reconcile panicked; retrying later");
+        return Action::requeue(due::jittered(PANIC_RETRY, 0.2));
+    }
     ctx.metrics.record_error(reason::KUBERNETES_API_ERROR);
     warn!(error = %error, "reconcile error; retrying");
     Action::requeue(due::jittered(Duration::from_secs(15), 0.2))
+}
+
+/// Retry delay after a reconcile panicked.
+const PANIC_RETRY: Duration = Duration::from_secs(300);
+
+/// [`reconcile`], with a panic kept inside the integration that caused it: kube-runtime polls
+/// every reconcile in one task, so an unwinding reconcile would stop the controller for all.
+async fn reconcile_isolated(obj: Arc<PmsIntegration>, ctx: Arc<Context>) -> Result<Action, Error> {
+    isolate(reconcile(obj, ctx)).await
+}
+
+/// Runs `work`, turning a panic into [`Error::Panicked`].
+async fn isolate(work: impl Future<Output = Result<Action, Error>>) -> Result<Action, Error> {
+    use futures::FutureExt;
+    std::panic::AssertUnwindSafe(work).catch_unwind().await.unwrap_or(Err(Error::Panicked))
 }
 
 async fn reconcile(obj: Arc<PmsIntegration>, ctx: Arc<Context>) -> Result<Action, Error> {
@@ -351,9 +474,10 @@ async fn reconcile(obj: Arc<PmsIntegration>, ctx: Arc<Context>) -> Result<Action
     // The watch cache can lag behind our own last status write; a reconcile queued by an earlier
     // event would then see an older status and run the same sync twice. The status we wrote last
     // wins when it is newer (attempt times only grow).
-    let uid = obj.metadata.uid.clone().unwrap_or_else(|| format!("{namespace}/{name}"));
+    let key = format!("{namespace}/{name}");
+    let uid = obj.metadata.uid.clone().unwrap_or_else(|| key.clone());
     let mut previous = obj.status.clone().unwrap_or_default();
-    if let Some(written) = ctx.written(&uid)
+    if let Some(written) = ctx.written(&key, &uid)
         && written.last_attempt_time.as_ref().map(|t| t.0) > previous.last_attempt_time.as_ref().map(|t| t.0)
     {
         previous = written;
@@ -364,9 +488,11 @@ async fn reconcile(obj: Arc<PmsIntegration>, ctx: Arc<Context>) -> Result<Action
 
     // Gate: a disabled integration acknowledges requests and calls nobody.
     if !obj.spec.enabled {
-        write_status(&api, &name, &previous, &status::disabled(&previous, &seen)).await?;
+        ctx.metrics.forget_integration(&namespace, &name);
+        let next = status::disabled(&previous, &seen);
+        write_status(&api, &name, &previous, &next).await?;
+        ctx.remember(&key, &uid, next);
         ctx.metrics.record_reconcile("disabled");
-        ctx.metrics.set_ready(&namespace, &name, false);
         return Ok(Action::await_change());
     }
 
@@ -431,10 +557,11 @@ async fn reconcile(obj: Arc<PmsIntegration>, ctx: Arc<Context>) -> Result<Action
     let seen = Observation { now: jiff::Timestamp::now(), ..seen };
     let (next_status, next) =
         status::after_attempt(&previous, &seen, started, &digest, interval, dry_run, report.as_ref(), failure.as_ref());
-    write_status(&api, &name, &previous, &next_status).await?;
-    ctx.remember(&uid, next_status);
+    // Metrics first: whoever sees the new status sees the gauge that goes with it.
     ctx.metrics.observe_duration(timer.elapsed().as_secs_f64());
     ctx.metrics.set_ready(&namespace, &name, failure.is_none());
+    write_status(&api, &name, &previous, &next_status).await?;
+    ctx.remember(&key, &uid, next_status);
     publish(&ctx, &obj, report.as_ref(), failure.as_ref()).await;
 
     match &failure {
@@ -460,9 +587,11 @@ async fn sync(
         tokens: ctx.door_tokens(&key),
         store: Arc::new(identity_store::ConfigMapStore::new(
             ctx.client.clone(),
+            &ctx.settings.state_namespace,
             scope.namespace(),
             &obj.name_any(),
-            obj.controller_owner_ref(&()),
+            obj.metadata.uid.clone(),
+            &spec.door_building().map(|(url, uuid)| identity_store::building_key(url, uuid)).unwrap_or_default(),
         )),
     };
     let (connector, target) =
@@ -470,8 +599,15 @@ async fn sync(
             Ok(clients) => clients,
             Err(failure) => return (None, Some(failure)),
         };
-    let config =
-        build::sync_config(spec, scope, approval, ctx.settings.fetch_concurrency, ctx.settings.write_concurrency);
+    let deadline = tokio::time::Instant::now().checked_add(ctx.settings.sync_deadline);
+    let config = build::sync_config(
+        spec,
+        scope,
+        approval,
+        ctx.settings.fetch_concurrency,
+        ctx.settings.write_concurrency,
+        deadline,
+    );
     let report = engine::run(&connector, &target, &config).await;
     let failure = status::classify(&report);
     (Some(report), failure)
@@ -593,6 +729,14 @@ fn truncate(text: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_reconcile_is_an_error_of_that_reconcile_only() {
+        let panicking = async { panic!("boom") };
+        assert!(matches!(isolate(panicking).await, Err(Error::Panicked)));
+        let fine = async { Ok(Action::await_change()) };
+        assert!(isolate(fine).await.is_ok());
+    }
 
     #[test]
     fn startup_slots_are_stable_inside_the_window_and_spread_out() {

@@ -167,9 +167,14 @@ pub fn after_attempt(
             }
         }
     };
-    status.next_sync_time =
-        next.map(|d| Time(now + jiff::SignedDuration::try_from(d).unwrap_or(jiff::SignedDuration::MAX)));
+    status.next_sync_time = next.map(|d| Time(after(now, d)));
     (status, next)
+}
+
+/// `now + d`, saturating at the end of time instead of panicking (validation bounds every
+/// interval; this keeps a future caller from turning an overflow into a crash).
+fn after(now: jiff::Timestamp, d: Duration) -> jiff::Timestamp {
+    jiff::SignedDuration::try_from(d).ok().and_then(|d| now.checked_add(d).ok()).unwrap_or(jiff::Timestamp::MAX)
 }
 
 fn held(report: &SyncReport) -> Option<HeldDeprovision> {
@@ -285,6 +290,9 @@ pub fn classify(report: &SyncReport) -> Option<Failure> {
                 format!("no property could be fetched; nothing was changed ({})", failed.join("; ")),
             );
         }
+        Some(RunError::DeadlineExceeded) => {
+            return failure(reason::SYNC_INCOMPLETE, false, RunError::DeadlineExceeded.to_string());
+        }
         Some(RunError::Destination(e)) => {
             let reason = if e.is_permanent() {
                 reason::DESTINATION_AUTHENTICATION_FAILED
@@ -294,6 +302,16 @@ pub fn classify(report: &SyncReport) -> Option<Failure> {
             return failure(reason, e.is_permanent(), format!("{e}; nothing was changed"));
         }
         None => {}
+    }
+    if report.not_started > 0 {
+        return failure(
+            reason::SYNC_INCOMPLETE,
+            false,
+            format!(
+                "the sync deadline passed: {} planned destination writes were not started; the next run continues",
+                report.not_started
+            ),
+        );
     }
     if let Some(first) = report.write_errors.first() {
         let permanent = report.write_errors.iter().any(|e| e.is_permanent());
@@ -330,4 +348,20 @@ pub fn classify(report: &SyncReport) -> Option<Failure> {
         });
     }
     None
+}
+
+#[cfg(test)]
+mod overflow_tests {
+    use super::*;
+
+    #[test]
+    fn a_huge_delay_saturates_instead_of_panicking() {
+        let now: jiff::Timestamp = "2026-11-27T10:00:00Z".parse().unwrap();
+        assert_eq!(after(now, Duration::from_secs(60)), "2026-11-27T10:01:00Z".parse().unwrap());
+        assert_eq!(after(now, Duration::from_secs(70_000_000 * 3600)), jiff::Timestamp::MAX);
+        assert_eq!(after(now, Duration::MAX), jiff::Timestamp::MAX);
+        // Jitter of the largest duration stays within ±10% (or keeps it), never panics.
+        let j = jittered(Duration::MAX, 0.1);
+        assert!(j >= Duration::MAX.mul_f64(0.89), "{j:?}");
+    }
 }

@@ -12,6 +12,8 @@ use crate::destination::door::{DoorSettings, client as door_client};
 use crate::sync::{DeprovisionMode, Exclusions, Policy, ResidentRole, ResidentStatus};
 
 pub const MIN_INTERVAL: Duration = Duration::from_secs(60);
+/// Longest interval: 30 days. Far beyond any sensible schedule, and far inside every clock's range.
+pub const MAX_INTERVAL: Duration = Duration::from_secs(30 * 24 * 3600);
 
 /// A spec that passed validation; later steps read only this.
 #[derive(Clone, Debug, PartialEq)]
@@ -39,6 +41,14 @@ pub enum ValidatedDestination {
 pub const DOOR_DEFAULT_REQUESTS_PER_MINUTE: u32 = 60;
 
 impl ValidatedSpec {
+    /// The DOOR API base URL and building UUID of a `latch` destination.
+    pub fn door_building(&self) -> Option<(&str, &str)> {
+        match &self.destination {
+            ValidatedDestination::Door { settings, .. } => Some((&settings.base_url, &settings.building_uuid)),
+            ValidatedDestination::Scim { .. } => None,
+        }
+    }
+
     /// Names of the Secrets this integration reads, PMS first.
     pub fn secret_names(&self) -> [&str; 2] {
         match &self.destination {
@@ -79,6 +89,10 @@ pub fn validate(spec: &PmsIntegrationSpec, namespace: &str) -> Result<ValidatedS
     if interval < MIN_INTERVAL {
         return Err(InvalidSpec(format!("spec.interval {:?} is below the minimum of 1m", spec.interval)));
     }
+    if interval > MAX_INTERVAL {
+        return Err(InvalidSpec(format!("spec.interval {:?} is above the maximum of 720h (30 days)", spec.interval)));
+    }
+    let insecure = spec.allow_insecure_http;
 
     if spec.property_ids.is_empty() {
         return Err(InvalidSpec("spec.propertyIds must list at least one property".into()));
@@ -113,16 +127,16 @@ pub fn validate(spec: &PmsIntegrationSpec, namespace: &str) -> Result<ValidatedS
 
     let pms_secret = secret_name(&spec.pms.credentials_secret_ref.name, "spec.pms.credentialsSecretRef.name")?;
     let pms_base_url = match &spec.pms.base_url {
-        Some(url) => Some(http_url(url, "spec.pms.baseUrl")?),
+        Some(url) => Some(http_url(url, "spec.pms.baseUrl", insecure)?),
         None => None,
     };
 
     let destination = match (&spec.destination.scim, &spec.destination.latch) {
         (Some(scim), None) => ValidatedDestination::Scim {
-            url: http_url(&scim.url, "spec.destination.scim.url")?,
+            url: http_url(&scim.url, "spec.destination.scim.url", insecure)?,
             secret: secret_name(&scim.credentials_secret_ref.name, "spec.destination.scim.credentialsSecretRef.name")?,
         },
-        (None, Some(latch)) => door(latch)?,
+        (None, Some(latch)) => door(latch, insecure)?,
         _ => {
             return Err(InvalidSpec("spec.destination must set exactly one destination (scim or latch)".into()));
         }
@@ -165,7 +179,7 @@ pub fn validate(spec: &PmsIntegrationSpec, namespace: &str) -> Result<ValidatedS
     })
 }
 
-fn door(spec: &LatchDestinationSpec) -> Result<ValidatedDestination, InvalidSpec> {
+fn door(spec: &LatchDestinationSpec, insecure: bool) -> Result<ValidatedDestination, InvalidSpec> {
     let field = "spec.destination.latch";
     let uuid = |value: &str, what: &str| -> Result<String, InvalidSpec> {
         let ok = value.len() == 36 && value.chars().all(|c| c.is_ascii_hexdigit() || c == '-');
@@ -195,7 +209,7 @@ fn door(spec: &LatchDestinationSpec) -> Result<ValidatedDestination, InvalidSpec
         return Err(InvalidSpec(format!("{field}.maxRequestsPerMinute must be at least 1")));
     }
     let url = |value: &Option<String>, what: &str, default: &str| match value {
-        Some(v) => http_url(v, &format!("{field}.{what}")),
+        Some(v) => http_url(v, &format!("{field}.{what}"), insecure),
         None => Ok(default.to_string()),
     };
     Ok(ValidatedDestination::Door {
@@ -236,15 +250,32 @@ fn secret_name(name: &str, field: &str) -> Result<String, InvalidSpec> {
     if ok { Ok(name.to_string()) } else { Err(InvalidSpec(format!("{field} {name:?} is not a valid Secret name"))) }
 }
 
-fn http_url(url: &str, field: &str) -> Result<String, InvalidSpec> {
+/// An `https://` URL, or `http://` to loopback (test servers, sidecars) or with
+/// `allowInsecureHttp`: credentials must not cross a network in clear text by accident.
+fn http_url(url: &str, field: &str, allow_insecure: bool) -> Result<String, InvalidSpec> {
     let parsed = reqwest::Url::parse(url).map_err(|_| InvalidSpec(format!("{field} {url:?} is not a URL")))?;
     if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
         return Err(InvalidSpec(format!("{field} {url:?} must be an http(s) URL with a host")));
+    }
+    if parsed.scheme() == "http" && !allow_insecure && !is_loopback(&parsed) {
+        return Err(InvalidSpec(format!(
+            "{field} {url:?} is plain http to a non-loopback host: use https, or set spec.allowInsecureHttp: true to send credentials unencrypted"
+        )));
     }
     if !parsed.username().is_empty() || parsed.password().is_some() {
         return Err(InvalidSpec(format!("{field} must not carry credentials; use the Secret")));
     }
     Ok(url.to_string())
+}
+
+fn is_loopback(url: &reqwest::Url) -> bool {
+    let host = url.host_str().unwrap_or_default();
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Parses Go-style durations made of `h`, `m` and `s` parts (`1h30m`, `90s`).
@@ -297,6 +328,7 @@ mod tests {
             access_roles: vec![AccessRole::Primary],
             deprovision: Default::default(),
             dry_run: false,
+            allow_insecure_http: false,
         }
     }
 
@@ -330,6 +362,24 @@ mod tests {
         assert_eq!((settings.passcode_type.as_str(), settings.role.as_str()), ("PERMANENT", "RESIDENT"));
         assert!(settings.unit_doors_by_name);
         assert_eq!((secret.as_str(), max_requests_per_minute), ("door", 60));
+    }
+
+    #[test]
+    fn plain_http_is_for_loopback_or_an_explicit_opt_in() {
+        for url in ["http://127.0.0.1:8080", "http://localhost/x", "http://[::1]:9/", "http://127.3.4.5"] {
+            let mut s = spec();
+            s.pms.base_url = Some(url.into());
+            assert!(validate(&s, "ns").is_ok(), "{url}");
+        }
+        let mut s = spec();
+        s.pms.base_url = Some("http://pms.internal:8080".into());
+        assert!(validate(&s, "ns").is_err());
+        s.allow_insecure_http = true;
+        assert!(validate(&s, "ns").is_ok());
+        assert_eq!(validate(&spec(), "ns").unwrap().interval, Duration::from_secs(3600));
+        let mut s = spec();
+        s.interval = "720h".into();
+        assert_eq!(validate(&s, "ns").unwrap().interval, MAX_INTERVAL);
     }
 
     #[test]
@@ -375,6 +425,19 @@ mod tests {
             (|s| s.access_roles.clear(), "spec.accessRoles"),
             (|s| s.pms.credentials_secret_ref.namespace = Some("other".into()), "cross-namespace"),
             (|s| s.deprovision.max_percent = 101, "spec.deprovision.maxPercent"),
+            (|s| s.interval = "70000000h".into(), "maximum of 720h"),
+            (|s| s.interval = "721h".into(), "maximum of 720h"),
+            (|s| s.interval = "99999999999999999999h".into(), "spec.interval"),
+            (|s| s.pms.base_url = Some("http://pms.example.com".into()), "spec.allowInsecureHttp"),
+            (|s| s.destination.scim.as_mut().unwrap().url = "http://10.0.0.1/v2".into(), "spec.allowInsecureHttp"),
+            (
+                |s| {
+                    s.destination.scim = None;
+                    s.destination.latch =
+                        Some(LatchDestinationSpec { token_url: Some("http://auth.example.com/t".into()), ..latch() });
+                },
+                "spec.destination.latch.tokenUrl",
+            ),
         ];
         for (mutate, needle) in cases {
             let mut s = spec();

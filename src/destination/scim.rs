@@ -59,7 +59,7 @@ impl Scim {
         self.capabilities
             .get_or_try_init(|| async {
                 let response = self.call(|c| c.get(self.url("ServiceProviderConfig"))).await?;
-                let spc: ServiceProviderConfig = read_json(response).await?;
+                let spc: ServiceProviderConfig = read_json(&self.http, response).await?;
                 Ok(Capabilities {
                     patch: spc.patch.supported,
                     filter: spc.filter.supported,
@@ -133,7 +133,7 @@ impl Scim {
                     c.get(&url).query(&query)
                 })
                 .await?;
-            let page: ListResponse = read_json(response).await?;
+            let page: ListResponse = read_json(&self.http, response).await?;
             let received = page.resources.len() as u64;
             users.extend(page.resources.into_iter().map(to_user).filter(|u| keep(u)));
             start_index += received;
@@ -313,8 +313,14 @@ fn quote(value: &str) -> String {
     format!("\"{}\"", value.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
-async fn read_json<T: serde::de::DeserializeOwned>(response: reqwest::Response) -> Result<T, DestinationError> {
-    response.json().await.map_err(|_| DestinationError::InvalidResponse("not the expected SCIM JSON".into()))
+async fn read_json<T: serde::de::DeserializeOwned>(
+    http: &HttpClient,
+    response: reqwest::Response,
+) -> Result<T, DestinationError> {
+    http.json(response).await.map_err(|e| match e {
+        Some(e) => DestinationError::InvalidResponse(format!("SCIM response: {e}")),
+        None => DestinationError::InvalidResponse("not the expected SCIM JSON".into()),
+    })
 }
 
 /// The `scimType` of a SCIM error body (never `detail`, which may echo personal data).
@@ -324,7 +330,8 @@ async fn scim_error(response: reqwest::Response) -> Option<String> {
     struct ScimError {
         scim_type: Option<String>,
     }
-    response.json::<ScimError>().await.ok()?.scim_type
+    let body = crate::http::read_capped(response, crate::http::ERROR_BODY_LIMIT).await.ok()?;
+    serde_json::from_slice::<ScimError>(&body).ok()?.scim_type.as_deref().and_then(crate::http::vendor_code)
 }
 
 /// Percent-encodes a server-assigned ID for use as one path segment.

@@ -174,6 +174,32 @@ pub(crate) fn parse_date(value: Option<&str>) -> Option<crate::sync::Date> {
     v.get(..10).unwrap_or(v).parse().ok()
 }
 
+/// Most rows (leases, tenants, directory rows) one property's listing may hold. A 10,000-unit
+/// building has some 25,000 people; far more is a vendor paging without end, which must not
+/// grow the controller's memory with every page.
+pub const MAX_ROWS_PER_PROPERTY: usize = 100_000;
+
+/// Fails a listing that passed [`MAX_ROWS_PER_PROPERTY`].
+pub(crate) fn check_rows(rows: usize, what: &str) -> Result<(), PmsError> {
+    if rows > MAX_ROWS_PER_PROPERTY {
+        return Err(PmsError::Incomplete(format!("{what} returned more than {MAX_ROWS_PER_PROPERTY} rows")));
+    }
+    Ok(())
+}
+
+/// Reads a vendor's JSON body within the client's body cap. `what` names the call in the error;
+/// serde's message is not kept (it quotes values, which may be personal data).
+pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(
+    http: &HttpClient,
+    response: reqwest::Response,
+    what: &str,
+) -> Result<T, PmsError> {
+    http.json(response).await.map_err(|e| match e {
+        Some(e) => PmsError::InvalidResponse(format!("{what}: {e}")),
+        None => PmsError::InvalidResponse(format!("{what} did not return the expected JSON")),
+    })
+}
+
 /// Joins a base URL and an absolute API path without doubling or dropping slashes.
 pub(crate) fn join_url(base: &str, path: &str) -> String {
     format!("{}/{}", base.trim_end_matches('/'), path.trim_start_matches('/'))

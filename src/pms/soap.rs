@@ -51,12 +51,23 @@ fn local(name: &[u8]) -> String {
     name.rsplit(':').next().unwrap_or_default().to_string()
 }
 
+/// Deepest nesting accepted. Real responses nest about a dozen levels; a hostile one nesting
+/// thousands would make the tree's (recursive) drop, clone and comparison overflow the stack.
+pub const MAX_DEPTH: usize = 128;
+
 /// Parses a document into its root element.
 pub fn parse(xml: &str) -> Result<Element, String> {
     let mut reader = Reader::from_str(xml);
     let mut stack: Vec<Element> = vec![Element::default()];
     loop {
-        match reader.read_event().map_err(|e| format!("malformed XML at byte {}: {e}", reader.buffer_position()))? {
+        match reader.read_event().map_err(|e| {
+            // The parser's message quotes names and text from the document: position only.
+            let _ = e;
+            format!("malformed XML at byte {}", reader.buffer_position())
+        })? {
+            Event::Start(_) if stack.len() > MAX_DEPTH => {
+                return Err(format!("XML nested deeper than {MAX_DEPTH} levels"));
+            }
             Event::Start(start) => {
                 let mut element = Element { name: local(start.name().as_ref()), ..Element::default() };
                 for attribute in start.attributes().flatten() {
@@ -78,19 +89,30 @@ pub fn parse(xml: &str) -> Result<Element, String> {
                 stack.last_mut().ok_or("unbalanced XML")?.children.push(done);
             }
             Event::Text(text) => {
-                let decoded = text.decode().map_err(|e| format!("undecodable text: {e}"))?;
+                let decoded = text.decode().map_err(|e| {
+                    let _ = e;
+                    "undecodable text".to_string()
+                })?;
                 stack.last_mut().expect("a root").text.push_str(&decoded);
             }
             Event::CData(data) => {
-                let decoded = data.decode().map_err(|e| format!("undecodable CDATA: {e}"))?;
+                let decoded = data.decode().map_err(|e| {
+                    let _ = e;
+                    "undecodable CDATA".to_string()
+                })?;
                 stack.last_mut().expect("a root").text.push_str(&decoded);
             }
             Event::GeneralRef(reference) => {
                 let resolved = match reference.resolve_char_ref() {
                     Ok(Some(c)) => c.to_string(),
                     _ => {
-                        let name = reference.decode().map_err(|e| format!("undecodable reference: {e}"))?;
-                        quick_xml::escape::unescape(&format!("&{name};")).map_err(|e| e.to_string())?.into_owned()
+                        let name = reference.decode().map_err(|e| {
+                            let _ = e;
+                            "undecodable reference".to_string()
+                        })?;
+                        quick_xml::escape::unescape(&format!("&{name};"))
+                            .map_err(|_| "unknown entity reference".to_string())?
+                            .into_owned()
                     }
                 };
                 stack.last_mut().expect("a root").text.push_str(&resolved);
@@ -150,7 +172,7 @@ pub async fn call(
         })
         .await?;
     let status = response.status().as_u16();
-    let text = response.text().await.map_err(|_| PmsError::InvalidResponse("unreadable SOAP response".into()))?;
+    let text = http.text(response).await.map_err(|e| PmsError::InvalidResponse(format!("SOAP response: {e}")))?;
     let document = parse(&text).map_err(|e| PmsError::InvalidResponse(format!("not a SOAP response ({e})")))?;
     if let Some(fault) = fault(&document) {
         return Err(on_fault(&fault));
@@ -169,19 +191,6 @@ pub async fn call(
         .ok_or_else(|| PmsError::InvalidResponse(format!("no {result} in the response")))
 }
 
-/// A vendor's error text fit for status and events: credential values masked (a fault could echo
-/// the request, which carries them), one line, at most 200 characters.
-pub fn sanitize(message: &str, secrets: &[&str]) -> String {
-    let mut out = message.split_whitespace().collect::<Vec<_>>().join(" ");
-    for secret in secrets.iter().filter(|s| s.len() >= 3) {
-        out = out.replace(secret, "***");
-    }
-    match out.char_indices().nth(200) {
-        Some((i, _)) => format!("{}…", &out[..i]),
-        None => out,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,6 +206,22 @@ mod tests {
         assert_eq!(thing.text_of("Name").as_deref(), Some("Zoë & Co"));
         assert_eq!(thing.text_of("Note").as_deref(), Some("<raw>"));
         assert!(thing.child("Empty").is_some());
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_without_exhausting_the_stack() {
+        let depth = 1_000_000;
+        let xml = format!("{}{}", "<a>".repeat(depth), "</a>".repeat(depth));
+        let err = parse(&xml).unwrap_err();
+        assert!(err.contains("nested deeper than"), "{err}");
+        let ok = format!("{}{}", "<a>".repeat(MAX_DEPTH), "</a>".repeat(MAX_DEPTH));
+        assert!(parse(&ok).is_ok());
+    }
+
+    #[test]
+    fn parse_errors_quote_nothing_from_the_document() {
+        let err = parse("<Resident><Name>Zoë Ångström</Nme></Resident>").unwrap_err();
+        assert!(!err.contains("Zo") && !err.contains("Nme"), "{err}");
     }
 
     #[test]

@@ -6,6 +6,7 @@
 pub mod buildium_fake;
 pub use buildium_fake::ControlledFake;
 pub mod door_fake;
+pub mod hostile;
 pub mod vendor_fakes;
 
 use std::collections::BTreeMap;
@@ -32,6 +33,9 @@ pub const WAIT: Duration = Duration::from_secs(60);
 pub const BUILDIUM_ID: &str = "e2e-client-id";
 pub const BUILDIUM_SECRET: &str = "e2e-client-secret-Zq81";
 pub const SCIM_TOKEN: &str = "e2e-scim-token-Hk27";
+/// The controller's own namespace in the tests: its state (DOOR identity maps) lives here, apart
+/// from the integrations' namespaces.
+pub const STATE_NAMESPACE: &str = "pms-sync-state";
 
 /// A client for the test apiserver named by `PMS_SYNC_TEST_KUBECONFIG`, with the CRD installed.
 pub async fn client() -> Client {
@@ -46,6 +50,12 @@ pub async fn client() -> Client {
         .expect("a usable test kubeconfig");
     let client = Client::try_from(config).expect("a kube client");
     install_crd(&client).await;
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let state: Namespace = serde_json::from_value(json!({"metadata": {"name": STATE_NAMESPACE}})).unwrap();
+    namespaces
+        .patch(STATE_NAMESPACE, &PatchParams::apply("pms-sync-tests").force(), &Patch::Apply(&state))
+        .await
+        .expect("the state namespace");
     client
 }
 
@@ -181,7 +191,17 @@ impl Drop for RunningController {
 }
 
 pub fn start_controller(client: &Client, namespace: &str) -> RunningController {
-    let settings = Settings {
+    start_controller_with(client, namespace, Metrics::default(), |_| {})
+}
+
+/// [`start_controller`] with `metrics` (to read them) and `tweak` applied to the test settings.
+pub fn start_controller_with(
+    client: &Client,
+    namespace: &str,
+    metrics: Metrics,
+    tweak: impl FnOnce(&mut Settings),
+) -> RunningController {
+    let mut settings = Settings {
         watch_namespaces: vec![namespace.to_string()],
         http: HttpSettings {
             base_delay: Duration::from_millis(50),
@@ -190,17 +210,20 @@ pub fn start_controller(client: &Client, namespace: &str) -> RunningController {
             ..HttpSettings::default()
         },
         startup_spread: Duration::ZERO,
+        state_namespace: STATE_NAMESPACE.into(),
         ..Settings::default()
     };
+    tweak(&mut settings);
     let ready = Arc::new(AtomicBool::new(false));
-    let task = tokio::spawn(controller::run(
-        client.clone(),
-        settings,
-        Metrics::default(),
-        ready,
-        std::future::pending::<()>(),
-    ));
+    let task = tokio::spawn(controller::run(client.clone(), settings, metrics, ready, std::future::pending::<()>()));
     RunningController { task }
+}
+
+impl RunningController {
+    /// Whether the controller is still running (it never stops by itself in the tests).
+    pub fn is_running(&self) -> bool {
+        !self.task.is_finished()
+    }
 }
 
 /// A real `scim2-server` on a free loopback port. Killed when dropped.
@@ -440,7 +463,7 @@ pub fn dataset() -> Dataset {
 /// (otherwise with no cluster at all).
 pub fn run_plan(args: &[&str], kubeconfig: Option<&str>) -> std::process::Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_pms-sync"));
-    command.arg("plan").args(args).env_remove("KUBECONFIG");
+    command.arg("plan").args(args).env_remove("KUBECONFIG").env("STATE_NAMESPACE", STATE_NAMESPACE);
     if let Some(path) = kubeconfig {
         command.env("KUBECONFIG", path);
     }
@@ -509,7 +532,7 @@ pub struct World {
     pub ns: String,
     pub fake: BuildiumFake,
     pub scim: ScimServer,
-    _controller: RunningController,
+    pub _controller: RunningController,
 }
 
 impl World {

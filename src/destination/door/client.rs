@@ -25,6 +25,9 @@ const MAX_PAGES: usize = 5_000;
 const TOKEN_MARGIN: Duration = Duration::from_secs(120);
 /// Lifetime assumed when the token response does not say (Auth0 issues 24 h by default).
 const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
+/// Longest a token is reused, whatever the token endpoint says (Auth0's longest is 30 days; a day
+/// bounds how long a revoked credential's token could keep working here).
+const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 3600);
 
 #[derive(Deserialize, Debug, Clone)]
 #[serde(rename_all = "camelCase")]
@@ -150,6 +153,12 @@ struct TokenResponse {
     expires_in: Option<u64>,
 }
 
+/// How long a token is reused: what the token endpoint says, within sane bounds (an absurd
+/// `expires_in` must neither overflow a clock nor keep a token for years), or a default.
+fn token_lifetime(expires_in: Option<u64>) -> Duration {
+    expires_in.map(Duration::from_secs).unwrap_or(DEFAULT_TOKEN_LIFETIME).min(MAX_TOKEN_LIFETIME)
+}
+
 /// DOOR's instant format: RFC 3339 in UTC, whole seconds (truncated: "now" never becomes a
 /// moment in the future).
 pub fn timestamp(t: jiff::Timestamp) -> String {
@@ -167,7 +176,9 @@ impl TokenCache {
     fn get(&self, fingerprint: u64) -> Option<String> {
         let current = self.current.lock().unwrap_or_else(|e| e.into_inner());
         match &*current {
-            Some((f, token, expires)) if *f == fingerprint && Instant::now() + TOKEN_MARGIN < *expires => {
+            Some((f, token, expires))
+                if *f == fingerprint && Instant::now().checked_add(TOKEN_MARGIN) < Some(*expires) =>
+            {
                 Some(token.clone())
             }
             _ => None,
@@ -175,7 +186,9 @@ impl TokenCache {
     }
 
     fn put(&self, fingerprint: u64, token: String, lifetime: Duration) {
-        *self.current.lock().unwrap_or_else(|e| e.into_inner()) = Some((fingerprint, token, Instant::now() + lifetime));
+        let now = Instant::now();
+        let expires = now.checked_add(lifetime).unwrap_or(now);
+        *self.current.lock().unwrap_or_else(|e| e.into_inner()) = Some((fingerprint, token, expires));
     }
 
     fn forget(&self) {
@@ -200,8 +213,14 @@ impl Client {
         use std::hash::{BuildHasher, Hasher};
         // A fixed-key hash: equal credentials give equal fingerprints across runs.
         let mut h = foldhash::quality::FixedState::with_seed(7).build_hasher();
+        // The API a token is for is part of its identity: a token fetched for one base URL or
+        // token URL is never sent to another (a spec edit pointing elsewhere fetches anew).
+        h.write(self.base_url.as_bytes());
+        h.write(&[0]);
         h.write(self.token_url.as_bytes());
+        h.write(&[0]);
         h.write(self.client_id.as_bytes());
+        h.write(&[0]);
         h.write(self.client_secret.as_bytes());
         h.finish()
     }
@@ -225,12 +244,8 @@ impl Client {
         if !response.status().is_success() {
             return Err(DestinationError::Rejected { status, detail: error_enum(response).await });
         }
-        let token: TokenResponse = response
-            .json()
-            .await
-            .map_err(|_| DestinationError::InvalidResponse("the token endpoint sent no access_token".into()))?;
-        let lifetime = token.expires_in.map(Duration::from_secs).unwrap_or(DEFAULT_TOKEN_LIFETIME);
-        self.tokens.put(fingerprint, token.access_token.clone(), lifetime);
+        let token: TokenResponse = read_json(&self.auth_http, response, "the token endpoint").await?;
+        self.tokens.put(fingerprint, token.access_token.clone(), token_lifetime(token.expires_in));
         Ok(token.access_token)
     }
 
@@ -283,7 +298,7 @@ impl Client {
                     c.get(&url).query(&q)
                 })
                 .await?;
-            let page: Page<T> = read_json(response, path).await?;
+            let page: Page<T> = read_json(&self.http, response, path).await?;
             out.extend(page.items);
             match page.next.filter(|t| !t.is_empty()) {
                 Some(next) if Some(&next) != token.as_ref() => token = Some(next),
@@ -295,7 +310,7 @@ impl Client {
 
     pub async fn buildings(&self) -> Result<Vec<Building>, DestinationError> {
         let response = self.call(false, |c| c.get(self.url("v1/buildings"))).await?;
-        let page: Page<Building> = read_json(response, "v1/buildings").await?;
+        let page: Page<Building> = read_json(&self.http, response, "v1/buildings").await?;
         Ok(page.items)
     }
 
@@ -315,7 +330,7 @@ impl Client {
     pub async fn key_accesses(&self, key: &str) -> Result<Vec<Access>, DestinationError> {
         let path = format!("v1/keys/{}/accesses", encode(key));
         let response = self.call(false, |c| c.get(self.url(&path))).await?;
-        let body: KeyAccesses = read_json(response, "v1/keys/{key}/accesses").await?;
+        let body: KeyAccesses = read_json(&self.http, response, "v1/keys/{key}/accesses").await?;
         Ok(body.accesses)
     }
 
@@ -324,7 +339,7 @@ impl Client {
     pub async fn post_user(&self, body: &PostUser<'_>) -> Result<User, DestinationError> {
         let url = self.url("v2/users");
         let response = self.call(true, |c| c.post(&url).json(body)).await?;
-        read_json(response, "v2/users").await.map(User::normalized)
+        read_json(&self.http, response, "v2/users").await.map(User::normalized)
     }
 
     pub async fn patch_end(&self, user: &str, door: &str, end: jiff::Timestamp) -> Result<(), DestinationError> {
@@ -357,8 +372,12 @@ fn encode(segment: &str) -> String {
     segment.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect()
 }
 
-async fn read_json<T: serde::de::DeserializeOwned>(response: Response, what: &str) -> Result<T, DestinationError> {
-    let bytes = response.bytes().await.map_err(|e| DestinationError::InvalidResponse(format!("{what}: {e}")))?;
+async fn read_json<T: serde::de::DeserializeOwned>(
+    http: &HttpClient,
+    response: Response,
+    what: &str,
+) -> Result<T, DestinationError> {
+    let bytes = http.body(response).await.map_err(|e| DestinationError::InvalidResponse(format!("{what}: {e}")))?;
     serde_json::from_slice(&bytes)
         .map_err(|e| DestinationError::InvalidResponse(format!("{what}: unexpected body ({})", json_error_kind(&e))))
 }
@@ -366,7 +385,8 @@ async fn read_json<T: serde::de::DeserializeOwned>(response: Response, what: &st
 /// The error enum of a DOOR error body (`{"message": "EMAIL_REQUIRED_FOR_PERMANENT"}`), kept only
 /// when it looks like one: free text could carry personal data.
 async fn error_enum(response: Response) -> Option<String> {
-    let body: ErrorBody = response.json().await.ok()?;
+    let bytes = crate::http::read_capped(response, crate::http::ERROR_BODY_LIMIT).await.ok()?;
+    let body: ErrorBody = serde_json::from_slice(&bytes).ok()?;
     body.message.filter(|m| !m.is_empty() && m.len() <= 64 && m.chars().all(|c| c.is_ascii_uppercase() || c == '_'))
 }
 
@@ -405,6 +425,41 @@ mod tests {
     fn a_listing_without_its_collection_is_refused() {
         assert!(serde_json::from_str::<Page<User>>(r#"{"nextPageToken":"2"}"#).is_err());
         assert!(serde_json::from_str::<Page<User>>(r#"{"users":[]}"#).is_ok());
+    }
+
+    #[test]
+    fn token_lifetimes_are_bounded_whatever_the_endpoint_says() {
+        assert_eq!(token_lifetime(Some(600)), Duration::from_secs(600));
+        assert_eq!(token_lifetime(None), DEFAULT_TOKEN_LIFETIME);
+        assert_eq!(token_lifetime(Some(u64::MAX)), MAX_TOKEN_LIFETIME);
+        assert_eq!(token_lifetime(Some(9_223_372_036_854_775_807)), MAX_TOKEN_LIFETIME);
+        // Even an unbounded lifetime is stored without overflowing the clock.
+        let cache = TokenCache::default();
+        cache.put(1, "t".into(), Duration::MAX);
+        assert_eq!(cache.get(1), None, "an unrepresentable expiry is treated as expired");
+        cache.put(1, "t".into(), Duration::from_secs(3600));
+        assert_eq!(cache.get(1).as_deref(), Some("t"));
+        assert_eq!(cache.get(2), None, "a token is only handed out for its own fingerprint");
+    }
+
+    #[test]
+    fn a_token_is_bound_to_its_base_url_and_token_url() {
+        let client = |base: &str, token: &str| {
+            let http = HttpClient::new("door", Default::default(), crate::metrics::Metrics::default());
+            Client {
+                http: http.clone(),
+                auth_http: http,
+                base_url: base.into(),
+                token_url: token.into(),
+                client_id: "id".into(),
+                client_secret: "secret".into(),
+                tokens: Default::default(),
+            }
+        };
+        let a = client("https://rest.latchaccess.com/access/sdk", DEFAULT_TOKEN_URL).fingerprint();
+        assert_eq!(a, client("https://rest.latchaccess.com/access/sdk", DEFAULT_TOKEN_URL).fingerprint());
+        assert_ne!(a, client("https://elsewhere.example/access/sdk", DEFAULT_TOKEN_URL).fingerprint());
+        assert_ne!(a, client("https://rest.latchaccess.com/access/sdk", "https://auth.example/t").fingerprint());
     }
 
     #[test]

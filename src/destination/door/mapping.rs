@@ -87,7 +87,14 @@ pub trait MappingStore: Send + Sync {
     fn load(&self) -> BoxFuture<'_, Result<Option<Mapping>, DestinationError>>;
     /// Replaces the saved mapping.
     fn save<'a>(&'a self, mapping: &'a Mapping) -> BoxFuture<'a, Result<(), DestinationError>>;
+    /// What the other integrations of the same building record granting, by DOOR user UUID.
+    fn others(&self) -> BoxFuture<'_, Result<Others, DestinationError>> {
+        Box::pin(async { Ok(Others::new()) })
+    }
 }
+
+/// Grants recorded by other integrations of one building: DOOR user UUID → door and key UUIDs.
+pub type Others = std::collections::HashMap<String, BTreeSet<String>>;
 
 /// A store in memory: for `pms-sync plan` (which saves nothing that matters) and tests.
 #[derive(Debug, Default)]

@@ -147,7 +147,6 @@ impl Door {
         let mut state = self.state();
         state.tz = Some(tz);
         state.targets = targets;
-        state.claimable = self.settings.key_uuids.iter().chain(door_units.keys()).cloned().collect();
         state.unit_doors = unit_doors;
         state.door_units = door_units;
         Ok(())
@@ -295,14 +294,14 @@ impl Door {
             (key, wanted, changes, contact)
         };
         for target in &changes.revoke {
-            self.client.revoke(user, target).await?;
-            self.record(&key, |grants| {
-                grants.remove(target);
-            });
+            self.release(user, &key, target).await?;
         }
         if let Some(end) = wanted.end {
             for target in &changes.patch_end {
-                self.client.patch_end(user, target, end).await?;
+                // Another integration's resident holds this grant too: its own schedule governs.
+                if !self.state().shared(user, target) {
+                    self.client.patch_end(user, target, end).await?;
+                }
             }
         }
         if !changes.grant.is_empty() {
@@ -380,6 +379,19 @@ impl Door {
         }
     }
 
+    /// Stops holding `target` on `user`: revokes it, unless another integration of the building
+    /// records it too (a resident who moved between them, a common key), and un-records it.
+    async fn release(&self, user: &str, key: &str, target: &str) -> Result<(), DestinationError> {
+        let shared = self.state().shared(user, target);
+        if !shared {
+            self.client.revoke(user, target).await?;
+        }
+        self.record(key, |grants| {
+            grants.remove(target);
+        });
+        Ok(())
+    }
+
     /// Revokes every grant we hold on `existing`; `forget` also drops it from the mapping.
     async fn revoke_all(&self, existing: &ManagedUser, forget: bool) -> Result<(), DestinationError> {
         let (key, held) = {
@@ -390,10 +402,7 @@ impl Door {
             (key, held)
         };
         for target in held.keys() {
-            self.client.revoke(&existing.id, target).await?;
-            self.record(&key, |grants| {
-                grants.remove(target);
-            });
+            self.release(&existing.id, &key, target).await?;
         }
         if forget {
             self.state().mapping.entries.remove(&key);
@@ -419,8 +428,10 @@ impl Destination for Door {
         }
         self.load_building().await?;
         let saved = self.store.load().await?;
+        let others = self.store.others().await?;
         self.load_users(saved.is_none()).await?;
         let mut state = self.state();
+        state.others = others;
         let mut mapping = saved.clone().unwrap_or_default();
         // A user deleted in DOOR is no longer ours: the resident is created anew. A user we hold
         // and recorded no grant on (deprovisioned earlier) is forgotten, so the map only grows with

@@ -22,8 +22,8 @@ pub(super) struct State {
     pub door_units: HashMap<String, String>,
     /// The doors and keys of the building: accesses to anything else are not looked at.
     pub targets: HashSet<String>,
-    /// Everything this integration grants in the building: the configured keys and the unit doors.
-    pub claimable: HashSet<String>,
+    /// What the other integrations of this building record granting, by DOOR user.
+    pub others: HashMap<String, BTreeSet<String>>,
     /// Every user of the partner, by UUID, with accesses to the building only (see
     /// [`put_user`](Self::put_user)).
     users: HashMap<String, User>,
@@ -44,25 +44,27 @@ impl State {
         self.now.unwrap_or_else(Timestamp::now)
     }
 
-    /// The grants of `user` we hold: made by a partner, on a door or key we recorded granting to
-    /// it, or — once our partner UUID is known — made by us on anything this integration grants
-    /// (`claimable`; this recovers grants made just before a crash). Until that UUID is known (a
-    /// fresh or lost identity map) nothing unrecorded is claimed: another partner's grant could
-    /// look the same, and it must never be revoked.
+    /// The grants of `user` this integration holds: recorded in its own identity map, made by a
+    /// partner, and — once our partner UUID is known — by that partner. Ownership is per
+    /// integration: several integrations of one building share the partner UUID, the common keys
+    /// and the residents who move between them, so what another integration granted (or what a
+    /// crash kept us from recording) is never ours to revoke; a grant we need and did not record
+    /// is granted again, which DOOR takes as the same grant.
     pub fn held(&self, user: &str, recorded: &BTreeSet<String>) -> BTreeMap<String, Grant> {
         let Some(user) = self.users.get(user) else { return BTreeMap::new() };
         let granter = self.mapping.granter.as_deref();
         user.accesses
             .iter()
-            .filter(|a| a.granter.kind == "PARTNER")
-            .filter(|a| match granter {
-                Some(ours) => {
-                    a.granter.uuid == ours && (recorded.contains(&a.door_uuid) || self.claimable.contains(&a.door_uuid))
-                }
-                None => recorded.contains(&a.door_uuid),
-            })
+            .filter(|a| a.granter.kind == "PARTNER" && recorded.contains(&a.door_uuid))
+            .filter(|a| granter.is_none_or(|ours| a.granter.uuid == ours))
             .map(|a| (a.door_uuid.clone(), Grant { start: a.start_time, end: a.end_time }))
             .collect()
+    }
+
+    /// Whether another integration of this building records granting `target` to `user`: then
+    /// the grant is theirs as much as ours, and we only stop recording it, never revoke it.
+    pub fn shared(&self, user: &str, target: &str) -> bool {
+        self.others.get(user).is_some_and(|grants| grants.contains(target))
     }
 
     /// The unmapped-or-mapped user holding `contact` (an email, case-insensitive, or a phone).

@@ -58,7 +58,7 @@ impl Appfolio {
         if !response.status().is_success() {
             return Err(PmsError::Rejected { status, code: None });
         }
-        response.json().await.map_err(|_| PmsError::InvalidResponse("the tenant directory is not JSON".into()))
+        super::read_json(&self.http, response, "the tenant directory").await
     }
 
     /// A `next_page_url` on the customer's own host, so credentials never go anywhere else.
@@ -86,15 +86,21 @@ impl PmsSource for Appfolio {
         let mut url = join_url(self.base_url.as_str(), "api/v2/reports/tenant_directory.json");
         let mut page = self.post(&url, Some(&body), true).await?;
         let mut residents = Vec::new();
+        let mut visited = std::collections::HashSet::from([url.clone()]);
         for _ in 0..MAX_PAGES {
             let rows = page["results"]
                 .as_array()
                 .ok_or_else(|| PmsError::InvalidResponse("the tenant directory has no results list".into()))?;
             residents.extend(rows.iter().filter_map(|row| map::resident(property_id, row)));
+            super::check_rows(residents.len(), "the tenant directory")?;
             match page["next_page_url"].as_str().filter(|l| !l.is_empty()) {
                 None => return Ok(residents),
                 Some(link) => {
                     url = self.next_page(link)?;
+                    // A link seen before would loop: the listing cannot be read to its end.
+                    if !visited.insert(url.clone()) {
+                        return Err(PmsError::Incomplete("the tenant directory's next_page_url repeated".into()));
+                    }
                     page = self.post(&url, None, false).await?;
                 }
             }

@@ -72,7 +72,8 @@ impl Buildium {
                 return Err(PmsError::Unauthorized { status });
             }
             if !response.status().is_success() {
-                let code = response.json::<api::ApiErrorResponse>().await.ok().and_then(|e| e.error_code);
+                let code = self.http.json::<api::ApiErrorResponse>(response).await.ok().and_then(|e| e.error_code);
+                let code = code.as_deref().and_then(crate::http::vendor_code);
                 return Err(PmsError::Rejected { status, code });
             }
             let total = response
@@ -80,12 +81,10 @@ impl Buildium {
                 .get("x-total-count")
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.trim().parse::<usize>().ok());
-            let page: Vec<T> = response
-                .json()
-                .await
-                .map_err(|_| PmsError::InvalidResponse(format!("{path} did not return a JSON array")))?;
+            let page: Vec<T> = super::read_json(&self.http, response, path).await?;
             let received = page.len();
             items.extend(page);
+            super::check_rows(items.len(), path)?;
             match total {
                 // Never assume a full page: keep going until the advertised total is reached.
                 Some(total) if items.len() >= total => return Ok(items),

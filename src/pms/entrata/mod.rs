@@ -86,8 +86,7 @@ impl Entrata {
         if !response.status().is_success() {
             return Err(PmsError::Rejected { status, code: None });
         }
-        let document: Value =
-            response.json().await.map_err(|_| PmsError::InvalidResponse("getLeases did not return JSON".into()))?;
+        let document: Value = super::read_json(&self.http, response, "getLeases").await?;
         let reply = &document["response"];
         if !reply["error"].is_null() {
             return Err(body_error(&reply["error"]));
@@ -103,7 +102,7 @@ impl Entrata {
 /// An error in a 200 body. The message may echo request data, so only its code is kept, and the
 /// message is only looked at to recognise rejected credentials.
 fn body_error(error: &Value) -> PmsError {
-    let code = map::text(&error["code"]);
+    let code = map::text(&error["code"]).as_deref().and_then(crate::http::vendor_code);
     let message = map::text(&error["message"]).unwrap_or_default().to_ascii_lowercase();
     let auth = ["auth", "api key", "apikey", "credential", "password", "unauthori", "forbidden"];
     if auth.iter().any(|w| message.contains(w)) {
@@ -130,6 +129,7 @@ impl PmsSource for Entrata {
                     residents.extend(map::lease_residents(property_id, lease));
                 }
             }
+            super::check_rows(residents.len(), "getLeases")?;
             // A gateway may return fewer than `per_page` (its own cap) without it being the last
             // page: only an empty page, or one with nothing new, ends the listing.
             if received == 0 || new == 0 {

@@ -49,15 +49,16 @@ impl Realpage {
         ))
     }
 
+    /// Classifies a fault or error message. The message itself is vendor free text that may echo
+    /// the request or name a resident: it is read here and never reported.
     fn error(&self, message: &str) -> PmsError {
-        let clean = soap::sanitize(message, &[&self.pmc_id, &self.license_key]);
-        let lower = clean.to_ascii_lowercase();
+        let lower = message.to_ascii_lowercase();
         if lower.contains("not authorized to call the method") || lower.contains("not licensed") {
-            PmsError::NotLicensed(clean)
+            PmsError::NotLicensed("the license key is not enabled for getresidentlist".into())
         } else if lower.contains("license") || lower.contains("pmcid") || lower.contains("authenticat") {
             PmsError::Unauthorized { status: 401 }
         } else {
-            PmsError::Rejected { status: 200, code: Some(format!("RealPage: {clean}")) }
+            PmsError::Rejected { status: 200, code: Some("RealPage error message".into()) }
         }
     }
 }

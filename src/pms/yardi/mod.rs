@@ -66,16 +66,16 @@ impl Yardi {
         soap::envelope(&body)
     }
 
+    /// Classifies a fault or error message. The message itself is vendor free text that may echo
+    /// the request or name a resident: it is read here and never reported.
     fn error(&self, message: &str) -> PmsError {
-        let secrets: Vec<&str> = self.credentials.iter().map(|(_, v)| v.as_str()).collect();
-        let clean = soap::sanitize(message, &secrets);
-        let lower = clean.to_ascii_lowercase();
+        let lower = message.to_ascii_lowercase();
         if lower.contains("login failed") || lower.contains("invalid credentials") || lower.contains("authenticat") {
             PmsError::Unauthorized { status: 401 }
         } else if lower.contains("license") || lower.contains("not authorized") {
-            PmsError::NotLicensed(clean)
+            PmsError::NotLicensed("the interface license is not enabled for GetResidents".into())
         } else {
-            PmsError::Rejected { status: 200, code: Some(format!("Yardi: {clean}")) }
+            PmsError::Rejected { status: 200, code: Some("Yardi error message".into()) }
         }
     }
 }
