@@ -26,15 +26,24 @@ struct Replica {
 
 impl Replica {
     fn start(ns: &str, identity: &str, metrics: Metrics) -> Self {
+        Self::start_via(ns, identity, metrics, None)
+    }
+
+    /// Like [`start`](Self::start), reaching the API server at `server` when given.
+    fn start_via(ns: &str, identity: &str, metrics: Metrics, server: Option<String>) -> Self {
         let (kill, killed) = tokio::sync::oneshot::channel::<()>();
         let (ns, identity) = (ns.to_string(), identity.to_string());
         let thread = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
             runtime.block_on(async move {
-                let client = client().await;
+                let client = match server {
+                    None => client().await,
+                    Some(server) => client_at(&server).await,
+                };
                 let settings = Settings {
                     watch_namespaces: vec![ns.clone()],
                     startup_spread: Duration::ZERO,
+                    state_namespace: STATE_NAMESPACE.into(),
                     instance: Some(identity.clone()),
                     leader_election: Some(LeaderElection {
                         lease_name: "pms-sync-leader".into(),
@@ -114,4 +123,150 @@ async fn only_the_leader_reconciles_and_a_standby_takes_over() {
     assert_eq!(holder(&client, &ns).await.as_deref(), Some("replica-b"));
     assert!(reconciles(&metrics_b) > 0);
     assert_eq!(ready(&obj), Some(("True".into(), "Succeeded".into())));
+}
+
+/// A TCP relay to the test apiserver that can be cut, as a network partition would: the replica
+/// behind it can no longer renew its Lease, while its syncs could still reach PMS and destination.
+struct Partition {
+    port: u16,
+    cut: Arc<tokio::sync::Notify>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Partition {
+    async fn start(upstream: String) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let cut = Arc::new(tokio::sync::Notify::new());
+        let stop = cut.clone();
+        let task = tokio::spawn(async move {
+            let mut relays = tokio::task::JoinSet::new();
+            loop {
+                tokio::select! {
+                    _ = stop.notified() => return, // drops the listener and every relay
+                    accepted = listener.accept() => {
+                        let Ok((mut inbound, _)) = accepted else { continue };
+                        let upstream = upstream.clone();
+                        relays.spawn(async move {
+                            if let Ok(mut outbound) = tokio::net::TcpStream::connect(upstream).await {
+                                let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                            }
+                        });
+                    }
+                }
+            }
+        });
+        Self { port, cut, task }
+    }
+
+    fn cut(&self) {
+        self.cut.notify_one();
+    }
+}
+
+impl Drop for Partition {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A SCIM service provider that takes its time over every create (and keeps nothing), so that a
+/// sync writes for many seconds.
+async fn slow_scim() -> (String, tokio::task::JoinHandle<()>) {
+    use axum::routing::get;
+    let app = axum::Router::new()
+        .route(
+            "/v2/ServiceProviderConfig",
+            get(|| async {
+                axum::Json(serde_json::json!({"patch": {"supported": false}, "filter": {"supported": true, "maxResults": 100}}))
+            }),
+        )
+        .route(
+            "/v2/Users",
+            get(|| async { axum::Json(serde_json::json!({"totalResults": 0, "Resources": []})) }).post(|| async {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                (axum::http::StatusCode::CREATED, axum::Json(serde_json::json!({"id": format!("{:x}", fastrand::u64(..))})))
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/v2", listener.local_addr().unwrap());
+    let task = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, task)
+}
+
+fn scim_writes(metrics: &Metrics) -> u64 {
+    metrics
+        .encode()
+        .lines()
+        .filter(|l| l.starts_with("pms_sync_api_calls_total{target=\"scim\""))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// A leader cut off from the API server cannot renew its Lease. It must stop writing before the
+/// Lease could expire and the standby take over: its syncs are cancelled at the renew deadline,
+/// not left to finish. The old leader's last write comes before the new leader's first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partitioned_leader_stops_writing_before_the_standby_starts() {
+    let client = client().await;
+    let ns = namespace(&client, "leader-cut").await;
+    let mut data = buildium_fake::Dataset::default();
+    let leases = (1..=120)
+        .map(|i| {
+            lease(i, &format!("U{i}"), "Active", vec![new_tenant(i, "Res", "Ident", &format!("r{i}@example.org"))])
+        })
+        .collect();
+    data.properties.push(buildium_fake::Property { id: 101, leases });
+    let fake = BuildiumFake::start(data, BUILDIUM_ID, BUILDIUM_SECRET).await;
+    let (scim_url, _scim) = slow_scim().await;
+    standard_secrets(&client, &ns).await;
+
+    let kubeconfig = std::env::var("PMS_SYNC_TEST_KUBECONFIG").unwrap();
+    let config = kube::config::Kubeconfig::read_from(&kubeconfig).unwrap();
+    let server = config.clusters[0].cluster.as_ref().unwrap().server.clone().unwrap();
+    let upstream = server.trim_start_matches("https://").trim_end_matches('/').to_string();
+    let partition = Partition::start(upstream).await;
+    let (metrics_a, metrics_b) = (Metrics::default(), Metrics::default());
+    let _a =
+        Replica::start_via(&ns, "replica-a", metrics_a.clone(), Some(format!("https://127.0.0.1:{}", partition.port)));
+    let deadline = Instant::now() + WAIT;
+    while holder(&client, &ns).await.as_deref() != Some("replica-a") {
+        assert!(Instant::now() < deadline, "replica-a never became the leader");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _b = Replica::start(&ns, "replica-b", metrics_b.clone());
+
+    let mut manifest = integration(NAME, &fake.url(), &scim_url, &["101"]);
+    manifest["spec"]["deprovision"] = serde_json::json!({"maxPercent": 100});
+    apply_integration(&client, &ns, &manifest).await;
+    // A is writing (120 slow creates take several seconds): cut it off mid-sync.
+    while scim_writes(&metrics_a) < 10 {
+        assert!(Instant::now() < deadline, "replica-a never wrote");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    partition.cut();
+    let cut = Instant::now();
+
+    // Watch both until B has written for a while: A's count must not move once B's has.
+    let mut a_at_b_start = None;
+    let mut a_stopped_at = (scim_writes(&metrics_a), Instant::now());
+    while Instant::now() < cut + LEASE * 4 {
+        let (a, b) = (scim_writes(&metrics_a), scim_writes(&metrics_b));
+        if a != a_stopped_at.0 {
+            a_stopped_at = (a, Instant::now());
+        }
+        if b > 0 && a_at_b_start.is_none() {
+            a_at_b_start = Some(a);
+        }
+        if let Some(before) = a_at_b_start {
+            assert_eq!(a, before, "the old leader wrote after the new leader had started");
+            if b >= 10 {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(a_at_b_start.is_some(), "the standby never took over");
+    assert!(a_stopped_at.1 < cut + LEASE, "the old leader wrote until {:?} after the cut", a_stopped_at.1 - cut);
+    assert_eq!(holder(&client, &ns).await.as_deref(), Some("replica-b"));
 }

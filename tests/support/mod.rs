@@ -82,6 +82,17 @@ async fn install_crd(client: &Client) {
     }
 }
 
+/// A client for the test apiserver reached at `server` (a relay in front of it).
+pub async fn client_at(server: &str) -> Client {
+    let path = std::env::var("PMS_SYNC_TEST_KUBECONFIG").expect("run scripts/test.sh");
+    let kubeconfig = Kubeconfig::read_from(&path).expect("read the test kubeconfig");
+    let mut config = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .expect("a usable test kubeconfig");
+    config.cluster_url = server.parse().expect("a server URL");
+    Client::try_from(config).expect("a kube client")
+}
+
 /// Creates a namespace with a unique name.
 pub async fn namespace(client: &Client, prefix: &str) -> String {
     let name = format!("{prefix}-{:08x}", fastrand::u32(..));
