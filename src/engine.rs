@@ -196,6 +196,7 @@ pub async fn fetch_and_plan<P: PmsSource, D: Destination>(
     report.duplicate_emails = desired.duplicate_emails.iter().cloned().collect();
     report.counts.unknown_statuses = desired.unknown_statuses.values().sum();
     report.unknown_statuses = desired.unknown_statuses.clone();
+    let unknown_by_property = desired.unknown_by_property.clone();
     let differs =
         |existing: &crate::sync::ManagedUser, want: &crate::sync::UserRecord| destination.differs(existing, want);
     let mut plan = plan_with(&config.scope, desired, managed, &failed, config.mode, &differs);
@@ -213,8 +214,8 @@ pub async fn fetch_and_plan<P: PmsSource, D: Destination>(
         }
     }
 
-    let guard =
-        breaker::guard(&mut plan, &config.scope, config.max_percent, &fetched_by_property, config.approval.as_deref());
+    let fetched = breaker::Fetched { residents: fetched_by_property, unknown: unknown_by_property };
+    let guard = breaker::guard(&mut plan, &config.scope, config.max_percent, &fetched, config.approval.as_deref());
     report.counts.unchanged = plan.unchanged;
     let held_by_breaker = match &guard {
         Guard::Held { actions, .. } => actions.len() as u64,

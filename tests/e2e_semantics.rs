@@ -52,23 +52,24 @@ async fn an_outage_of_one_property_is_held_and_approval_releases_exactly_that_pl
     let notes = warnings(&world.client, ns, "DeprovisionHeld").await;
     assert!(notes.iter().any(|n| n.contains(&first_digest)), "{notes:?}");
 
-    // The plan changes before anyone approves: tenant 6 moves out too. Approving the old digest
-    // does not release the new plan.
+    // Meanwhile tenant 6 moves out of property 101: the hold is per property, so that legitimate
+    // move-out proceeds while property 102's part stays held, unchanged.
     world.fake.update(|d| d.tenant_mut(6).for_each(|t| t.status = "MovedOut".into()));
-    annotate(&world.client, ns, NAME, APPROVE_DEPROVISION_ANNOTATION, &first_digest).await;
-    let obj = wait_for(&world.client, ns, NAME, "a new held plan", |i| {
-        held(i).is_some_and(|(_, digest)| digest != first_digest)
-    })
-    .await;
-    let (count, second_digest) = held(&obj).unwrap();
-    assert_eq!(count, 3);
-    assert_eq!(world.scim.users_by_key().await[&id(ns, "101", 6)]["active"], true, "still held");
+    let obj = request_sync(&world.client, ns, NAME).await;
+    assert_eq!(ready(&obj), Some(("False".into(), "DeprovisionHeld".into())));
+    assert_eq!(held(&obj), Some((2, first_digest.clone())), "the same plan is held");
+    assert_eq!(summary(&obj).deprovisioned, 1);
+    let users = world.scim.users_by_key().await;
+    assert_eq!(users[&id(ns, "101", 6)]["active"], false, "the move-out elsewhere was not blocked");
+    for untouched in [id(ns, "102", 7), id(ns, "102", 8)] {
+        assert_eq!(before[&untouched], users[&untouched], "still held");
+    }
 
     // Approving the plan shown releases exactly it.
-    annotate(&world.client, ns, NAME, APPROVE_DEPROVISION_ANNOTATION, &second_digest).await;
+    annotate(&world.client, ns, NAME, APPROVE_DEPROVISION_ANNOTATION, &first_digest).await;
     let obj = wait_ready(&world.client, ns, NAME, "True", "Succeeded").await;
     assert!(held(&obj).is_none());
-    assert_eq!(summary(&obj).deprovisioned, 3);
+    assert_eq!(summary(&obj).deprovisioned, 2);
     let users = world.scim.users_by_key().await;
     for gone in [id(ns, "101", 6), id(ns, "102", 7), id(ns, "102", 8)] {
         assert_eq!(users[&gone]["active"], false, "{gone}");

@@ -314,7 +314,11 @@ pub fn classify(report: &SyncReport) -> Option<Failure> {
         );
     }
     if let Some(first) = report.write_errors.first() {
-        let permanent = report.write_errors.iter().any(|e| e.is_permanent());
+        // Refused credentials stall the integration only when nothing could be written: a 403 on
+        // one door, while other writes pass, is that write's problem, not the integration's.
+        let written =
+            report.counts.created + report.counts.updated + report.counts.adopted + report.counts.deprovisioned;
+        let permanent = written == 0 && report.write_errors.iter().any(|e| e.is_permanent());
         let reason = if permanent { reason::DESTINATION_AUTHENTICATION_FAILED } else { reason::SYNC_INCOMPLETE };
         let total = report.counts.created + report.counts.updated + report.counts.deprovisioned + report.counts.failed;
         return failure(
@@ -324,9 +328,11 @@ pub fn classify(report: &SyncReport) -> Option<Failure> {
         );
     }
     if !failed.is_empty() {
+        // Some properties were read: the integration is working, and retrying on the normal
+        // backoff keeps their residents in step while the others' license or access is fixed.
         return failure(
             pms_reason,
-            pms_permanent,
+            false,
             format!(
                 "{} of {} properties could not be fetched and were left untouched ({})",
                 failed.len(),
@@ -353,6 +359,40 @@ pub fn classify(report: &SyncReport) -> Option<Failure> {
 #[cfg(test)]
 mod overflow_tests {
     use super::*;
+    use crate::destination::DestinationError;
+    use crate::engine::PropertyResult;
+
+    fn property(id: &str, error: Option<PmsError>) -> PropertyResult {
+        PropertyResult { id: id.into(), residents: 0, error }
+    }
+
+    #[test]
+    fn one_unlicensed_property_does_not_stall_the_others() {
+        let unlicensed = || Some(PmsError::NotLicensed("not enabled".into()));
+        let partial =
+            SyncReport { properties: vec![property("1", None), property("2", unlicensed())], ..Default::default() };
+        let f = classify(&partial).unwrap();
+        assert_eq!((f.reason, f.retry), (reason::PMS_NOT_LICENSED, Retry::Backoff));
+        let all = SyncReport {
+            properties: vec![property("1", unlicensed()), property("2", unlicensed())],
+            fatal: Some(crate::engine::RunError::AllPropertiesFailed),
+            ..Default::default()
+        };
+        assert!(classify(&all).unwrap().is_permanent());
+    }
+
+    #[test]
+    fn a_refused_write_quarantines_only_when_nothing_could_be_written() {
+        let refused = || DestinationError::Unauthorized { status: 403 };
+        let mut report = SyncReport { properties: vec![property("1", None)], ..Default::default() };
+        report.counts.created = 3;
+        report.counts.failed = 1;
+        report.write_errors.push(refused());
+        let f = classify(&report).unwrap();
+        assert_eq!((f.reason, f.retry), (reason::SYNC_INCOMPLETE, Retry::Backoff));
+        report.counts.created = 0;
+        assert_eq!(classify(&report).unwrap().retry, Retry::Quarantine);
+    }
 
     #[test]
     fn a_huge_delay_saturates_instead_of_panicking() {

@@ -174,6 +174,44 @@ pub(crate) fn parse_date(value: Option<&str>) -> Option<crate::sync::Date> {
     v.get(..10).unwrap_or(v).parse().ok()
 }
 
+/// A vendor row that names a person but carries no ID for them.
+#[derive(Debug)]
+pub(crate) struct MissingId;
+
+/// What one vendor row is: a resident, a person without an ID, or `None` for a row that is no
+/// person here (another property's, a vacant unit).
+pub(crate) type Row = Option<Result<Resident, MissingId>>;
+
+/// Gathers a listing's residents. A person without an ID cannot be told apart from anyone else,
+/// and dropping them silently would deprovision them: such rows are counted and fail the property.
+#[derive(Default)]
+pub(crate) struct People {
+    residents: Vec<Resident>,
+    missing_ids: usize,
+}
+
+impl People {
+    pub fn push(&mut self, row: Row) {
+        match row {
+            Some(Ok(resident)) => self.residents.push(resident),
+            Some(Err(MissingId)) => self.missing_ids += 1,
+            None => {}
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.residents.len() + self.missing_ids
+    }
+
+    /// The residents, or an incomplete property when anyone came without an ID.
+    pub fn finish(self, what: &str) -> Result<Vec<Resident>, PmsError> {
+        match self.missing_ids {
+            0 => Ok(self.residents),
+            n => Err(PmsError::Incomplete(format!("{what}: {n} people without an ID"))),
+        }
+    }
+}
+
 /// Most rows (leases, tenants, directory rows) one property's listing may hold. A 10,000-unit
 /// building has some 25,000 people; far more is a vendor paging without end, which must not
 /// grow the controller's memory with every page.
@@ -208,6 +246,21 @@ pub(crate) fn join_url(base: &str, path: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn people_without_an_id_fail_the_listing_and_rows_naming_nobody_are_skipped() {
+        let resident = || Resident::new("1", "7", "Current", crate::sync::ResidentStatus::Current);
+        let mut people = People::default();
+        people.push(Some(Ok(resident())));
+        people.push(None);
+        assert_eq!(people.len(), 1);
+        assert_eq!(people.finish("x").unwrap().len(), 1);
+        let mut people = People::default();
+        people.push(Some(Ok(resident())));
+        people.push(Some(Err(MissingId)));
+        let err = people.finish("GetResidents").unwrap_err();
+        assert!(matches!(&err, PmsError::Incomplete(m) if m == "GetResidents: 1 people without an ID"), "{err}");
+    }
 
     #[test]
     fn dates_parse_in_iso_and_us_forms() {

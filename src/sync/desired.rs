@@ -85,6 +85,8 @@ pub struct DesiredSet {
     /// Raw statuses the connector could not normalize (never given access), with how many
     /// residents had each; at most [`MAX_UNKNOWN_STATUSES`] distinct ones are kept.
     pub unknown_statuses: BTreeMap<String, u64>,
+    /// Residents with unknown statuses, per property (for the breaker).
+    pub unknown_by_property: HashMap<String, u64>,
 }
 
 /// Bound on the distinct unknown statuses reported, whatever a PMS sends.
@@ -143,6 +145,7 @@ pub fn desired_users(scope: &Scope, mut residents: Vec<Resident>, policy: &Polic
         }
         set.fetched += 1;
         if resident.status == ResidentStatus::Unknown {
+            *set.unknown_by_property.entry(resident.property_id.clone()).or_default() += 1;
             let raw = resident.status_raw.trim();
             if let Some(n) = set.unknown_statuses.get_mut(raw) {
                 *n += 1;

@@ -75,6 +75,9 @@ pub struct Plan {
     pub held: u64,
     /// Every managed user seen, by property: the breaker's denominators.
     pub managed_by_property: HashMap<String, u64>,
+    /// Of those, per property, the users not already deprovisioned (active, or desired): the
+    /// breaker's denominator.
+    pub live_by_property: HashMap<String, u64>,
 }
 
 impl Plan {
@@ -88,6 +91,11 @@ impl Plan {
 
     pub fn managed(&self) -> u64 {
         self.managed_by_property.values().sum()
+    }
+
+    /// Managed users not already deprovisioned: with access, or still desired.
+    pub fn live(&self) -> u64 {
+        self.live_by_property.values().sum()
     }
 }
 
@@ -164,6 +172,15 @@ pub fn plan_with(
     // Pass 2: move records into actions (a taken record leaves an empty default behind).
     let mut users = users;
     for (user, fate) in managed.into_iter().zip(fate) {
+        if user.record.active || matches!(fate, Fate::Desired(_)) {
+            let property = scope.parse(&user.record.external_id).map_or("", |(p, _)| p);
+            match out.live_by_property.get_mut(property) {
+                Some(n) => *n += 1,
+                None => {
+                    out.live_by_property.insert(property.to_string(), 1);
+                }
+            }
+        }
         match fate {
             Fate::Held => out.held += 1,
             Fate::Redundant | Fate::Gone => deprovision(&mut out, user, mode),

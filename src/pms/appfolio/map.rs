@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 use crate::pms::entrata::map::text;
-use crate::pms::parse_date;
+use crate::pms::{MissingId, Row, parse_date};
 use crate::sync::{Phone, PhoneKind, Resident, ResidentRole, ResidentStatus};
 
 /// Tenant statuses by name or report code (0 Current, 1 Past, 2 Future, 3 Evict, 4 Notice).
@@ -23,12 +23,16 @@ fn first(row: &Value, names: &[&str]) -> Option<String> {
     names.iter().find_map(|n| text(&row[*n]))
 }
 
-/// One row; `None` for rows of another property or without a tenant ID.
-pub fn resident(property_id: &str, row: &Value) -> Option<Resident> {
+/// One row: `None` for rows of another property and rows naming nobody (vacant units), a
+/// [`MissingId`] for a person without a tenant ID.
+pub(crate) fn resident(property_id: &str, row: &Value) -> Row {
     if first(row, &["property_id", "PropertyId"]).is_some_and(|p| p != property_id) {
         return None;
     }
-    let person_id = first(row, &["selected_tenant_id", "tenant_id", "TenantId", "occupant_id"])?;
+    let Some(person_id) = first(row, &["selected_tenant_id", "tenant_id", "TenantId", "occupant_id"]) else {
+        let named = first(row, &["first_name", "FirstName", "last_name", "LastName", "tenant", "name"]).is_some();
+        return named.then_some(Err(MissingId));
+    };
     let status_raw = first(row, &["status", "tenant_status", "Status"]).unwrap_or_default();
     let mut r = Resident::new(property_id, &person_id, &status_raw, normalize(&status_raw));
     r.role = match first(row, &["tenant_type", "TenantType"]).unwrap_or_default().to_ascii_lowercase() {
@@ -58,7 +62,7 @@ pub fn resident(property_id: &str, row: &Value) -> Option<Resident> {
     r.lease_start = parse_date(first(row, &["lease_from", "LeaseFrom"]).as_deref());
     r.lease_end = parse_date(first(row, &["lease_to", "LeaseTo"]).as_deref());
     r.under_eviction = r.status == ResidentStatus::Evicted;
-    Some(r)
+    Some(Ok(r))
 }
 
 /// `"Mobile: (555) 010-0100, Home: 555-0101"` or `"555-0100; 555-0101"`.
@@ -92,14 +96,17 @@ mod tests {
             "first_name": "Zoë", "last_name": "Ångström", "emails": "zoe@example.org; z2@example.org",
             "phone_numbers": "Mobile: 555-0100, Home: 555-0101", "status": "4", "tenant_type": "Financially Responsible",
             "move_in": "01/15/2025", "lease_to": "2026-01-14"});
-        let r = resident("17", &row).unwrap();
+        let r = resident("17", &row).unwrap().unwrap();
         assert_eq!((r.person_id.as_str(), r.status, r.role), ("812", ResidentStatus::Notice, ResidentRole::Primary));
         assert_eq!(r.emails, ["zoe@example.org", "z2@example.org"]);
         assert_eq!((r.phones[0].number.as_str(), r.phones[0].kind), ("555-0100", PhoneKind::Mobile));
         assert_eq!(r.move_in.unwrap().to_string(), "2025-01-15");
         assert!(resident("18", &row).is_none(), "another property's row");
         let named = json!({"tenant_id": "9", "tenant": "Núñez, José", "status": "Evict"});
-        let r = resident("17", &named).unwrap();
+        let r = resident("17", &named).unwrap().unwrap();
         assert_eq!((r.first_name.as_str(), r.last_name.as_str(), r.status), ("José", "Núñez", ResidentStatus::Evicted));
+        // A person without an ID is reported, never dropped; a row naming nobody is no person.
+        assert!(matches!(resident("17", &json!({"tenant": "Núñez, José", "status": "Current"})), Some(Err(MissingId))));
+        assert!(resident("17", &json!({"unit": "3C", "status": "Vacant"})).is_none());
     }
 }

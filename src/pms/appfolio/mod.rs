@@ -85,16 +85,18 @@ impl PmsSource for Appfolio {
         });
         let mut url = join_url(self.base_url.as_str(), "api/v2/reports/tenant_directory.json");
         let mut page = self.post(&url, Some(&body), true).await?;
-        let mut residents = Vec::new();
+        let mut residents = super::People::default();
         let mut visited = std::collections::HashSet::from([url.clone()]);
         for _ in 0..MAX_PAGES {
             let rows = page["results"]
                 .as_array()
                 .ok_or_else(|| PmsError::InvalidResponse("the tenant directory has no results list".into()))?;
-            residents.extend(rows.iter().filter_map(|row| map::resident(property_id, row)));
+            for row in rows {
+                residents.push(map::resident(property_id, row));
+            }
             super::check_rows(residents.len(), "the tenant directory")?;
             match page["next_page_url"].as_str().filter(|l| !l.is_empty()) {
-                None => return Ok(residents),
+                None => return residents.finish("the tenant directory"),
                 Some(link) => {
                     url = self.next_page(link)?;
                     // A link seen before would loop: the listing cannot be read to its end.

@@ -27,6 +27,15 @@ pub fn residents(
 ) -> Result<Vec<Resident>, PmsError> {
     let wanted: i64 =
         property_id.parse().map_err(|_| PmsError::InvalidResponse("property ID is not an integer".into()))?;
+    // A tenant without an Id cannot be told from anyone: dropping them would deprovision them.
+    let on_leases = leases.iter().map(|l| {
+        let listed = l.tenants.iter().flatten().filter(|t| t.id.is_none()).count();
+        listed + l.current_tenants.iter().flatten().filter(|t| t.id.is_none()).count()
+    });
+    let unidentified = tenants.iter().filter(|t| t.id.is_none()).count() + on_leases.sum::<usize>();
+    if unidentified > 0 {
+        return Err(PmsError::Incomplete(format!("{unidentified} tenants without an Id")));
+    }
     let people: HashMap<i64, &TenantMessage> = tenants.iter().filter_map(|t| Some((t.id?, t))).collect();
 
     // Leases of this property by ID: the lease listing first, then leases embedded in tenants.
@@ -218,6 +227,18 @@ mod tests {
             r#"[{"Id": 10, "PropertyId": 1, "LeaseStatus": "Active", "Tenants": [{"Id": 9, "Status": "Current"}]}]"#,
         );
         assert!(matches!(residents("1", &leases, &[]), Err(PmsError::Incomplete(_))));
+    }
+
+    #[test]
+    fn a_tenant_without_an_id_fails_the_property_instead_of_vanishing() {
+        let leases: Vec<LeaseMessage> = parse(
+            r#"[{"Id": 10, "PropertyId": 1, "LeaseStatus": "Active", "Tenants": [{"Id": 1, "Status": "Current"}, {"Status": "Current"}]}]"#,
+        );
+        let tenants: Vec<TenantMessage> = parse(r#"[{"Id": 1, "FirstName": "A", "LastName": "B"}]"#);
+        let err = residents("1", &leases, &tenants).unwrap_err();
+        assert!(matches!(&err, PmsError::Incomplete(m) if m.contains("1 tenants without an Id")), "{err}");
+        let listed: Vec<TenantMessage> = parse(r#"[{"Id": 1, "FirstName": "A", "LastName": "B"}, {"FirstName": "C"}]"#);
+        assert!(matches!(residents("1", &leases[..0], &listed), Err(PmsError::Incomplete(_))));
     }
 
     #[test]

@@ -6,7 +6,7 @@
 
 use serde_json::Value;
 
-use crate::pms::parse_date;
+use crate::pms::{MissingId, Row, parse_date};
 use crate::sync::{Phone, PhoneKind, Resident, ResidentRole, ResidentStatus};
 
 /// Entrata status names and `leaseStatusTypeId`s. IDs beyond 4 = Current, 5 = Notice, 6 = Past are
@@ -57,8 +57,9 @@ fn date(v: &Value) -> Option<crate::sync::Date> {
     parse_date(text(v).as_deref())
 }
 
-/// The residents of one lease: every customer on it.
-pub fn lease_residents(property_id: &str, lease: &Value) -> Vec<Resident> {
+/// The residents of one lease: every customer on it (a customer without an ID is a
+/// [`MissingId`]).
+pub(crate) fn lease_residents(property_id: &str, lease: &Value) -> Vec<Row> {
     let lease_id = text(&lease["id"]);
     let lease_status = text(&lease["leaseIntervalStatus"])
         .or_else(|| text(&lease["leaseStatus"]))
@@ -76,8 +77,8 @@ pub fn lease_residents(property_id: &str, lease: &Value) -> Vec<Resident> {
         .copied();
     list(lease, "customers", "customer")
         .into_iter()
-        .filter_map(|customer| {
-            let person_id = text(&customer["id"])?;
+        .map(|customer| {
+            let Some(person_id) = text(&customer["id"]) else { return Some(Err(MissingId)) };
             let status_raw = text(&customer["leaseCustomerStatus"]).unwrap_or_else(|| lease_status.clone());
             let mut r = Resident::new(property_id, &person_id, &status_raw, normalize(&status_raw));
             r.role = role(customer);
@@ -103,7 +104,7 @@ pub fn lease_residents(property_id: &str, lease: &Value) -> Vec<Resident> {
             r.lease_end = interval.and_then(|i| date(&i["endDate"]));
             r.move_in = date(&customer["moveInDate"]).or_else(|| date(&lease["moveInDate"]));
             r.move_out = date(&customer["moveOutDate"]).or_else(|| date(&lease["moveOutDate"]));
-            Some(r)
+            Some(Ok(r))
         })
         .collect()
 }
@@ -119,7 +120,8 @@ mod tests {
             serde_json::from_str(&std::fs::read_to_string(path).expect("the shared Entrata sample")).unwrap();
         let leases = list(&sample["response"]["result"], "leases", "lease");
         assert_eq!(leases.len(), 93);
-        let residents: Vec<Resident> = leases.iter().flat_map(|l| lease_residents("739084", l)).collect();
+        let residents: Vec<Resident> =
+            leases.iter().flat_map(|l| lease_residents("739084", l)).map(|r| r.unwrap().unwrap()).collect();
         assert_eq!(residents.len(), 189);
         let count = |f: &dyn Fn(&Resident) -> bool| residents.iter().filter(|r| f(r)).count();
         assert_eq!(count(&|r| r.role == ResidentRole::Primary), 93);
@@ -138,7 +140,7 @@ mod tests {
     fn single_objects_numbers_as_strings_and_missing_fields_are_tolerated() {
         let lease: Value = serde_json::json!({"id": 7, "leaseStatusTypeId": "5", "unitNumber": "4B",
             "customers": {"customer": {"id": "99", "firstName": "Ana", "customerType": "Responsible"}}});
-        let rs = lease_residents("1", &lease);
+        let rs: Vec<Resident> = lease_residents("1", &lease).into_iter().map(|r| r.unwrap().unwrap()).collect();
         assert_eq!(rs.len(), 1);
         assert_eq!(
             (rs[0].status, rs[0].role, rs[0].unit.as_deref()),

@@ -117,23 +117,32 @@ fn body_error(error: &Value) -> PmsError {
 impl PmsSource for Entrata {
     async fn list_residents(&self, property_id: &str) -> Result<Vec<Resident>, PmsError> {
         let mut seen: HashSet<String> = HashSet::new();
-        let mut residents = Vec::new();
+        let mut residents = super::People::default();
         for page_no in 1..=MAX_PAGES {
             let leases = self.page(property_id, page_no).await?;
             let received = leases.len();
             let mut new = 0;
             for lease in &leases {
                 // A gateway that ignores paging sends the same leases again: stop there.
-                if map::text(&lease["id"]).is_some_and(|id| seen.insert(id)) {
-                    new += 1;
-                    residents.extend(map::lease_residents(property_id, lease));
+                match map::text(&lease["id"]) {
+                    Some(id) => {
+                        if seen.insert(id) {
+                            new += 1;
+                            for row in map::lease_residents(property_id, lease) {
+                                residents.push(row);
+                            }
+                        }
+                    }
+                    // A lease without an ID cannot be told from the next page's: its people count
+                    // as unidentified.
+                    None => residents.push(Some(Err(super::MissingId))),
                 }
             }
             super::check_rows(residents.len(), "getLeases")?;
             // A gateway may return fewer than `per_page` (its own cap) without it being the last
             // page: only an empty page, or one with nothing new, ends the listing.
             if received == 0 || new == 0 {
-                return Ok(residents);
+                return residents.finish("getLeases");
             }
         }
         Err(PmsError::Incomplete(format!("getLeases returned more than {MAX_PAGES} pages")))

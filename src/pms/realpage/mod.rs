@@ -5,7 +5,7 @@
 use crate::credentials::SecretData;
 use crate::http::{HttpClient, RateLimit};
 use crate::pms::soap::{self, Element};
-use crate::pms::{ConnectorConfigError, PmsError, PmsSource, parse_date, require_numeric_ids};
+use crate::pms::{ConnectorConfigError, MissingId, PmsError, PmsSource, Row, parse_date, require_numeric_ids};
 use crate::sync::{Phone, PhoneKind, Resident, ResidentRole, ResidentStatus};
 
 pub const SECRET_KEYS: [&str; 2] = ["pmcId", "licenseKey"];
@@ -73,7 +73,11 @@ impl PmsSource for Realpage {
         {
             return Err(self.error(&error));
         }
-        Ok(result.descendants("resident").into_iter().filter_map(|r| resident(site_id, r)).collect())
+        let mut people = super::People::default();
+        for row in result.descendants("resident") {
+            people.push(resident(site_id, row));
+        }
+        people.finish("getresidentlist")
     }
 }
 
@@ -95,8 +99,10 @@ fn flag(e: &Element, name: &str) -> bool {
     e.text_of(name).is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "true" | "1" | "y" | "yes"))
 }
 
-fn resident(site_id: &str, e: &Element) -> Option<Resident> {
-    let person = e.text_of("residentmemberid").or_else(|| e.text_of("residentid"))?;
+fn resident(site_id: &str, e: &Element) -> Row {
+    let Some(person) = e.text_of("residentmemberid").or_else(|| e.text_of("residentid")) else {
+        return Some(Err(MissingId));
+    };
     let status_raw = e.text_of("leasestatus").unwrap_or_default();
     let mut status = normalize(&status_raw);
     let notice_given = parse_date(e.text_of("noticegivendate").as_deref());
@@ -139,7 +145,7 @@ fn resident(site_id: &str, e: &Element) -> Option<Resident> {
     r.move_out = parse_date(e.text_of("moveoutdate").or_else(|| e.text_of("noticefordate")).as_deref());
     r.notice_given = notice_given;
     r.under_eviction = evict;
-    Some(r)
+    Some(Ok(r))
 }
 
 #[cfg(test)]
@@ -158,7 +164,7 @@ mod tests {
           </residentlist></getresidentlistResult></getresidentlistResponse></s:Body></s:Envelope>"#;
         let doc = soap::parse(xml).unwrap();
         let rs: Vec<Resident> =
-            doc.descendants("resident").into_iter().filter_map(|e| resident("5446271", e)).collect();
+            doc.descendants("resident").into_iter().filter_map(|e| resident("5446271", e)?.ok()).collect();
         let got: Vec<(&str, ResidentStatus, ResidentRole)> =
             rs.iter().map(|r| (r.person_id.as_str(), r.status, r.role)).collect();
         assert_eq!(

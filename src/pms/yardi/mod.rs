@@ -5,7 +5,7 @@
 use crate::credentials::SecretData;
 use crate::http::{HttpClient, RateLimit};
 use crate::pms::soap::{self, Element};
-use crate::pms::{ConnectorConfigError, PmsError, PmsSource, join_url, parse_date, required_base_url};
+use crate::pms::{ConnectorConfigError, MissingId, PmsError, PmsSource, Row, join_url, parse_date, required_base_url};
 use crate::sync::{Phone, PhoneKind, Resident, ResidentRole, ResidentStatus};
 
 pub const SECRET_KEYS: [&str; 7] =
@@ -101,7 +101,11 @@ impl PmsSource for Yardi {
         if let Some(first) = errors.first() {
             return Err(self.error(first));
         }
-        Ok(result.descendants("Resident").into_iter().filter_map(|r| resident(property_id, r)).collect())
+        let mut people = super::People::default();
+        for row in result.descendants("Resident") {
+            people.push(resident(property_id, row));
+        }
+        people.finish("GetResidents")
     }
 }
 
@@ -128,13 +132,16 @@ pub fn normalize(raw: &str) -> ResidentStatus {
     }
 }
 
-fn resident(property_id: &str, e: &Element) -> Option<Resident> {
-    let person = e
+fn resident(property_id: &str, e: &Element) -> Row {
+    let Some(person) = e
         .attribute("tCode")
         .map(str::to_string)
         .or_else(|| e.text_of("tCode"))
         .or_else(|| e.text_of("TenantCode"))
-        .or_else(|| e.text_of("ResidentId"))?;
+        .or_else(|| e.text_of("ResidentId"))
+    else {
+        return Some(Err(MissingId));
+    };
     let status_raw = e.text_of("Status").unwrap_or_default();
     let mut r = Resident::new(property_id, person.trim(), &status_raw, normalize(&status_raw));
     r.role = match e.text_of("Relationship").unwrap_or_default().to_ascii_lowercase() {
@@ -169,7 +176,7 @@ fn resident(property_id: &str, e: &Element) -> Option<Resident> {
     r.move_out = parse_date(e.text_of("MoveOutDate").as_deref());
     r.notice_given = parse_date(e.text_of("NoticeDate").as_deref());
     r.under_eviction = r.status == ResidentStatus::Evicted;
-    Some(r)
+    Some(Ok(r))
 }
 
 #[cfg(test)]
@@ -187,7 +194,8 @@ mod tests {
             <Resident><tCode>t0009</tCode><Status>Eviction</Status></Resident>
           </Residents></PropertyResidents></MITS-ResidentData></GetResidentsResult></GetResidentsResponse></soap:Body></soap:Envelope>"#;
         let doc = soap::parse(xml).unwrap();
-        let rs: Vec<Resident> = doc.descendants("Resident").into_iter().filter_map(|e| resident("p1", e)).collect();
+        let rs: Vec<Resident> =
+            doc.descendants("Resident").into_iter().filter_map(|e| resident("p1", e)?.ok()).collect();
         assert_eq!(rs.len(), 2);
         assert_eq!(
             (rs[0].person_id.as_str(), rs[0].status, rs[0].first_name.as_str()),
