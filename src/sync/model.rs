@@ -124,16 +124,17 @@ impl PhoneKind {
     }
 }
 
-/// A phone number with its kind.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A phone number with its kind. `Debug` shows the kind only.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Phone {
     pub number: String,
     pub kind: PhoneKind,
 }
 
 /// One person on one lease at one attached property. Personal fields (names, emails, phones) flow
-/// to the destination only; they never reach logs, events, status or metrics.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// to the destination only; they never reach logs, events, status or metrics (`Debug` shows IDs,
+/// status and role only).
+#[derive(Clone, PartialEq, Eq)]
 pub struct Resident {
     /// The PMS's own ID of the person (Buildium tenant `Id`).
     pub person_id: String,
@@ -159,6 +160,36 @@ pub struct Resident {
     pub under_eviction: bool,
 }
 
+impl std::fmt::Debug for Phone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Phone").field("number", &REDACTED).field("kind", &self.kind).finish()
+    }
+}
+
+impl std::fmt::Debug for Resident {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Resident")
+            .field("property_id", &self.property_id)
+            .field("person_id", &self.person_id)
+            .field("lease_id", &self.lease_id)
+            .field("status", &self.status)
+            .field("role", &self.role)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What `Debug` prints in place of personal data and secrets.
+pub const REDACTED: Redacted = Redacted;
+
+/// Prints `<redacted>`.
+pub struct Redacted;
+
+impl std::fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
 impl Resident {
     /// A resident with only the identifying fields set; handy for connectors and tests.
     pub fn new(property_id: &str, person_id: &str, status_raw: &str, status: ResidentStatus) -> Self {
@@ -181,5 +212,32 @@ impl Resident {
             notice_given: None,
             under_eviction: false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_holds_no_personal_data() {
+        let mut r = Resident::new("101", "7", "Current", ResidentStatus::Current);
+        r.first_name = "Zoë".into();
+        r.last_name = "Ångström".into();
+        r.emails = vec!["zoe@example.org".into()];
+        r.phones = vec![Phone { number: "555-0101".into(), kind: PhoneKind::Mobile }];
+        let user = crate::sync::UserRecord {
+            external_id: "ns/it/101/7".into(),
+            given_name: r.first_name.clone(),
+            family_name: r.last_name.clone(),
+            emails: r.emails.clone(),
+            phones: r.phones.clone(),
+            ..Default::default()
+        };
+        let text = format!("{r:?} {user:?} {:?}", r.phones);
+        for value in ["Zoë", "Ångström", "zoe@example.org", "555-0101"] {
+            assert!(!text.contains(value), "{text}");
+        }
+        assert!(text.contains("ns/it/101/7") && text.contains("person_id: \"7\""), "{text}");
     }
 }

@@ -49,8 +49,9 @@ impl Scope {
     }
 }
 
-/// What a destination user should look like (desired) or looks like (managed).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// What a destination user should look like (desired) or looks like (managed). `Debug` shows the
+/// identity and access only.
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct UserRecord {
     pub external_id: String,
     /// The destination's user name as read from it; empty in desired records, where it is derived
@@ -70,6 +71,17 @@ pub struct UserRecord {
     pub access_from: Option<Date>,
     /// The move-out date when the PMS knows it: access ends at the end of that day.
     pub access_until: Option<Date>,
+}
+
+impl std::fmt::Debug for UserRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserRecord")
+            .field("external_id", &self.external_id)
+            .field("active", &self.active)
+            .field("access_from", &self.access_from)
+            .field("access_until", &self.access_until)
+            .finish_non_exhaustive()
+    }
 }
 
 impl UserRecord {

@@ -13,6 +13,7 @@ use tokio::time::Instant;
 use crate::destination::DestinationError;
 use crate::http::{HttpClient, HttpError};
 use crate::pms::join_url;
+use crate::sync::REDACTED;
 
 pub const DEFAULT_BASE_URL: &str = "https://rest.latchaccess.com/access/sdk";
 pub const DEFAULT_TOKEN_URL: &str = "https://auth.prod.latch.com/v1/oauth/token";
@@ -74,7 +75,7 @@ pub struct Access {
     pub granter: Granter,
 }
 
-#[derive(Deserialize, Debug, Clone)]
+#[derive(Deserialize, Clone)]
 #[serde(rename_all = "camelCase")]
 pub struct User {
     pub user_uuid: String,
@@ -104,7 +105,7 @@ impl User {
 }
 
 /// `PostUserRequest`: creates a user, or grants more to the user with that email or phone.
-#[derive(Serialize, Debug, Clone)]
+#[derive(Serialize, Clone)]
 #[serde(rename_all = "camelCase")]
 pub struct PostUser<'a> {
     pub first_name: &'a str,
@@ -166,10 +167,37 @@ pub fn timestamp(t: jiff::Timestamp) -> String {
 }
 
 /// The partner's bearer token, reused until shortly before it expires. Shared by the runs of one
-/// integration; a change of credentials (or token URL) fetches a new one.
-#[derive(Debug, Default)]
+/// integration; a change of credentials (or token URL) fetches a new one. `Debug` never shows it.
+#[derive(Default)]
 pub struct TokenCache {
     current: Mutex<Option<(u64, String, Instant)>>,
+}
+
+impl std::fmt::Debug for TokenCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let held = self.current.lock().map(|c| c.is_some()).unwrap_or(false);
+        f.debug_struct("TokenCache").field("token", &if held { Some(REDACTED) } else { None }).finish()
+    }
+}
+
+impl std::fmt::Debug for User {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("User")
+            .field("user_uuid", &self.user_uuid)
+            .field("accesses", &self.accesses)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for PostUser<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostUser")
+            .field("door_uuids", &self.door_uuids)
+            .field("key_uuids", &self.key_uuids)
+            .field("start_time", &self.start_time)
+            .field("end_time", &self.end_time)
+            .finish_non_exhaustive()
+    }
 }
 
 impl TokenCache {
@@ -435,6 +463,8 @@ mod tests {
         assert_eq!(token_lifetime(Some(9_223_372_036_854_775_807)), MAX_TOKEN_LIFETIME);
         // Even an unbounded lifetime is stored without overflowing the clock.
         let cache = TokenCache::default();
+        cache.put(1, "secret-token-Xy".into(), Duration::from_secs(60));
+        assert!(!format!("{cache:?}").contains("secret-token-Xy"), "Debug never shows the token");
         cache.put(1, "t".into(), Duration::MAX);
         assert_eq!(cache.get(1), None, "an unrepresentable expiry is treated as expired");
         cache.put(1, "t".into(), Duration::from_secs(3600));

@@ -38,7 +38,8 @@ pub struct LeaseMoveOutDataMessage {
     pub notice_given_date: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// `Debug` shows the ID only: the rest is personal data.
+#[derive(Default, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct TenantMessage {
     pub id: Option<i64>,
@@ -50,7 +51,7 @@ pub struct TenantMessage {
     pub leases: Option<Vec<LeaseMessage>>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Default, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct PhoneNumberMessage {
     pub number: Option<String>,
@@ -64,4 +65,27 @@ pub struct PhoneNumberMessage {
 #[serde(rename_all = "PascalCase", default)]
 pub struct ApiErrorResponse {
     pub error_code: Option<String>,
+}
+
+impl std::fmt::Debug for TenantMessage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TenantMessage").field("id", &self.id).finish_non_exhaustive()
+    }
+}
+
+/// A listed record's `Id`, for the paging consistency check.
+pub trait Identified {
+    fn record_id(&self) -> Option<i64>;
+}
+
+impl Identified for LeaseMessage {
+    fn record_id(&self) -> Option<i64> {
+        self.id
+    }
+}
+
+impl Identified for TenantMessage {
+    fn record_id(&self) -> Option<i64> {
+        self.id
+    }
 }

@@ -52,9 +52,14 @@ impl Buildium {
     }
 
     /// Reads every page of a property listing.
-    async fn list_all<T: DeserializeOwned>(&self, path: &str, property_id: &str) -> Result<Vec<T>, PmsError> {
+    async fn list_all<T: DeserializeOwned + api::Identified>(
+        &self,
+        path: &str,
+        property_id: &str,
+    ) -> Result<Vec<T>, PmsError> {
         let url = join_url(&self.base_url, path);
         let mut items: Vec<T> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         for _ in 0..MAX_PAGES {
             let offset = items.len().to_string();
             let limit = PAGE_SIZE.to_string();
@@ -83,6 +88,13 @@ impl Buildium {
                 .and_then(|v| v.trim().parse::<usize>().ok());
             let page: Vec<T> = super::read_json(&self.http, response, path).await?;
             let received = page.len();
+            // A record seen on an earlier page means the pages shifted or repeated: some other
+            // record was skipped, so the listing cannot be trusted to be complete.
+            if let Some(id) = page.iter().filter_map(|r| r.record_id()).find(|id| !seen.insert(*id)) {
+                return Err(PmsError::Incomplete(format!(
+                    "{path} returned record {id} twice (paging is inconsistent)"
+                )));
+            }
             items.extend(page);
             super::check_rows(items.len(), path)?;
             match total {
@@ -108,5 +120,41 @@ impl PmsSource for Buildium {
         let leases: Vec<api::LeaseMessage> = self.list_all("/v1/leases", property_id).await?;
         let tenants: Vec<api::TenantMessage> = self.list_all("/v1/leases/tenants", property_id).await?;
         map::residents(property_id, &leases, &tenants)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::Metrics;
+    use std::collections::BTreeMap;
+    use wiremock::matchers::{method, path, query_param};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    #[tokio::test]
+    async fn a_page_that_repeats_a_record_makes_the_property_incomplete() {
+        let server = MockServer::start().await;
+        let page = |body: &str| ResponseTemplate::new(200).insert_header("X-Total-Count", "2").set_body_string(body);
+        // A server that ignores the offset: the second page repeats the first, and lease 2 is
+        // never seen. Taking the listing as complete would deprovision lease 2's residents.
+        Mock::given(method("GET"))
+            .and(path("/v1/leases"))
+            .respond_with(page(r#"[{"Id": 1, "PropertyId": 7, "LeaseStatus": "Active"}]"#))
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/v1/leases/tenants"))
+            .and(query_param("offset", "0"))
+            .respond_with(page("[]"))
+            .mount(&server)
+            .await;
+        let secret = SecretData::new(
+            "b",
+            BTreeMap::from([("clientId".into(), "id".into()), ("clientSecret".into(), "secret".into())]),
+        );
+        let http = HttpClient::new("buildium", Default::default(), Metrics::default());
+        let buildium = Buildium::new(Some(&server.uri()), &["7".into()], &secret, http).unwrap();
+        let err = buildium.list_residents("7").await.unwrap_err();
+        assert!(matches!(&err, PmsError::Incomplete(m) if m.contains("returned record 1 twice")), "{err}");
     }
 }
