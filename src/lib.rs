@@ -9,6 +9,7 @@
 //! - [`destination`]: the [`destination::Destination`] trait and one module per target (SCIM).
 //! - [`http`]: the shared outbound client (timeouts, retries with backoff and jitter, Retry-After).
 //! - [`credentials`], [`conditions`], [`metrics`], [`server`], [`telemetry`]: support.
+//! - [`fuzzing`]: entry points that run every vendor-bytes parser (fuzz targets, property tests).
 #![forbid(unsafe_code)]
 
 pub mod api;
@@ -17,6 +18,7 @@ pub mod controller;
 pub mod credentials;
 pub mod destination;
 pub mod engine;
+pub mod fuzzing;
 pub mod http;
 pub mod metrics;
 pub mod plan_command;

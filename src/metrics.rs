@@ -78,7 +78,11 @@ impl Default for Metrics {
         // One series per integration (object names only, never resident data): bounded by the
         // number of PmsIntegrations, like kube-state-metrics' per-object series.
         let ready = Family::<IntegrationLabels, Gauge>::default();
-        registry.register("integration_ready", "1 when the integration's last sync succeeded, else 0", ready.clone());
+        registry.register(
+            "integration_ready",
+            "1 when the integration's last sync succeeded, else 0; no series for disabled or deleted integrations",
+            ready.clone(),
+        );
         Self { registry: Arc::new(registry), reconciles, errors, duration, objects, api_calls, ready }
     }
 }

@@ -161,11 +161,6 @@ impl Context {
         }
     }
 
-    /// How many integrations this controller holds state for (for tests and diagnostics).
-    pub fn remembered(&self) -> usize {
-        self.last_written.lock().unwrap_or_else(|e| e.into_inner()).len()
-    }
-
     fn door_tokens(&self, key: &str) -> Arc<TokenCache> {
         let mut tokens = self.door_tokens.lock().unwrap_or_else(|e| e.into_inner());
         tokens.entry(key.to_string()).or_default().clone()
@@ -198,7 +193,8 @@ pub enum Error {
 
 /// Runs the controller until `shutdown` resolves; running reconciles are allowed to finish.
 /// `ready` turns true once the CRD is served and the controller watches. With leader election it
-/// first waits to hold the Lease, and stops (returning `false`) when it loses it, so that the
+/// first waits to hold the Lease; when it loses the Lease, or can no longer prove it holds it
+/// (see [`lease::hold`]), it cancels every running sync at once and returns `false`, so that the
 /// process restarts as a standby; only the holder ever reconciles or writes.
 pub async fn run(
     client: Client,

@@ -121,6 +121,7 @@ impl Scim {
         let count = PAGE_SIZE.min(caps.max_results).to_string();
         let url = self.url("Users");
         let mut users = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         let mut start_index: u64 = 1;
         for _ in 0..MAX_PAGES {
             let start = start_index.to_string();
@@ -135,6 +136,14 @@ impl Scim {
                 .await?;
             let page: ListResponse = read_json(&self.http, response).await?;
             let received = page.resources.len() as u64;
+            // A user seen on an earlier page means the pages shifted: another may have been
+            // skipped, and a managed user missing from the listing would be created twice.
+            if let Some(repeated) = page.resources.iter().find(|r| !seen.insert(r.id.clone())) {
+                return Err(DestinationError::InvalidResponse(format!(
+                    "the user listing returned user {} twice (paging is inconsistent)",
+                    encode_path(&repeated.id)
+                )));
+            }
             users.extend(page.resources.into_iter().map(to_user).filter(|u| keep(u)));
             start_index += received;
             if received == 0 || start_index > page.total_results {
@@ -308,6 +317,14 @@ fn to_user(resource: UserResource) -> ManagedUser {
     }
 }
 
+/// Reads a `ListResponse` page and a `ServiceProviderConfig` from raw bytes, as the client does
+/// (for the fuzz targets: arbitrary bytes must give users or an error, never a panic).
+pub(crate) fn parse_for_fuzzing(bytes: &[u8]) -> usize {
+    let users = serde_json::from_slice::<ListResponse>(bytes).map(|p| p.resources.into_iter().map(to_user).count());
+    let spc = serde_json::from_slice::<ServiceProviderConfig>(bytes).map(|s| s.filter.max_results.unwrap_or(0));
+    users.unwrap_or(0) + spc.map_or(0, |m| m.min(1) as usize)
+}
+
 /// A SCIM filter string literal.
 fn quote(value: &str) -> String {
     format!("\"{}\"", value.replace('\\', "\\\\").replace('"', "\\\""))
@@ -443,5 +460,40 @@ mod tests {
     #[test]
     fn ids_are_encoded_as_one_path_segment() {
         assert_eq!(encode_path("a/b c"), "a%2Fb%20c");
+    }
+}
+
+#[cfg(test)]
+mod paging_tests {
+    use super::*;
+    use crate::metrics::Metrics;
+    use std::collections::BTreeMap;
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    #[tokio::test]
+    async fn a_listing_that_repeats_a_user_is_refused() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path("/ServiceProviderConfig"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(
+                serde_json::json!({"patch": {"supported": true}, "filter": {"supported": true, "maxResults": 1}}),
+            ))
+            .mount(&server)
+            .await;
+        // A server ignoring startIndex: every page is the first one.
+        Mock::given(method("GET"))
+            .and(path("/Users"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+                "totalResults": 3,
+                "Resources": [{"id": "u1", "externalId": "ns/it/1/1", "userName": "a@example.org"}]
+            })))
+            .mount(&server)
+            .await;
+        let secret = crate::credentials::SecretData::new("s", BTreeMap::from([("token".into(), "t".into())]));
+        let scim =
+            Scim::new(&server.uri(), &secret, HttpClient::new("scim", Default::default(), Metrics::default())).unwrap();
+        let err = scim.list_managed("ns/it/").await.unwrap_err();
+        assert!(err.to_string().contains("returned user u1 twice"), "{err}");
     }
 }

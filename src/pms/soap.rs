@@ -173,7 +173,18 @@ pub async fn call(
         .await?;
     let status = response.status().as_u16();
     let text = http.text(response).await.map_err(|e| PmsError::InvalidResponse(format!("SOAP response: {e}")))?;
-    let document = parse(&text).map_err(|e| PmsError::InvalidResponse(format!("not a SOAP response ({e})")))?;
+    read_result(status, &text, result, on_fault)
+}
+
+/// The `result` element of a SOAP response with HTTP `status` and body `text`, or the error it
+/// carries (see [`call`]). Pure: the fuzz targets run it on arbitrary bytes.
+pub(crate) fn read_result(
+    status: u16,
+    text: &str,
+    result: &str,
+    on_fault: impl Fn(&str) -> PmsError,
+) -> Result<Element, PmsError> {
+    let document = parse(text).map_err(|e| PmsError::InvalidResponse(format!("not a SOAP response ({e})")))?;
     if let Some(fault) = fault(&document) {
         return Err(on_fault(&fault));
     }

@@ -160,6 +160,22 @@ fn token_lifetime(expires_in: Option<u64>) -> Duration {
     expires_in.map(Duration::from_secs).unwrap_or(DEFAULT_TOKEN_LIFETIME).min(MAX_TOKEN_LIFETIME)
 }
 
+/// Reads every DOOR response shape the client reads, and a token response, from raw bytes (for
+/// the fuzz targets: arbitrary bytes must give values or errors, never a panic).
+pub(crate) fn parse_for_fuzzing(bytes: &[u8]) -> usize {
+    let users =
+        serde_json::from_slice::<Page<User>>(bytes).map_or(0, |p| p.items.into_iter().map(User::normalized).count());
+    let doors = serde_json::from_slice::<Page<Door>>(bytes).map_or(0, |p| p.items.len());
+    let accesses = serde_json::from_slice::<KeyAccesses>(bytes).map_or(0, |a| a.accesses.len());
+    let created = serde_json::from_slice::<User>(bytes).map_or(0, |u| u.normalized().accesses.len());
+    let token = serde_json::from_slice::<TokenResponse>(bytes).map_or(0, |t| {
+        let cache = TokenCache::default();
+        cache.put(1, t.access_token, token_lifetime(t.expires_in));
+        usize::from(cache.get(1).is_some())
+    });
+    users + doors + accesses + created + token
+}
+
 /// DOOR's instant format: RFC 3339 in UTC, whole seconds (truncated: "now" never becomes a
 /// moment in the future).
 pub fn timestamp(t: jiff::Timestamp) -> String {

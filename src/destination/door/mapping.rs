@@ -64,10 +64,17 @@ impl Mapping {
             let (Some(key), Some(user)) = (parts.next(), parts.next()) else {
                 return Err(format!("line {} has no user", n + 1));
             };
-            if key.is_empty() || user.is_empty() || !key.contains('/') {
+            let grants: BTreeSet<String> =
+                parts.next().unwrap_or("").split(',').filter(|g| !g.is_empty()).map(str::to_string).collect();
+            // IDs are printable ASCII: anything else (control characters, stray spaces) would not
+            // survive being written back, so the line is not what this controller wrote.
+            let printable = |t: &str| t.bytes().all(|b| b.is_ascii_graphic());
+            if key.is_empty() || user.is_empty() || !key.contains('/') || !printable(key) || !printable(user) {
                 return Err(format!("line {} is malformed", n + 1));
             }
-            let grants = parts.next().unwrap_or("").split(',').filter(|g| !g.is_empty()).map(str::to_string).collect();
+            if !grants.iter().all(|g| printable(g)) {
+                return Err(format!("line {} has a malformed grant", n + 1));
+            }
             entries.insert(key.to_string(), Entry { user: user.to_string(), grants });
         }
         Ok(Self { granter: granter.filter(|g| !g.is_empty()).map(str::to_string), entries })

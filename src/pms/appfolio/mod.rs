@@ -72,6 +72,13 @@ impl Appfolio {
     }
 }
 
+/// The rows of one page of the tenant directory.
+pub(crate) fn rows(page: &Value) -> Result<&Vec<Value>, PmsError> {
+    page["results"]
+        .as_array()
+        .ok_or_else(|| PmsError::InvalidResponse("the tenant directory has no results list".into()))
+}
+
 impl PmsSource for Appfolio {
     async fn list_residents(&self, property_id: &str) -> Result<Vec<Resident>, PmsError> {
         let body = json!({
@@ -88,9 +95,7 @@ impl PmsSource for Appfolio {
         let mut residents = super::People::default();
         let mut visited = std::collections::HashSet::from([url.clone()]);
         for _ in 0..MAX_PAGES {
-            let rows = page["results"]
-                .as_array()
-                .ok_or_else(|| PmsError::InvalidResponse("the tenant directory has no results list".into()))?;
+            let rows = rows(&page)?;
             for row in rows {
                 residents.push(map::resident(property_id, row));
             }

@@ -87,16 +87,21 @@ impl Entrata {
             return Err(PmsError::Rejected { status, code: None });
         }
         let document: Value = super::read_json(&self.http, response, "getLeases").await?;
-        let reply = &document["response"];
-        if !reply["error"].is_null() {
-            return Err(body_error(&reply["error"]));
-        }
-        let result = &reply["result"];
-        if result.is_null() {
-            return Err(PmsError::InvalidResponse("getLeases returned neither a result nor an error".into()));
-        }
-        Ok(map::list(result, "leases", "lease").into_iter().cloned().collect())
+        leases(document)
     }
+}
+
+/// The leases of a `getLeases` response document, or the error it carries in its 200 body.
+pub(crate) fn leases(document: Value) -> Result<Vec<Value>, PmsError> {
+    let reply = &document["response"];
+    if !reply["error"].is_null() {
+        return Err(body_error(&reply["error"]));
+    }
+    let result = &reply["result"];
+    if result.is_null() {
+        return Err(PmsError::InvalidResponse("getLeases returned neither a result nor an error".into()));
+    }
+    Ok(map::list(result, "leases", "lease").into_iter().cloned().collect())
 }
 
 /// An error in a 200 body. The message may echo request data, so only its code is kept, and the

@@ -48,36 +48,40 @@ impl Realpage {
             soap::escape(&self.license_key)
         ))
     }
+}
 
-    /// Classifies a fault or error message. The message itself is vendor free text that may echo
-    /// the request or name a resident: it is read here and never reported.
-    fn error(&self, message: &str) -> PmsError {
-        let lower = message.to_ascii_lowercase();
-        if lower.contains("not authorized to call the method") || lower.contains("not licensed") {
-            PmsError::NotLicensed("the license key is not enabled for getresidentlist".into())
-        } else if lower.contains("license") || lower.contains("pmcid") || lower.contains("authenticat") {
-            PmsError::Unauthorized { status: 401 }
-        } else {
-            PmsError::Rejected { status: 200, code: Some("RealPage error message".into()) }
-        }
+/// Classifies a fault or error message. The message itself is vendor free text that may echo the
+/// request or name a resident: it is read here and never reported.
+fn classify(message: &str) -> PmsError {
+    let lower = message.to_ascii_lowercase();
+    if lower.contains("not authorized to call the method") || lower.contains("not licensed") {
+        PmsError::NotLicensed("the license key is not enabled for getresidentlist".into())
+    } else if lower.contains("license") || lower.contains("pmcid") || lower.contains("authenticat") {
+        PmsError::Unauthorized { status: 401 }
+    } else {
+        PmsError::Rejected { status: 200, code: Some("RealPage error message".into()) }
     }
+}
+
+/// The residents of a `getresidentlistResult` element (or the error it reports).
+pub(crate) fn residents(site_id: &str, result: Element) -> Result<Vec<Resident>, PmsError> {
+    if let Some(error) =
+        result.descendants("error").first().map(|e| e.text.trim().to_string()).filter(|t| !t.is_empty())
+    {
+        return Err(classify(&error));
+    }
+    let mut people = super::People::default();
+    for row in result.descendants("resident") {
+        people.push(resident(site_id, row));
+    }
+    people.finish("getresidentlist")
 }
 
 impl PmsSource for Realpage {
     async fn list_residents(&self, site_id: &str) -> Result<Vec<Resident>, PmsError> {
         let envelope = self.envelope(site_id);
-        let result =
-            soap::call(&self.http, &self.url, ACTION, envelope, "getresidentlistResult", |f| self.error(f)).await?;
-        if let Some(error) =
-            result.descendants("error").first().map(|e| e.text.trim().to_string()).filter(|t| !t.is_empty())
-        {
-            return Err(self.error(&error));
-        }
-        let mut people = super::People::default();
-        for row in result.descendants("resident") {
-            people.push(resident(site_id, row));
-        }
-        people.finish("getresidentlist")
+        let result = soap::call(&self.http, &self.url, ACTION, envelope, "getresidentlistResult", classify).await?;
+        residents(site_id, result)
     }
 }
 

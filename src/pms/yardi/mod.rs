@@ -65,47 +65,50 @@ impl Yardi {
         body.push_str("</GetResidents>");
         soap::envelope(&body)
     }
+}
 
-    /// Classifies a fault or error message. The message itself is vendor free text that may echo
-    /// the request or name a resident: it is read here and never reported.
-    fn error(&self, message: &str) -> PmsError {
-        let lower = message.to_ascii_lowercase();
-        if lower.contains("login failed") || lower.contains("invalid credentials") || lower.contains("authenticat") {
-            PmsError::Unauthorized { status: 401 }
-        } else if lower.contains("license") || lower.contains("not authorized") {
-            PmsError::NotLicensed("the interface license is not enabled for GetResidents".into())
-        } else {
-            PmsError::Rejected { status: 200, code: Some("Yardi error message".into()) }
-        }
+/// Classifies a fault or error message. The message itself is vendor free text that may echo the
+/// request or name a resident: it is read here and never reported.
+fn classify(message: &str) -> PmsError {
+    let lower = message.to_ascii_lowercase();
+    if lower.contains("login failed") || lower.contains("invalid credentials") || lower.contains("authenticat") {
+        PmsError::Unauthorized { status: 401 }
+    } else if lower.contains("license") || lower.contains("not authorized") {
+        PmsError::NotLicensed("the interface license is not enabled for GetResidents".into())
+    } else {
+        PmsError::Rejected { status: 200, code: Some("Yardi error message".into()) }
     }
+}
+
+/// The residents of a `GetResidentsResult` element (or the errors it reports).
+pub(crate) fn residents(property_id: &str, result: Element) -> Result<Vec<Resident>, PmsError> {
+    // Some Voyager versions return the result document as escaped text.
+    let result = if result.children.is_empty() && result.text.trim_start().starts_with('<') {
+        soap::parse(result.text.trim()).map_err(|e| PmsError::InvalidResponse(format!("GetResidentsResult: {e}")))?
+    } else {
+        result
+    };
+    let errors: Vec<String> = result
+        .descendants("Message")
+        .into_iter()
+        .filter(|m| m.attribute("messageType").is_some_and(|t| t.eq_ignore_ascii_case("error")))
+        .map(|m| m.text.trim().to_string())
+        .collect();
+    if let Some(first) = errors.first() {
+        return Err(classify(first));
+    }
+    let mut people = super::People::default();
+    for row in result.descendants("Resident") {
+        people.push(resident(property_id, row));
+    }
+    people.finish("GetResidents")
 }
 
 impl PmsSource for Yardi {
     async fn list_residents(&self, property_id: &str) -> Result<Vec<Resident>, PmsError> {
         let envelope = self.envelope(property_id);
-        let result =
-            soap::call(&self.http, &self.url, ACTION, envelope, "GetResidentsResult", |f| self.error(f)).await?;
-        // Some Voyager versions return the result document as escaped text.
-        let result = if result.children.is_empty() && result.text.trim_start().starts_with('<') {
-            soap::parse(result.text.trim())
-                .map_err(|e| PmsError::InvalidResponse(format!("GetResidentsResult: {e}")))?
-        } else {
-            result
-        };
-        let errors: Vec<String> = result
-            .descendants("Message")
-            .into_iter()
-            .filter(|m| m.attribute("messageType").is_some_and(|t| t.eq_ignore_ascii_case("error")))
-            .map(|m| m.text.trim().to_string())
-            .collect();
-        if let Some(first) = errors.first() {
-            return Err(self.error(first));
-        }
-        let mut people = super::People::default();
-        for row in result.descendants("Resident") {
-            people.push(resident(property_id, row));
-        }
-        people.finish("GetResidents")
+        let result = soap::call(&self.http, &self.url, ACTION, envelope, "GetResidentsResult", classify).await?;
+        residents(property_id, result)
     }
 }
 

@@ -1,0 +1,191 @@
+//! Entry points for fuzzing every parser that reads vendor bytes. Each takes a response body as
+//! the vendor could send it and runs it through what the connector or destination does with it:
+//! parsing, paging checks, mapping to residents or users. None may panic, loop or allocate without
+//! bound, whatever the bytes (issue "Hardening"; `FUZZING.md`).
+//!
+//! Used by the libFuzzer targets in `fuzz/` (long runs, `scripts/fuzz.sh`) and by the property
+//! tests in `tests/fuzz_parsers.rs` (a short bounded run in every test run).
+
+use crate::pms::{People, appfolio, buildium, entrata, realpage, soap, yardi};
+
+/// The parsers, by name (the fuzz target and seed directory names).
+pub const TARGETS: &[&str] =
+    &["buildium", "entrata", "appfolio", "yardi", "realpage", "scim", "door", "token", "identity_map"];
+
+/// Runs the parser `target` on `bytes`; returns how many records came out (so that the work is
+/// not optimized away). Unknown targets do nothing.
+pub fn run(target: &str, bytes: &[u8]) -> usize {
+    match target {
+        "buildium" => buildium_listing(bytes),
+        "entrata" => entrata_leases(bytes),
+        "appfolio" => appfolio_page(bytes),
+        "yardi" => soap_result(bytes, "GetResidentsResult", |r| yardi::residents("p1", r)),
+        "realpage" => soap_result(bytes, "getresidentlistResult", |r| realpage::residents("1", r)),
+        "scim" => crate::destination::scim::parse_for_fuzzing(bytes),
+        "door" | "token" => crate::destination::door::client::parse_for_fuzzing(bytes),
+        "identity_map" => identity_map(bytes),
+        _ => 0,
+    }
+}
+
+/// Both Buildium listings (`/v1/leases`, `/v1/leases/tenants`) from one body, then the mapping.
+fn buildium_listing(bytes: &[u8]) -> usize {
+    let leases: Vec<buildium::api::LeaseMessage> = serde_json::from_slice(bytes).unwrap_or_default();
+    let tenants: Vec<buildium::api::TenantMessage> = serde_json::from_slice(bytes).unwrap_or_default();
+    buildium::map::residents("1", &leases, &tenants).map_or(0, |r| r.len())
+}
+
+fn entrata_leases(bytes: &[u8]) -> usize {
+    let Ok(document) = serde_json::from_slice(bytes) else { return 0 };
+    let Ok(leases) = entrata::leases(document) else { return 0 };
+    let mut people = People::default();
+    for lease in &leases {
+        for row in entrata::map::lease_residents("739084", lease) {
+            people.push(row);
+        }
+    }
+    people.finish("getLeases").map_or(0, |r| r.len())
+}
+
+fn appfolio_page(bytes: &[u8]) -> usize {
+    let Ok(page) = serde_json::from_slice(bytes) else { return 0 };
+    let Ok(rows) = appfolio::rows(&page) else { return 0 };
+    let mut people = People::default();
+    for row in rows {
+        people.push(appfolio::map::resident("17", row));
+    }
+    people.finish("the tenant directory").map_or(0, |r| r.len())
+}
+
+fn soap_result(
+    bytes: &[u8],
+    result: &str,
+    residents: impl Fn(soap::Element) -> Result<Vec<crate::sync::Resident>, crate::pms::PmsError>,
+) -> usize {
+    let text = String::from_utf8_lossy(bytes);
+    let on_fault = |_: &str| crate::pms::PmsError::InvalidResponse("fault".into());
+    match soap::read_result(200, &text, result, on_fault) {
+        Ok(element) => residents(element).map_or(0, |r| r.len()),
+        Err(_) => 0,
+    }
+}
+
+/// The identity map as a ConfigMap holds it: what parses must render and parse back the same.
+fn identity_map(bytes: &[u8]) -> usize {
+    let text = String::from_utf8_lossy(bytes);
+    let (granter, body) = text.split_once('\n').unwrap_or(("", &text));
+    let Ok(mapping) = crate::destination::door::Mapping::parse(Some(granter), body) else { return 0 };
+    let again = crate::destination::door::Mapping::parse(mapping.granter.as_deref(), &mapping.render());
+    assert_eq!(again.as_ref().ok(), Some(&mapping), "an identity map must survive render and parse");
+    mapping.entries.len()
+}
+
+/// Seeds for `target`: small documents of the shapes the connector reads, plus the captured
+/// samples under `shared` (`../shared/vendor-samples`) where there are any. SOAP seeds are whole
+/// envelopes; AppFolio's captured rows are wrapped in a `results` page.
+pub fn seeds(target: &str, shared: Option<&std::path::Path>) -> Vec<Vec<u8>> {
+    let mut out: Vec<Vec<u8>> = builtin(target).iter().map(|s| s.as_bytes().to_vec()).collect();
+    let Some(samples) = shared.map(|s| s.join("vendor-samples")) else { return out };
+    let read = |name: &str| std::fs::read(samples.join(name)).ok();
+    match target {
+        "entrata" => {
+            out.extend(read("entrata/getLeases-r2-response-property739084-93-leases.json"));
+            out.extend(read("entrata-getleases-response.json"));
+        }
+        "appfolio" => {
+            let rows: serde_json::Value = read("appfolio/reports-v2-single-result-rows-by-report.json")
+                .and_then(|b| serde_json::from_slice(&b).ok())
+                .unwrap_or_default();
+            for report in rows.as_object().into_iter().flat_map(|o| o.values()) {
+                let page = serde_json::json!({"results": [report["row"].clone()], "next_page_url": null});
+                out.push(page.to_string().into_bytes());
+            }
+        }
+        "yardi" => {
+            for name in [
+                "yardi/ItfResidentData-GetResidents-result-MITS-ResidentData.xml",
+                "yardi/ItfResidentData-GetResidentData-result-MITS-ResidentData.xml",
+                "yardi/ItfResidentTransactions20-GetResidentTransactions_Login-result-48-customers.xml",
+            ] {
+                if let Some(document) = read(name) {
+                    out.push(envelope("GetResidentsResult", &String::from_utf8_lossy(&document)).into_bytes());
+                }
+            }
+        }
+        _ => {}
+    }
+    out
+}
+
+/// `result` wrapped in a SOAP envelope, as a Voyager or RPX response carries it.
+fn envelope(result: &str, inner: &str) -> String {
+    let inner = inner.trim_start_matches("<?xml version=\"1.0\" encoding=\"UTF-8\"?>");
+    format!(
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?><soap:Envelope xmlns:soap=\"http://schemas.xmlsoap.org/soap/envelope/\">\
+         <soap:Body><Response><{result}>{inner}</{result}></Response></soap:Body></soap:Envelope>"
+    )
+}
+
+fn builtin(target: &str) -> &'static [&'static str] {
+    match target {
+        "buildium" => &[
+            r#"[{"Id": 10, "PropertyId": 1, "UnitNumber": "4B", "LeaseStatus": "Active", "LeaseFromDate": "2025-01-01",
+                "Tenants": [{"Id": 1, "Status": "Current", "MoveInDate": "2025-01-01"}, {"Id": 2, "Status": "MovedOut"}],
+                "MoveOutData": [{"TenantId": 2, "MoveOutDate": "2026-12-31", "NoticeGivenDate": "2026-10-01"}],
+                "Cosigners": [{"Id": 9, "FirstName": "G", "LastName": "H"}]}]"#,
+            r#"[{"Id": 1, "FirstName": "A", "LastName": "B", "Email": "a@example.org",
+                "PhoneNumbers": [{"Number": "555-0100", "Type": "Cell"}], "Leases": [{"Id": 10, "PropertyId": 1, "LeaseStatus": "Future"}]}]"#,
+        ],
+        "entrata" => &[
+            r#"{"response": {"result": {"leases": {"lease": [{"id": "1", "leaseStatusTypeId": "4", "unitSpaces": {"unitSpace": [{"unitSpace": "2B"}]},
+                "customers": {"customer": [{"id": "7", "customerType": "Primary", "firstName": "A", "lastName": "B", "leaseCustomerStatus": "Current",
+                "phones": {"phone": [{"phoneNumber": "555", "phoneType": "Mobile"}]}}]}}]}}}}"#,
+            r#"{"response": {"error": {"code": 301, "message": "Invalid API key"}}}"#,
+        ],
+        "appfolio" => &[
+            r#"{"results": [{"selected_tenant_id": 812, "property_id": 17, "unit": "2B", "first_name": "A", "last_name": "B",
+                "emails": "a@example.org; b@example.org", "phone_numbers": "Mobile: 555-0100, Home: 555-0101", "status": "4",
+                "tenant_type": "Financially Responsible", "move_in": "01/15/2025"}], "next_page_url": "/x?page=2"}"#,
+        ],
+        "yardi" => &[
+            r#"<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body><GetResidentsResponse><GetResidentsResult>
+               <MITS-ResidentData><PropertyResidents><Residents><Resident tCode="t1"><Status>Current Resident</Status><FirstName>A</FirstName>
+               <LastName>B</LastName><Email>a@example.org</Email><UnitCode>101</UnitCode><MoveInDate>01/15/2025</MoveInDate>
+               <Phone Type="cell"><PhoneNumber>555</PhoneNumber></Phone></Resident></Residents></PropertyResidents></MITS-ResidentData>
+               </GetResidentsResult></GetResidentsResponse></soap:Body></soap:Envelope>"#,
+            r#"<soap:Envelope xmlns:soap="s"><soap:Body><soap:Fault><faultcode>soap:Server</faultcode><faultstring>Login failed</faultstring></soap:Fault></soap:Body></soap:Envelope>"#,
+            r#"<Envelope><Body><GetResidentsResult>&lt;Messages&gt;&lt;Message messageType="Error"&gt;Invalid&lt;/Message&gt;&lt;/Messages&gt;</GetResidentsResult></Body></Envelope>"#,
+        ],
+        "realpage" => &[
+            r#"<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><getresidentlistResponse><getresidentlistResult>
+               <residents><resident><residentmemberid>5</residentmemberid><residentid>9</residentid><leaseid>3</leaseid>
+               <leasestatus>Current</leasestatus><firstname>A</firstname><lastname>B</lastname><email>a@example.org</email>
+               <unitnumber>101</unitnumber><moveindate>2025-01-15T00:00:00</moveindate><noticegivendate>0001-01-01</noticegivendate>
+               </resident></residents></getresidentlistResult></getresidentlistResponse></s:Body></s:Envelope>"#,
+        ],
+        "scim" => &[
+            r#"{"totalResults": 2, "startIndex": 1, "Resources": [{"id": "u1", "externalId": "ns/it/1/7", "userName": "a@example.org",
+                "name": {"givenName": "A", "familyName": "B"}, "emails": [{"value": "a@example.org", "primary": true}],
+                "phoneNumbers": [{"value": "555", "type": "mobile"}], "active": true}]}"#,
+            r#"{"patch": {"supported": true}, "filter": {"supported": true, "maxResults": 200}}"#,
+        ],
+        "door" => &[
+            r#"{"users": [{"userUuid": "u", "firstName": "A", "lastName": "B", "email": "", "phone": "+15550100",
+                "accesses": [{"doorUuid": "d", "startTime": "2026-01-01T00:00:00Z", "endTime": null, "granter": {"type": "PARTNER", "uuid": "p"}}]}],
+                "nextPageToken": "2"}"#,
+            r#"{"accesses": [{"userUuid": "u", "keyUuid": "k", "startTime": "2026-01-01T00:00:00Z", "endTime": "9999-12-31T23:59:59Z",
+                "granter": {"type": "PARTNER", "uuid": "p"}}]}"#,
+            r#"{"doors": [{"uuid": "d", "name": "4B", "accessibilityType": "PRIVATE"}]}"#,
+        ],
+        "token" => &[
+            r#"{"access_token": "t", "token_type": "Bearer", "expires_in": 86400}"#,
+            r#"{"access_token": "t", "expires_in": 9223372036854775807}"#,
+            r#"{"access_token": "t"}"#,
+        ],
+        "identity_map" => &[
+            "9b1d0000-0000-4000-8000-0000000000a1\n101/1 a0000000-0000-4000-8000-000000000001 d1,k1\n101/2 a2 \n",
+            "\n102/7 u7 d7\n",
+        ],
+        _ => &[],
+    }
+}
