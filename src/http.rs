@@ -37,9 +37,10 @@ pub struct HttpSettings {
     pub max_body_bytes: usize,
 }
 
-/// Default body cap: far above any real page (a 1,000-row page is a few MB), far below the
-/// chart's memory limit even with every integration reading one at once.
-pub const DEFAULT_MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
+/// Default body cap: far above any real page (a 1,000-row page is a few MB; a Yardi property of
+/// 10,000 residents in one response about 10 MB), and within the chart's memory limit (512 MiB)
+/// with every worker reading one at once: 4 integrations × 2 fetches × (16 MiB + its parse).
+pub const DEFAULT_MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
 /// Cap on an error body, read only for its code.
 pub const ERROR_BODY_LIMIT: usize = 64 * 1024;

@@ -107,7 +107,7 @@ struct ControllerArgs {
     sync_deadline: std::time::Duration,
     /// Largest response body read from a PMS or destination, in MiB; a larger one fails the call
     /// (the property, for a PMS) with a clear reason instead of exhausting memory.
-    #[arg(long, env = "MAX_BODY_MIB", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    #[arg(long, env = "MAX_BODY_MIB", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1024))]
     max_body_mib: u32,
 }
 
