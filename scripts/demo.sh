@@ -110,7 +110,7 @@ Everything is running. Try it:
   \$EDITOR .local/residents.yaml          # e.g. set a tenant's status to MovedOut
   kubectl -n acme annotate pmsi harbor-view harbor-view-door reconcile.pmssync.io/requestedAt="\$(date +%s)" --overwrite
   kubectl -n acme get pmsi harbor-view -o jsonpath='{.status.summary}'; echo
-  kubectl -n acme get cm harbor-view-door-door-identities -o yaml   # DOOR's identity map: IDs only
+  kubectl -n default get cm acme.harbor-view-door-door-identities -o yaml   # the controller's DOOR identity map (its own namespace): IDs only
   scripts/demo.sh users
   curl -s 127.0.0.1:$METRICS_PORT/metrics | grep pms_sync_
   scripts/demo.sh down
