@@ -169,6 +169,25 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_page_link_that_repeats_makes_the_property_incomplete() {
+        let server = MockServer::start().await;
+        let report = "/api/v2/reports/tenant_directory.json";
+        // Page 2 links back to page 2: the listing never ends, and is not taken as complete.
+        Mock::given(method("POST"))
+            .and(path(report))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "results": [{"selected_tenant_id": 1, "property_id": 17, "status": "Current"}],
+                "next_page_url": format!("{report}?page=2"),
+            })))
+            .mount(&server)
+            .await;
+        let c = connector(&server, RateLimit::per_minute(1000));
+        let err = c.list_residents("17").await.unwrap_err();
+        assert!(matches!(&err, PmsError::Incomplete(m) if m.contains("repeated")), "{err}");
+        assert_eq!(server.received_requests().await.unwrap().len(), 2, "stopped at the first repeat");
+    }
+
+    #[tokio::test]
     async fn refuses_page_links_to_another_host() {
         let server = MockServer::start().await;
         Mock::given(method("POST"))
