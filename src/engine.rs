@@ -196,7 +196,7 @@ pub async fn fetch_and_plan<P: PmsSource, D: Destination>(
     report.duplicate_emails = desired.duplicate_emails.iter().cloned().collect();
     report.counts.unknown_statuses = desired.unknown_statuses.values().sum();
     report.unknown_statuses = desired.unknown_statuses.clone();
-    let unknown_by_property = desired.unknown_by_property.clone();
+    let unknown_by_property = std::mem::take(&mut desired.unknown_by_property);
     let differs =
         |existing: &crate::sync::ManagedUser, want: &crate::sync::UserRecord| destination.differs(existing, want);
     let mut plan = plan_with(&config.scope, desired, managed, &failed, config.mode, &differs);

@@ -60,11 +60,8 @@ pub fn parse(xml: &str) -> Result<Element, String> {
     let mut reader = Reader::from_str(xml);
     let mut stack: Vec<Element> = vec![Element::default()];
     loop {
-        match reader.read_event().map_err(|e| {
-            // The parser's message quotes names and text from the document: position only.
-            let _ = e;
-            format!("malformed XML at byte {}", reader.buffer_position())
-        })? {
+        // The parser's messages quote names and text from the document: position only.
+        match reader.read_event().map_err(|_| format!("malformed XML at byte {}", reader.buffer_position()))? {
             Event::Start(_) if stack.len() > MAX_DEPTH => {
                 return Err(format!("XML nested deeper than {MAX_DEPTH} levels"));
             }
@@ -89,27 +86,18 @@ pub fn parse(xml: &str) -> Result<Element, String> {
                 stack.last_mut().ok_or("unbalanced XML")?.children.push(done);
             }
             Event::Text(text) => {
-                let decoded = text.decode().map_err(|e| {
-                    let _ = e;
-                    "undecodable text".to_string()
-                })?;
+                let decoded = text.decode().map_err(|_| "undecodable text".to_string())?;
                 stack.last_mut().expect("a root").text.push_str(&decoded);
             }
             Event::CData(data) => {
-                let decoded = data.decode().map_err(|e| {
-                    let _ = e;
-                    "undecodable CDATA".to_string()
-                })?;
+                let decoded = data.decode().map_err(|_| "undecodable CDATA".to_string())?;
                 stack.last_mut().expect("a root").text.push_str(&decoded);
             }
             Event::GeneralRef(reference) => {
                 let resolved = match reference.resolve_char_ref() {
                     Ok(Some(c)) => c.to_string(),
                     _ => {
-                        let name = reference.decode().map_err(|e| {
-                            let _ = e;
-                            "undecodable reference".to_string()
-                        })?;
+                        let name = reference.decode().map_err(|_| "undecodable reference".to_string())?;
                         quick_xml::escape::unescape(&format!("&{name};"))
                             .map_err(|_| "unknown entity reference".to_string())?
                             .into_owned()
