@@ -19,7 +19,7 @@ pub fn run(target: &str, bytes: &[u8]) -> usize {
         "buildium" => buildium_listing(bytes),
         "entrata" => entrata_leases(bytes),
         "appfolio" => appfolio_page(bytes),
-        "yardi" => soap_result(bytes, "GetResidentsResult", |r| yardi::residents("p1", r)),
+        "yardi" => soap_result(bytes, yardi::RESULT, |r| yardi::residents("p1", r)),
         "realpage" => soap_result(bytes, "getresidentlistResult", |r| realpage::residents("1", r)),
         "scim" => crate::destination::scim::parse_for_fuzzing(bytes),
         "door" | "token" => crate::destination::door::client::parse_for_fuzzing(bytes),
@@ -37,7 +37,7 @@ fn buildium_listing(bytes: &[u8]) -> usize {
 
 fn entrata_leases(bytes: &[u8]) -> usize {
     let Ok(document) = serde_json::from_slice(bytes) else { return 0 };
-    let Ok(leases) = entrata::leases(document) else { return 0 };
+    let Ok(entrata::Page::Leases(leases)) = entrata::leases(document) else { return 0 };
     let mut people = People::default();
     for lease in &leases {
         for row in entrata::map::lease_residents("739084", lease) {
@@ -108,17 +108,54 @@ pub fn seeds(target: &str, shared: Option<&std::path::Path>) -> Vec<Vec<u8>> {
                 "yardi/ItfResidentTransactions20-GetResidentTransactions_Login-result-48-customers.xml",
             ] {
                 if let Some(document) = read(name) {
-                    out.push(envelope("GetResidentsResult", &String::from_utf8_lossy(&document)).into_bytes());
+                    out.push(envelope(yardi::RESULT, &String::from_utf8_lossy(&document)).into_bytes());
                 }
             }
+        }
+        "realpage" => {
+            let list: serde_json::Value = read("realpage/rpx-getresidentlistinfo-response-trimmed-300-of-962.json")
+                .and_then(|b| serde_json::from_slice(&b).ok())
+                .unwrap_or_default();
+            let list = &list["residents_info"]["data"]["getresidentlistinfoResult"];
+            out.push(envelope("getresidentlistResult", &rebuild_xml("residentlist", &list["residentlist"])).into_bytes());
         }
         _ => {}
     }
     out
 }
 
+/// XML rebuilt from a capture that its client converted to JSON (RealPage's samples: child
+/// elements became keys, repeated siblings a list, empty elements `null`, attributes `@attributes`
+/// and text beside them `#text`). Names, values and order are the capture's; only the markup is
+/// ours. Used for fuzz seeds, by the connector's sample tests and by the RealPage fake.
+pub fn rebuild_xml(name: &str, value: &serde_json::Value) -> String {
+    use serde_json::Value;
+    let escape = |t: &str| crate::pms::soap::escape(t);
+    match value {
+        Value::Array(items) => items.iter().map(|item| rebuild_xml(name, item)).collect(),
+        Value::Null => format!("<{name}/>"),
+        Value::Object(map) => {
+            let attributes: String = map
+                .get("@attributes")
+                .and_then(Value::as_object)
+                .into_iter()
+                .flatten()
+                .filter(|(k, _)| !k.starts_with('{'))
+                .map(|(k, v)| format!(" {k}=\"{}\"", escape(v.as_str().unwrap_or_default())))
+                .collect();
+            let mut inner = map.get("#text").and_then(Value::as_str).map(escape).unwrap_or_default();
+            for (key, child) in map.iter().filter(|(k, _)| !k.starts_with('@') && !k.starts_with('#')) {
+                inner.push_str(&rebuild_xml(key, child));
+            }
+            format!("<{name}{attributes}>{inner}</{name}>")
+        }
+        Value::String(text) => format!("<{name}>{}</{name}>", escape(text)),
+        other => format!("<{name}>{other}</{name}>"),
+    }
+}
+
 /// `result` wrapped in a SOAP envelope, as a Voyager or RPX response carries it.
-fn envelope(result: &str, inner: &str) -> String {
+pub fn envelope(result: &str, inner: &str) -> String {
     let inner = inner.trim_start_matches("<?xml version=\"1.0\" encoding=\"UTF-8\"?>");
     format!(
         "<?xml version=\"1.0\" encoding=\"utf-8\"?><soap:Envelope xmlns:soap=\"http://schemas.xmlsoap.org/soap/envelope/\">\

@@ -131,13 +131,31 @@ pub fn envelope(body: &str) -> String {
     )
 }
 
-/// The `faultstring` (or SOAP 1.2 `Reason/Text`) of a fault, if the document is one.
+/// The `faultstring` (or SOAP 1.2 `Reason/Text`) of a fault, if the document is one. A body that
+/// holds `faultcode` without a `Fault` wrapper is one too (RealPage answers so with HTTP 200:
+/// `../shared/vendor-samples/realpage/rpx-error-and-fault-responses.json`).
 pub fn fault(document: &Element) -> Option<String> {
-    let fault = document.descendants("Fault").into_iter().next()?;
+    let wrapped = document.descendants("Fault").into_iter().next();
+    let fault = match wrapped {
+        Some(fault) => fault,
+        None => holder_of(document, "faultcode")?,
+    };
     fault
         .text_of("faultstring")
         .or_else(|| fault.descendants("Text").first().map(|t| t.text.trim().to_string()))
         .or_else(|| Some("SOAP fault without a message".into()))
+}
+
+/// The first element (depth first, the document included) with a child named `child`.
+fn holder_of<'a>(document: &'a Element, child: &str) -> Option<&'a Element> {
+    let mut stack = vec![document];
+    while let Some(e) = stack.pop() {
+        if e.child(child).is_some() {
+            return Some(e);
+        }
+        stack.extend(e.children.iter().rev());
+    }
+    None
 }
 
 /// POSTs an envelope with a SOAPAction and returns the response's `result` element (searched by

@@ -112,6 +112,9 @@ type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 /// One person on several leases of one property (renewal, transfer) is one resident: the lease
 /// giving the most access wins (highest status rank among equals), and exclusions apply to it.
 pub fn desired_users(scope: &Scope, mut residents: Vec<Resident>, policy: &Policy) -> DesiredSet {
+    for resident in &mut residents {
+        super::placeholder::scrub(resident);
+    }
     if !policy.status_overrides.is_empty() {
         for resident in &mut residents {
             if let Some(status) = policy.override_for(&resident.status_raw) {
@@ -386,5 +389,20 @@ mod tests {
             set.duplicate_emails.iter().map(String::as_str).collect::<Vec<_>>(),
             ["ns/it/1001/1", "ns/it/1001/2"]
         );
+    }
+
+    #[test]
+    fn a_placeholder_email_is_no_email_and_no_duplicate_and_a_sentinel_move_out_ends_nothing() {
+        let scope = Scope::new("ns", "it");
+        let mut a = resident("1", "Current", ResidentStatus::Current);
+        let mut b = resident("2", "Current", ResidentStatus::Current);
+        a.emails = vec!["none@nowhere.com".into()];
+        b.emails = vec!["NONE@nowhere.com".into(), "2@example.org".into()];
+        a.move_out = Some(jiff::civil::date(1, 1, 1));
+        let set = desired_users(&scope, vec![a, b], &Policy::default());
+        assert!(set.duplicate_emails.is_empty());
+        let a = set.get("ns/it/1001/1").unwrap();
+        assert!(a.emails.is_empty() && a.access_until.is_none() && a.active);
+        assert_eq!(set.get("ns/it/1001/2").unwrap().emails, ["2@example.org"]);
     }
 }

@@ -7,6 +7,7 @@ pub mod adopt;
 pub mod breaker;
 pub mod desired;
 pub mod model;
+pub mod placeholder;
 pub mod plan;
 pub mod user;
 

@@ -9,16 +9,17 @@ use serde_json::Value;
 use crate::pms::{MissingId, Row, parse_date};
 use crate::sync::{Phone, PhoneKind, Resident, ResidentRole, ResidentStatus};
 
-/// Entrata status names and `leaseStatusTypeId`s. IDs beyond 4 = Current, 5 = Notice, 6 = Past are
-/// inferred (pms-apis.md §3): statuses can be corrected with `spec.pms.statusMapping`.
+/// Entrata status names and `leaseStatusTypeId`s: 1 Applicant, 2 Cancelled, 3 Future, 4 Current,
+/// 5 Notice, 6 Past, as the captured pick list says
+/// (`../shared/vendor-samples/entrata/getLeasePickList-r1-response.json`, `leaseStatusTypes`).
 pub fn normalize(raw: &str) -> ResidentStatus {
     match raw.trim().to_ascii_lowercase().as_str() {
         "current" | "4" => ResidentStatus::Current,
         "notice" | "on notice" | "5" => ResidentStatus::Notice,
         "future" | "3" => ResidentStatus::Future,
         "past" | "former" | "6" => ResidentStatus::Past,
-        "applicant" | "2" => ResidentStatus::Applicant,
-        "cancelled" | "canceled" | "denied" | "1" => ResidentStatus::Cancelled,
+        "applicant" | "1" => ResidentStatus::Applicant,
+        "cancelled" | "canceled" | "denied" | "2" => ResidentStatus::Cancelled,
         "evicted" | "eviction" | "under eviction" => ResidentStatus::Evicted,
         _ => ResidentStatus::Unknown,
     }
@@ -113,33 +114,64 @@ pub(crate) fn lease_residents(property_id: &str, lease: &Value) -> Vec<Row> {
 mod tests {
     use super::*;
 
+    /// Both anonymizations of the captured r2 response (the older copy at the top of
+    /// `../shared/vendor-samples/`, the newer one in `entrata/`).
+    const SAMPLES: [&str; 2] = [
+        "/../shared/vendor-samples/entrata-getleases-response.json",
+        "/../shared/vendor-samples/entrata/getLeases-r2-response-property739084-93-leases.json",
+    ];
+
     #[test]
-    fn reads_every_lease_of_the_real_sample() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/vendor-samples/entrata-getleases-response.json");
-        let sample: Value =
-            serde_json::from_str(&std::fs::read_to_string(path).expect("the shared Entrata sample")).unwrap();
-        let leases = list(&sample["response"]["result"], "leases", "lease");
-        assert_eq!(leases.len(), 93);
-        let residents: Vec<Resident> =
-            leases.iter().flat_map(|l| lease_residents("739084", l)).map(|r| r.unwrap().unwrap()).collect();
-        assert_eq!(residents.len(), 189);
-        let count = |f: &dyn Fn(&Resident) -> bool| residents.iter().filter(|r| f(r)).count();
-        assert_eq!(count(&|r| r.role == ResidentRole::Primary), 93);
-        assert_eq!(count(&|r| r.role == ResidentRole::Guarantor), 96);
-        assert_eq!(count(&|r| r.status == ResidentStatus::Current), 160);
-        assert_eq!(count(&|r| r.status == ResidentStatus::Cancelled), 29);
-        assert!(residents.iter().all(|r| r.unit.is_some() && !r.first_name.is_empty() && r.move_in.is_some()));
-        assert!(residents.iter().all(|r| r.lease_start.is_some() && r.lease_end.is_some()));
-        assert_eq!(count(&|r| r.phones.is_empty()), 0);
-        let first = &residents[0];
-        assert_eq!((first.person_id.as_str(), first.unit.as_deref()), ("17489221", Some("206")));
-        assert_eq!(first.move_in.map(|d| d.to_string()).as_deref(), Some("2021-02-01"));
+    fn reads_every_lease_of_the_real_samples() {
+        for file in SAMPLES {
+            let path = format!("{}{file}", env!("CARGO_MANIFEST_DIR"));
+            let sample: Value =
+                serde_json::from_str(&std::fs::read_to_string(&path).expect("the shared Entrata sample")).unwrap();
+            let Ok(crate::pms::entrata::Page::Leases(leases)) = crate::pms::entrata::leases(sample) else {
+                panic!("{file}: no leases")
+            };
+            assert_eq!(leases.len(), 93, "{file}");
+            let residents: Vec<Resident> =
+                leases.iter().flat_map(|l| lease_residents("739084", l)).map(|r| r.unwrap().unwrap()).collect();
+            // The capture's table (PROVENANCE.md): 93 Primary/Current, 67 Guarantor/Current,
+            // 29 Guarantor/Cancelled.
+            assert_eq!(residents.len(), 189, "{file}");
+            let count = |f: &dyn Fn(&Resident) -> bool| residents.iter().filter(|r| f(r)).count();
+            assert_eq!(count(&|r| r.role == ResidentRole::Primary && r.status == ResidentStatus::Current), 93);
+            assert_eq!(count(&|r| r.role == ResidentRole::Guarantor && r.status == ResidentStatus::Current), 67);
+            assert_eq!(count(&|r| r.role == ResidentRole::Guarantor && r.status == ResidentStatus::Cancelled), 29);
+            assert!(residents.iter().all(|r| r.unit.is_some() && !r.first_name.is_empty() && r.move_in.is_some()));
+            assert!(residents.iter().all(|r| r.lease_start.is_some() && r.lease_end.is_some()));
+            assert_eq!(count(&|r| r.phones.is_empty()), 0);
+            assert!(residents.iter().all(|r| r.lease_id.is_some()));
+            let first = &residents[0];
+            assert_eq!((first.person_id.as_str(), first.unit.as_deref()), ("17489221", Some("206")));
+            assert_eq!(first.lease_id.as_deref(), Some("13245143"));
+            assert_eq!(first.move_in.map(|d| d.to_string()).as_deref(), Some("2021-02-01"));
+            assert_eq!(first.phones[0].kind, PhoneKind::Mobile, "phoneType personal");
+        }
+    }
+
+    #[test]
+    fn lease_status_type_ids_follow_the_captured_pick_list() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/vendor-samples/entrata/getLeasePickList-r1-response.json");
+        let picks: Value = serde_json::from_str(&std::fs::read_to_string(path).expect("the pick list")).unwrap();
+        let types = picks["response"]["result"]["leaseStatusTypes"]["leaseStatusType"].as_array().unwrap();
+        assert_eq!(types.len(), 6);
+        for t in types {
+            let (id, name) = (&t["@attributes"]["id"], t["@attributes"]["name"].as_str().unwrap());
+            assert_eq!(normalize(&id.to_string()), normalize(name), "id {id} is {name}");
+            assert_ne!(normalize(name), ResidentStatus::Unknown, "{name}");
+        }
+        assert_eq!(normalize("1"), ResidentStatus::Applicant);
+        assert_eq!(normalize("2"), ResidentStatus::Cancelled);
+        assert_eq!(normalize("Month-to-month holdover"), ResidentStatus::Unknown);
     }
 
     #[test]
     fn single_objects_numbers_as_strings_and_missing_fields_are_tolerated() {
         let lease: Value = serde_json::json!({"id": 7, "leaseStatusTypeId": "5", "unitNumber": "4B",
-            "customers": {"customer": {"id": "99", "firstName": "Ana", "customerType": "Responsible"}}});
+            "customers": {"customer": {"id": "99", "firstName": "Ana", "customerType": "Co-Applicant"}}});
         let rs: Vec<Resident> = lease_residents("1", &lease).into_iter().map(|r| r.unwrap().unwrap()).collect();
         assert_eq!(rs.len(), 1);
         assert_eq!(

@@ -1,7 +1,19 @@
 //! Entrata connector (pms-apis.md §3): JSON-RPC over POST to `<baseUrl>/leases`, method
-//! `getLeases`, with `X-Api-Key` (gateway, Secret key `apiKey`) or HTTP Basic (legacy host, keys
-//! `username`, `password`). Errors arrive in the body with HTTP 200. Pages with `page_no` /
-//! `per_page` until a page is empty, or brings nothing new (a gateway that ignores paging).
+//! `getLeases` **version r2**, with `X-Api-Key` (gateway, Secret key `apiKey`) or HTTP Basic
+//! (legacy host, keys `username`, `password`). Errors arrive in the body with HTTP 200. Pages with
+//! `page_no` / `per_page` until a page is empty, or brings nothing new (a gateway that ignores
+//! paging).
+//!
+//! Why r2: the only captured `getLeases` response
+//! (`../shared/vendor-samples/entrata/getLeases-r2-response-property739084-93-leases.json`) was
+//! produced by r2, whose leases embed `customers.customer[]`; Entrata's published r1 lease is flat
+//! (no customers), so an r1 reader would find nobody. The request body follows the capturing
+//! client (`entrata/request-examples-and-notes.txt`): string flags, one `propertyId` per call.
+//!
+//! Past the last page: no capture shows what r2 answers there. Any of the plausible answers — an
+//! empty `leases` list, a result without `leases`, or an error saying nothing was found — ends the
+//! listing after page 1; on page 1 the last of these fails the property (a wrong property ID says
+//! the same thing, and must not read as "nobody lives here").
 
 pub mod map;
 
@@ -22,6 +34,8 @@ const MAX_PAGES: usize = 400;
 /// Every lease status (Cancelled, Applicant, Future, Current, Notice, Past): without it Entrata
 /// omits cancelled leases, and a status must be seen to be acted on.
 const ALL_LEASE_STATUSES: &str = "1,2,3,4,5,6";
+/// The `getLeases` version whose response shape the captures show (see the module docs).
+pub const METHOD_VERSION: &str = "r2";
 
 enum Auth {
     ApiKey(String),
@@ -54,7 +68,7 @@ impl Entrata {
         Ok(Self { http, base_url: base_url.to_string(), auth, request_id: AtomicU64::new(1) })
     }
 
-    async fn page(&self, property_id: &str, page_no: usize) -> Result<Vec<Value>, PmsError> {
+    async fn page(&self, property_id: &str, page_no: usize) -> Result<Page, PmsError> {
         let url = join_url(&self.base_url, "leases");
         let request_id = self.request_id.fetch_add(1, Ordering::Relaxed).to_string();
         let auth_type = match self.auth {
@@ -64,8 +78,9 @@ impl Entrata {
         let body = json!({
             "auth": {"type": auth_type},
             "requestId": request_id,
-            "method": {"name": "getLeases", "version": "r1", "params": {
-                "propertyId": property_id, "leaseStatusTypeIds": ALL_LEASE_STATUSES, "includeOtherIncomeLeases": "0"}}
+            "method": {"name": "getLeases", "version": METHOD_VERSION, "params": {
+                "propertyId": property_id, "leaseStatusTypeIds": ALL_LEASE_STATUSES, "includeOtherIncomeLeases": "0",
+                "residentFriendlyMode": "0", "includeLeaseHistory": "0", "includeArTransactions": "0"}}
         });
         let page = page_no.to_string();
         let per_page = PER_PAGE.to_string();
@@ -91,17 +106,33 @@ impl Entrata {
     }
 }
 
+/// One `getLeases` answer.
+#[derive(Debug)]
+pub(crate) enum Page {
+    Leases(Vec<Value>),
+    /// An error saying there is nothing (more) to list: the end past page 1, a failure on page 1.
+    NothingFound(PmsError),
+}
+
 /// The leases of a `getLeases` response document, or the error it carries in its 200 body.
-pub(crate) fn leases(document: Value) -> Result<Vec<Value>, PmsError> {
+pub(crate) fn leases(document: Value) -> Result<Page, PmsError> {
     let reply = &document["response"];
     if !reply["error"].is_null() {
-        return Err(body_error(&reply["error"]));
+        let error = body_error(&reply["error"]);
+        let message = map::text(&reply["error"]["message"]).unwrap_or_default().to_ascii_lowercase();
+        let nothing = ["no lease", "no record", "not found", "no data", "no result"];
+        let says_nothing_found = nothing.iter().any(|w| message.contains(w));
+        return if says_nothing_found && !matches!(error, PmsError::Unauthorized { .. }) {
+            Ok(Page::NothingFound(error))
+        } else {
+            Err(error)
+        };
     }
     let result = &reply["result"];
     if result.is_null() {
         return Err(PmsError::InvalidResponse("getLeases returned neither a result nor an error".into()));
     }
-    Ok(map::list(result, "leases", "lease").into_iter().cloned().collect())
+    Ok(Page::Leases(map::list(result, "leases", "lease").into_iter().cloned().collect()))
 }
 
 /// An error in a 200 body. The message may echo request data, so only its code is kept, and the
@@ -124,7 +155,11 @@ impl PmsSource for Entrata {
         let mut seen: HashSet<String> = HashSet::new();
         let mut residents = super::People::default();
         for page_no in 1..=MAX_PAGES {
-            let leases = self.page(property_id, page_no).await?;
+            let leases = match self.page(property_id, page_no).await? {
+                Page::Leases(leases) => leases,
+                Page::NothingFound(error) if page_no == 1 => return Err(error),
+                Page::NothingFound(_) => return residents.finish("getLeases"),
+            };
             let received = leases.len();
             let mut new = 0;
             for lease in &leases {
@@ -159,7 +194,7 @@ mod tests {
     use super::*;
     use crate::metrics::Metrics;
     use std::collections::BTreeMap;
-    use wiremock::matchers::{header, method, path};
+    use wiremock::matchers::{body_partial_json, header, method, path, query_param};
     use wiremock::{Mock, MockServer, ResponseTemplate};
 
     fn connector(server: &MockServer) -> Entrata {
@@ -211,5 +246,41 @@ mod tests {
             "{other}"
         );
         assert!(!other.to_string().contains("Jane"), "vendor messages may carry personal data");
+    }
+
+    #[tokio::test]
+    async fn asks_for_r2_and_ends_on_any_plausible_answer_past_the_last_page() {
+        let past_the_end = [
+            json!({"response": {"code": 200, "result": {"leases": {"lease": []}}}}),
+            json!({"response": {"code": 200, "result": {}}}),
+            json!({"response": {"code": 200, "result": {"leases": []}}}),
+            json!({"response": {"error": {"code": 301, "message": "No leases found."}}}),
+        ];
+        for answer in past_the_end {
+            let server = MockServer::start().await;
+            Mock::given(method("POST"))
+                .and(query_param("page_no", "2"))
+                .respond_with(ResponseTemplate::new(200).set_body_json(answer.clone()))
+                .mount(&server)
+                .await;
+            Mock::given(method("POST"))
+                .and(query_param("page_no", "1"))
+                .and(body_partial_json(json!({"method": {"name": "getLeases", "version": "r2"}})))
+                .respond_with(ResponseTemplate::new(200).set_body_json(leases(&[1, 2])))
+                .mount(&server)
+                .await;
+            let residents = connector(&server).list_residents("1").await;
+            assert_eq!(residents.map(|r| r.len()).ok(), Some(2), "{answer}");
+        }
+        // The same "nothing found" on page 1 is no empty building.
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(json!({"response": {"error": {"code": 301, "message": "No leases found."}}})),
+            )
+            .mount(&server)
+            .await;
+        assert!(matches!(connector(&server).list_residents("1").await, Err(PmsError::Rejected { .. })));
     }
 }

@@ -1,6 +1,15 @@
 //! RealPage OneSite connector (pms-apis.md §2): the RPX SOAP gateway, `getresidentlist` once per
-//! site, with an `auth` block (`pmcid`, `siteid`, `licensekey`, `system`). A method the license key
-//! is not enabled for is reported as such (`NotLicensed`), not as an outage.
+//! site, with an `auth` block (`pmcid`, `siteid`, `licensekey`, `system`) and the
+//! `<getresidentlistargs><ExtensionData/></getresidentlistargs>` element every public caller sends.
+//! A method the license key is not enabled for is reported as such (`NotLicensed`), not as an
+//! outage.
+//!
+//! Evidence (`../shared/vendor-samples/realpage/`): the resident element names, statuses and odd
+//! values come from the `getresidentlistinfo` capture of RealPage's sandbox (converted to JSON by
+//! the capturing client, so only names and values are real); `getresidentlist` returns the same
+//! `resident` records (public callers read `leaseid`, `unitnumber`, `leasestatus` from it), but no
+//! capture of its body exists: the reader therefore takes either result element. Faults arrive as
+//! HTTP 500 SOAP faults or inside HTTP 200 bodies (`rpx-error-and-fault-responses.json`).
 
 use crate::credentials::SecretData;
 use crate::http::{HttpClient, RateLimit};
@@ -42,7 +51,7 @@ impl Realpage {
         soap::envelope(&format!(
             "<tem:getresidentlist xmlns:tem=\"http://tempuri.org/\"><tem:auth><tem:pmcid>{}</tem:pmcid>\
              <tem:siteid>{}</tem:siteid><tem:licensekey>{}</tem:licensekey><tem:system>Onesite</tem:system>\
-             </tem:auth></tem:getresidentlist>",
+             </tem:auth><tem:getresidentlistargs><tem:ExtensionData/></tem:getresidentlistargs></tem:getresidentlist>",
             soap::escape(&self.pmc_id),
             soap::escape(site_id),
             soap::escape(&self.license_key)
@@ -71,6 +80,7 @@ pub(crate) fn residents(site_id: &str, result: Element) -> Result<Vec<Resident>,
         return Err(classify(&error));
     }
     let mut people = super::People::default();
+    // `getresidentlistinfo` answers with the same records: read either.
     for row in result.descendants("resident") {
         people.push(resident(site_id, row));
     }
@@ -85,13 +95,15 @@ impl PmsSource for Realpage {
     }
 }
 
-/// OneSite lease statuses (pms-apis.md §2, §13). Notice and eviction come as a date and a flag.
+/// OneSite lease statuses (pms-apis.md §2, §13; the capture's `leasestatus` values are Former,
+/// Former Applicant, Current, Applicant, Future Lease and Applicant - Lease Signed). A future lease
+/// is a future resident: no access before move-in. Notice and eviction come as a date and a flag.
 pub fn normalize(raw: &str) -> ResidentStatus {
     match raw.trim().to_ascii_lowercase().as_str() {
-        "current" | "future lease" => ResidentStatus::Current,
-        "applicant - lease signed" | "pending" => ResidentStatus::Future,
+        "current" => ResidentStatus::Current,
+        "future lease" | "applicant - lease signed" | "pending" | "future" => ResidentStatus::Future,
         "applicant" => ResidentStatus::Applicant,
-        "former" => ResidentStatus::Past,
+        "former" | "former resident" | "past" => ResidentStatus::Past,
         "former applicant" | "cancelled" | "canceled" | "denied" => ResidentStatus::Cancelled,
         "notice" | "on notice" => ResidentStatus::Notice,
         "evicted" | "eviction" => ResidentStatus::Evicted,
@@ -99,8 +111,35 @@ pub fn normalize(raw: &str) -> ResidentStatus {
     }
 }
 
+/// A `*bit` ("TRUE"/"FALSE") or flag ("Y"/"N") field.
 fn flag(e: &Element, name: &str) -> bool {
     e.text_of(name).is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "true" | "1" | "y" | "yes"))
+}
+
+/// The person's role. Guarantors and co-signers come flagged several ways in the capture
+/// (`guarantorbit`, `cosignerbit`, `residentrelationship` "Guarantor", "Guarantor/Cosigner",
+/// "xxxGuarantor_old", `contactstatus` "Guarantor" or "Co-signer"): any of them makes one.
+fn role(e: &Element) -> ResidentRole {
+    let relationship = e.text_of("residentrelationship").or_else(|| e.text_of("relationship")).unwrap_or_default();
+    let relationship = relationship.to_ascii_lowercase();
+    let contact = e.text_of("contactstatus").unwrap_or_default().to_ascii_lowercase();
+    let kind = e.text_of("residenttype").unwrap_or_default();
+    let guarantor = ["guarant", "cosign", "co-sign"];
+    if flag(e, "guarantorbit")
+        || flag(e, "cosignerbit")
+        || guarantor.iter().any(|g| relationship.contains(g) || contact.contains(g))
+    {
+        ResidentRole::Guarantor
+    } else if flag(e, "hohbit") || flag(e, "headofhousehold") || kind == "H" || relationship == "head of household" {
+        ResidentRole::Primary
+    } else if ["minor", "child", "dependent", "occupant", "occ"]
+        .iter()
+        .any(|o| relationship.contains(o) || kind.to_ascii_lowercase().contains(o))
+    {
+        ResidentRole::Occupant
+    } else {
+        ResidentRole::CoResident
+    }
 }
 
 fn resident(site_id: &str, e: &Element) -> Row {
@@ -109,8 +148,14 @@ fn resident(site_id: &str, e: &Element) -> Row {
     };
     let status_raw = e.text_of("leasestatus").unwrap_or_default();
     let mut status = normalize(&status_raw);
+    // The person's own status wins over the lease's: a "Former resident" on a current lease
+    // (moved out, lease goes on with the others) has no access, as for Buildium.
+    let contact = e.text_of("contactstatus").unwrap_or_default();
+    if contact.eq_ignore_ascii_case("former resident") {
+        status = ResidentStatus::Past;
+    }
     let notice_given = parse_date(e.text_of("noticegivendate").as_deref());
-    let evict = flag(e, "evict");
+    let evict = flag(e, "inevict") || flag(e, "evict");
     if status == ResidentStatus::Current {
         if evict {
             status = ResidentStatus::Evicted;
@@ -118,18 +163,14 @@ fn resident(site_id: &str, e: &Element) -> Row {
             status = ResidentStatus::Notice;
         }
     }
-    let mut r = Resident::new(site_id, &person, &status_raw, status);
-    let kind = e.text_of("residenttype").or_else(|| e.text_of("relationship")).unwrap_or_default().to_ascii_lowercase();
-    r.role = if flag(e, "headofhousehold") || kind.contains("head") {
-        ResidentRole::Primary
-    } else if kind.contains("guarantor") {
-        ResidentRole::Guarantor
-    } else if kind.contains("occupant") || kind.contains("minor") {
-        ResidentRole::Occupant
+    let raw = if status == ResidentStatus::Past && contact.eq_ignore_ascii_case("former resident") {
+        contact
     } else {
-        ResidentRole::CoResident
+        status_raw
     };
-    r.lease_id = e.text_of("residentid");
+    let mut r = Resident::new(site_id, &person, &raw, status);
+    r.role = role(e);
+    r.lease_id = e.text_of("leaseid").or_else(|| e.text_of("residentid"));
     r.unit = e.text_of("unitnumber");
     r.first_name = e.text_of("firstname").unwrap_or_default();
     r.last_name = e.text_of("lastname").unwrap_or_default();
@@ -180,6 +221,75 @@ mod tests {
             ]
         );
         assert_eq!(rs[0].first_name, "José");
+    }
+}
+
+#[cfg(test)]
+mod sample_tests {
+    use super::*;
+    use serde_json::Value;
+
+    fn sample(name: &str) -> Value {
+        let path = format!("{}/../shared/vendor-samples/realpage/{name}", env!("CARGO_MANIFEST_DIR"));
+        serde_json::from_str(&std::fs::read_to_string(path).expect("the shared RealPage sample")).unwrap()
+    }
+
+    /// The 300 captured residents, as XML again, through the connector's reader: counts by
+    /// (status, role) as the capture's fields and the rules above give them.
+    #[test]
+    fn reads_the_captured_resident_list() {
+        let list = sample("rpx-getresidentlistinfo-response-trimmed-300-of-962.json");
+        let list = &list["residents_info"]["data"]["getresidentlistinfoResult"]["residentlist"];
+        let xml = crate::fuzzing::envelope("getresidentlistResult", &crate::fuzzing::rebuild_xml("residentlist", list));
+        let result = soap::read_result(200, &xml, "getresidentlistResult", classify).unwrap();
+        let rs = residents("4589705", result).unwrap();
+        assert_eq!(rs.len(), 300);
+        let count = |status, role| rs.iter().filter(|r| r.status == status && r.role == role).count();
+        use ResidentRole::*;
+        use ResidentStatus::*;
+        assert_eq!(count(Current, Primary), 28);
+        assert_eq!(count(Current, CoResident), 7);
+        assert_eq!(count(Current, Guarantor), 3, "guarantors on current leases: no access by default");
+        assert_eq!((count(Notice, Primary), count(Notice, CoResident)), (1, 1));
+        assert_eq!((count(Evicted, Primary), count(Evicted, CoResident)), (1, 1), "inevict Y");
+        assert_eq!((count(Future, Primary), count(Future, CoResident)), (2, 1), "Future Lease opens no door early");
+        assert_eq!(count(Applicant, Primary) + count(Applicant, CoResident), 33);
+        assert_eq!(rs.iter().filter(|r| r.status == Cancelled).count(), 24);
+        assert_eq!(rs.iter().filter(|r| r.status == Past).count(), 198);
+        assert_eq!(rs.iter().filter(|r| r.status == Unknown).count(), 0);
+        // "Former resident" people on current leases lost access: the person's own status won.
+        let former_on_current = rs.iter().filter(|r| r.status == Past && r.status_raw == "Former resident").count();
+        assert!(former_on_current >= 3);
+        assert!(rs.iter().all(|r| r.lease_id.is_some()), "leaseid is the lease");
+        assert_eq!(rs.iter().filter(|r| r.person_id == "54").count(), 2, "one person on two leases");
+        // 299 of 300 carry the placeholder email: it reaches the core, which drops it.
+        let placeholder = rs.iter().filter(|r| r.emails.iter().any(|e| e == "none@nowhere.com")).count();
+        assert_eq!(placeholder, 299);
+    }
+
+    /// The captured faults: HTTP 500 `ActionNotSupported` and HTTP 200 bodies holding `faultcode`.
+    #[test]
+    fn captured_faults_are_errors_of_the_right_kind() {
+        let faults = sample("rpx-error-and-fault-responses.json");
+        let mut seen = 0;
+        for (call, capture) in faults.as_object().unwrap() {
+            let error = if let Some(raw) = capture["raw"].as_str() {
+                soap::read_result(500, raw, "getresidentlistResult", classify).unwrap_err()
+            } else {
+                let body = crate::fuzzing::rebuild_xml("Fault", &capture["data"]);
+                let xml = format!("<s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\"><s:Body>{body}</s:Body></s:Envelope>");
+                let err = soap::read_result(200, &xml, "getresidentlistResult", classify).unwrap_err();
+                assert!(matches!(err, PmsError::NotLicensed(_)), "{call}: {err}");
+                err
+            };
+            assert!(!matches!(error, PmsError::InvalidResponse(_)), "{call}: {error}");
+            seen += 1;
+        }
+        assert_eq!(seen, 5);
+        // The same fault without its `Fault` wrapper, as the converted capture shows it.
+        let bare = "<s:Envelope xmlns:s=\"s\"><s:Body><x><faultcode>s:inv_Param</faultcode>\
+                    <faultstring>LicenseKey is not authorized to call the method.</faultstring></x></s:Body></s:Envelope>";
+        assert!(matches!(soap::read_result(200, bare, "getresidentlistResult", classify), Err(PmsError::NotLicensed(_))));
     }
 }
 

@@ -1,25 +1,51 @@
-//! Yardi Voyager connector (pms-apis.md §1): SOAP 1.1 `ItfResidentData.asmx`, `GetResidents` once
-//! per `YardiPropertyId`, credentials in the body. Errors arrive as SOAP faults or as
-//! `<Messages><Message messageType="Error">` inside an HTTP 200 result; dates are `MM/DD/YYYY`.
+//! Yardi Voyager connector (pms-apis.md §1): SOAP 1.1 `ItfResidentTransactions20.asmx`,
+//! `GetResidentTransactions_Login` once per `YardiPropertyId`, credentials in the body. Errors
+//! arrive as SOAP faults or inside an HTTP 200 result (`<Messages><Message messageType="Error">`,
+//! or bare text such as "Login failed.").
+//!
+//! Why this call (issue 11; `../shared/vendor-samples/yardi/`): `ItfResidentData/GetResidents`
+//! carries phone *types* without numbers and only the lease holder, so roommates never got access
+//! (a third of the people of the 48-household capture were missing). `GetResidentData` needs one
+//! call per tenant code. `GetResidentTransactions_Login` answers the whole property in one
+//! MITS ResidentTransactions 2.0 document: every household (`RT_Customer`) with every person on it
+//! (`Customers/Customer`, roommates included), their status (`Customer@Type`), unit, lease and
+//! move dates (`YYYY-MM-DD`), email (inside `Address`) and phone numbers
+//! (`Phone@Type` + `PhoneNumber`). It also carries the ledger, which makes the body larger; the
+//! body cap (`--max-body-mib`) bounds it.
 
 use crate::credentials::SecretData;
 use crate::http::{HttpClient, RateLimit};
 use crate::pms::soap::{self, Element};
-use crate::pms::{ConnectorConfigError, MissingId, PmsError, PmsSource, Row, join_url, parse_date, required_base_url};
+use crate::pms::{ConnectorConfigError, MissingId, PmsError, PmsSource, join_url, parse_date, required_base_url};
 use crate::sync::{Phone, PhoneKind, Resident, ResidentRole, ResidentStatus};
 
 pub const SECRET_KEYS: [&str; 7] =
     ["username", "password", "serverName", "database", "platform", "interfaceEntity", "interfaceLicense"];
 /// Yardi announced limits in 2024 without publishing numbers: stay conservative.
 pub const DEFAULT_LIMIT: RateLimit = RateLimit::per_minute(60);
-const NAMESPACE: &str = "http://tempuri.org/YSI.Interfaces.WebServices/ItfResidentData";
-const ACTION: &str = "http://tempuri.org/YSI.Interfaces.WebServices/ItfResidentData/GetResidents";
+/// The interface's page, under the Voyager web-services base.
+pub const SERVICE: &str = "ItfResidentTransactions20.asmx";
+const NAMESPACE: &str = "http://tempuri.org/YSI.Interfaces.WebServices/ItfResidentTransactions20";
+const ACTION: &str = "http://tempuri.org/YSI.Interfaces.WebServices/ItfResidentTransactions20/GetResidentTransactions_Login";
+/// The result element of the call.
+pub const RESULT: &str = "GetResidentTransactions_LoginResult";
 
 pub struct Yardi {
     http: HttpClient,
     url: String,
     /// (element name, value) in the order the WSDL lists them, property ID excluded.
     credentials: Vec<(&'static str, String)>,
+}
+
+/// The service URL from `spec.pms.baseUrl`: the web-services base (`…/WebServices`), or any
+/// interface's `.asmx` URL under it (an `ItfResidentData.asmx` URL from an earlier version keeps
+/// working: the page is swapped for this interface's).
+fn service_url(base: &str) -> String {
+    let trimmed = base.trim_end_matches('/');
+    match trimmed.rsplit_once('/') {
+        Some((dir, page)) if page.to_ascii_lowercase().ends_with(".asmx") => format!("{dir}/{SERVICE}"),
+        _ => join_url(trimmed, SERVICE),
+    }
 }
 
 impl Yardi {
@@ -31,11 +57,6 @@ impl Yardi {
     ) -> Result<Self, ConnectorConfigError> {
         let base = required_base_url(base_url, "yardi", "the Voyager web-services base URL")?;
         secret.require(&SECRET_KEYS)?;
-        let url = if base.to_ascii_lowercase().ends_with(".asmx") {
-            base.to_string()
-        } else {
-            join_url(base, "ItfResidentData.asmx")
-        };
         let pairs = [
             ("UserName", "username"),
             ("Password", "password"),
@@ -49,12 +70,14 @@ impl Yardi {
             .iter()
             .map(|(element, key)| Ok((*element, secret.get(key)?.to_string())))
             .collect::<Result<_, crate::credentials::MissingKey>>()?;
-        Ok(Self { http, url, credentials })
+        Ok(Self { http, url: service_url(base), credentials })
     }
 
+    /// The WSDL's parameter order: five credentials, `YardiPropertyId`, entity, license
+    /// (`yardi/request-examples-and-notes.txt`).
     fn envelope(&self, property_id: &str) -> String {
         let field = |name: &str, value: &str| format!("<{name}>{}</{name}>", soap::escape(value));
-        let mut body = format!("<GetResidents xmlns=\"{NAMESPACE}\">");
+        let mut body = format!("<GetResidentTransactions_Login xmlns=\"{NAMESPACE}\">");
         for (name, value) in &self.credentials[..5] {
             body.push_str(&field(name, value));
         }
@@ -62,7 +85,7 @@ impl Yardi {
         for (name, value) in &self.credentials[5..] {
             body.push_str(&field(name, value));
         }
-        body.push_str("</GetResidents>");
+        body.push_str("</GetResidentTransactions_Login>");
         soap::envelope(&body)
     }
 }
@@ -71,20 +94,28 @@ impl Yardi {
 /// request or name a resident: it is read here and never reported.
 fn classify(message: &str) -> PmsError {
     let lower = message.to_ascii_lowercase();
-    if lower.contains("login failed") || lower.contains("invalid credentials") || lower.contains("authenticat") {
+    if lower.contains("login failed")
+        || lower.contains("invalid credentials")
+        || lower.contains("authenticat")
+        || lower.contains("invalid interface entity")
+    {
         PmsError::Unauthorized { status: 401 }
     } else if lower.contains("license") || lower.contains("not authorized") {
-        PmsError::NotLicensed("the interface license is not enabled for GetResidents".into())
+        PmsError::NotLicensed("the interface license is not enabled for GetResidentTransactions_Login".into())
     } else {
         PmsError::Rejected { status: 200, code: Some("Yardi error message".into()) }
     }
 }
 
-/// The residents of a `GetResidentsResult` element (or the errors it reports).
+/// The residents of a `GetResidentTransactions_LoginResult` element (or the errors it reports).
 pub(crate) fn residents(property_id: &str, result: Element) -> Result<Vec<Resident>, PmsError> {
-    // Some Voyager versions return the result document as escaped text.
-    let result = if result.children.is_empty() && result.text.trim_start().starts_with('<') {
-        soap::parse(result.text.trim()).map_err(|e| PmsError::InvalidResponse(format!("GetResidentsResult: {e}")))?
+    let text = result.text.trim();
+    // Some Voyager versions return the result document as escaped text; errors may come as bare
+    // text ("Login failed.", GetCovered's base.rb checks for it in 200 bodies).
+    let result = if result.children.is_empty() && text.starts_with('<') {
+        soap::parse(text).map_err(|e| PmsError::InvalidResponse(format!("{RESULT}: {e}")))?
+    } else if result.children.is_empty() && !text.is_empty() {
+        return Err(classify(text));
     } else {
         result
     };
@@ -97,23 +128,32 @@ pub(crate) fn residents(property_id: &str, result: Element) -> Result<Vec<Reside
     if let Some(first) = errors.first() {
         return Err(classify(first));
     }
-    let mut people = super::People::default();
-    for row in result.descendants("Resident") {
-        people.push(resident(property_id, row));
+    let households = result.descendants("RT_Customer");
+    if households.is_empty() && result.name != "ResidentTransactions" && result.descendants("Property").is_empty() {
+        return Err(PmsError::InvalidResponse(format!("{RESULT} holds no ResidentTransactions document")));
     }
-    people.finish("GetResidents")
+    let mut people = super::People::default();
+    for household in households {
+        for row in household_residents(property_id, household) {
+            people.push(row);
+        }
+        super::check_rows(people.len(), "GetResidentTransactions_Login")?;
+    }
+    people.finish("GetResidentTransactions_Login")
 }
 
 impl PmsSource for Yardi {
     async fn list_residents(&self, property_id: &str) -> Result<Vec<Resident>, PmsError> {
         let envelope = self.envelope(property_id);
-        let result = soap::call(&self.http, &self.url, ACTION, envelope, "GetResidentsResult", classify).await?;
+        let result = soap::call(&self.http, &self.url, ACTION, envelope, RESULT, classify).await?;
         residents(property_id, result)
     }
 }
 
-/// Yardi statuses (exact list unpublished, pms-apis.md §1): matched loosely, so that variants
-/// such as "current resident" map too; anything else is `unknown` (overridable).
+/// Yardi statuses (exact list unpublished, pms-apis.md §1): `Customer@Type` values seen are
+/// "current resident", "future resident", "applicant" and "customer" (a roommate, whose status is
+/// the household's); GetCovered's sync also expects Past, Notice, Eviction, Canceled, Wait List and
+/// Denied. Matched loosely; anything else is `unknown` (overridable).
 pub fn normalize(raw: &str) -> ResidentStatus {
     let s = raw.trim().to_ascii_lowercase();
     if s.contains("notice") {
@@ -128,133 +168,95 @@ pub fn normalize(raw: &str) -> ResidentStatus {
         ResidentStatus::Past
     } else if s.contains("cancel") || s.contains("denied") {
         ResidentStatus::Cancelled
-    } else if s.contains("applicant") || s.contains("waitlist") {
+    } else if s.contains("applicant") || s.contains("waitlist") || s.contains("wait list") {
         ResidentStatus::Applicant
     } else {
         ResidentStatus::Unknown
     }
 }
 
-fn resident(property_id: &str, e: &Element) -> Row {
-    let Some(person) = e
-        .attribute("tCode")
-        .map(str::to_string)
-        .or_else(|| e.text_of("tCode"))
-        .or_else(|| e.text_of("TenantCode"))
-        .or_else(|| e.text_of("ResidentId"))
-    else {
-        return Some(Err(MissingId));
-    };
-    let status_raw = e.text_of("Status").unwrap_or_default();
-    let mut r = Resident::new(property_id, person.trim(), &status_raw, normalize(&status_raw));
-    r.role = match e.text_of("Relationship").unwrap_or_default().to_ascii_lowercase() {
-        s if s.contains("guarantor") => ResidentRole::Guarantor,
-        s if s.contains("occupant") => ResidentRole::Occupant,
-        s if s.contains("roommate") => ResidentRole::CoResident,
-        _ => ResidentRole::Primary,
-    };
-    r.unit = e.text_of("UnitCode").or_else(|| e.text_of("Unit"));
-    r.first_name = e.text_of("FirstName").unwrap_or_default();
-    r.last_name = e.text_of("LastName").unwrap_or_default();
-    r.emails = e.text_of("Email").into_iter().collect();
-    r.phones = e
-        .descendants("Phone")
+/// `Customer@Type` of a roommate: the person has no status of their own.
+const ROOMMATE: &str = "customer";
+
+/// The people of one household (`RT_Customer`). The household's `CustomerID` is the lease
+/// holder's tenant code (`t…`); roommates (`r…`, `Type="customer"`) take the household's status,
+/// unit and lease dates. A household without `Customers` is a vacant unit (in
+/// `GetUnitInformation` its `CustomerID` even holds a unit status): nobody.
+fn household_residents(property_id: &str, household: &Element) -> Vec<super::Row> {
+    let Some(customers) = household.child("Customers") else { return Vec::new() };
+    let people: Vec<&Element> = customers.children.iter().filter(|c| c.name.eq_ignore_ascii_case("Customer")).collect();
+    let household_id = household.text_of("CustomerID");
+    let head = people
+        .iter()
+        .find(|c| c.text_of("CustomerID").is_some() && c.text_of("CustomerID") == household_id)
+        .or_else(|| people.iter().find(|c| !kind(c).eq_ignore_ascii_case(ROOMMATE)))
+        .copied();
+    let head_status = head.map(|h| kind(&h)).unwrap_or_default();
+    let head_lease = head.and_then(|h| h.child("Lease"));
+    let unit = head
+        .and_then(|h| h.child("Property"))
+        .and_then(|p| p.text_of("UnitID"))
+        .or_else(|| household.child("RT_Unit").and_then(|u| u.text_of("UnitID")));
+    people
         .into_iter()
-        .filter_map(|p| {
-            let number =
-                p.text_of("PhoneNumber").or_else(|| Some(p.text.trim().to_string()).filter(|t| !t.is_empty()))?;
-            let kind =
-                match p.attribute("Type").or(p.attribute("PhoneType")).unwrap_or("").to_ascii_lowercase().as_str() {
-                    "cell" | "mobile" => PhoneKind::Mobile,
-                    "home" => PhoneKind::Home,
-                    "office" | "work" => PhoneKind::Work,
-                    _ => PhoneKind::Other,
-                };
-            Some(Phone { number, kind })
+        .map(|customer| {
+            let Some(person) = customer.text_of("CustomerID") else { return Some(Err(MissingId)) };
+            let own = kind(&customer);
+            let status_raw = if own.eq_ignore_ascii_case(ROOMMATE) { head_status.clone() } else { own.clone() };
+            let mut r = Resident::new(property_id, &person, &status_raw, normalize(&status_raw));
+            let lease = customer.child("Lease");
+            let responsible = lease.and_then(|l| l.text_of("ResponsibleForLease"));
+            r.role = if own.to_ascii_lowercase().contains("guarantor") {
+                ResidentRole::Guarantor
+            } else if head.is_some_and(|h| std::ptr::eq(h, customer)) {
+                ResidentRole::Primary
+            } else if responsible.is_some_and(|v| v.eq_ignore_ascii_case("false")) {
+                ResidentRole::Occupant
+            } else {
+                ResidentRole::CoResident
+            };
+            r.lease_id = household_id.clone();
+            r.unit = customer.child("Property").and_then(|p| p.text_of("UnitID")).or_else(|| unit.clone());
+            if let Some(name) = customer.child("Name") {
+                r.first_name = name.text_of("FirstName").unwrap_or_default();
+                r.last_name = name.text_of("LastName").unwrap_or_default();
+            }
+            r.emails = customer.descendants("Email").into_iter().map(|e| e.text.trim().to_string()).collect();
+            r.phones = customer
+                .children
+                .iter()
+                .filter(|p| p.name.eq_ignore_ascii_case("Phone"))
+                .filter_map(|p| {
+                    let kind = match p.attribute("Type").or(p.attribute("PhoneType")).unwrap_or("").to_ascii_lowercase().as_str() {
+                        "cell" | "mobile" => PhoneKind::Mobile,
+                        "home" => PhoneKind::Home,
+                        "office" | "work" => PhoneKind::Work,
+                        _ => PhoneKind::Other,
+                    };
+                    Some(Phone { number: p.text_of("PhoneNumber")?, kind })
+                })
+                .collect();
+            let date = |name: &str| {
+                let own = lease.and_then(|l| parse_date(l.text_of(name).as_deref()));
+                own.filter(|d| !crate::sync::placeholder::is_placeholder_date(*d))
+                    .or_else(|| head_lease.and_then(|l| parse_date(l.text_of(name).as_deref())))
+            };
+            r.lease_start = date("LeaseFromDate");
+            r.lease_end = date("LeaseToDate");
+            r.move_in = date("ActualMoveIn").or_else(|| date("ExpectedMoveInDate"));
+            // `ExpectedMoveOutDate` is a plan, not a move-out: current residents in the capture
+            // carry ones years past. Only `ActualMoveOut` ends access by date.
+            r.move_out = date("ActualMoveOut");
+            r.notice_given = date("NoticeDate");
+            r.under_eviction = r.status == ResidentStatus::Evicted;
+            Some(Ok(r))
         })
-        .collect();
-    r.lease_start = parse_date(e.text_of("LeaseFromDate").as_deref());
-    r.lease_end = parse_date(e.text_of("LeaseToDate").as_deref());
-    r.move_in = parse_date(e.text_of("MoveInDate").as_deref());
-    r.move_out = parse_date(e.text_of("MoveOutDate").as_deref());
-    r.notice_given = parse_date(e.text_of("NoticeDate").as_deref());
-    r.under_eviction = r.status == ResidentStatus::Evicted;
-    Some(Ok(r))
+        .collect()
+}
+
+fn kind(customer: &&Element) -> String {
+    customer.attribute("Type").unwrap_or_default().trim().to_string()
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reads_residents_in_any_namespace_and_order_with_us_dates() {
-        let xml = r#"<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body>
-          <GetResidentsResponse xmlns="http://tempuri.org/YSI.Interfaces.WebServices/ItfResidentData"><GetResidentsResult>
-          <MITS-ResidentData><PropertyResidents><Residents>
-            <Resident tCode="t0001234"><LastName>Ångström</LastName><Status>Current Resident</Status><FirstName>Zoë</FirstName>
-              <Email>zoe@example.org</Email><Phone Type="Cell"><PhoneNumber>555-0100</PhoneNumber></Phone>
-              <UnitCode>101</UnitCode><LeaseFromDate>01/01/2025</LeaseFromDate><MoveInDate>1/5/2025</MoveInDate></Resident>
-            <Resident><tCode>t0009</tCode><Status>Eviction</Status></Resident>
-          </Residents></PropertyResidents></MITS-ResidentData></GetResidentsResult></GetResidentsResponse></soap:Body></soap:Envelope>"#;
-        let doc = soap::parse(xml).unwrap();
-        let rs: Vec<Resident> =
-            doc.descendants("Resident").into_iter().filter_map(|e| resident("p1", e)?.ok()).collect();
-        assert_eq!(rs.len(), 2);
-        assert_eq!(
-            (rs[0].person_id.as_str(), rs[0].status, rs[0].first_name.as_str()),
-            ("t0001234", ResidentStatus::Current, "Zoë")
-        );
-        assert_eq!(rs[0].move_in.unwrap().to_string(), "2025-01-05");
-        assert_eq!(rs[0].phones[0].kind, PhoneKind::Mobile);
-        assert_eq!((rs[1].person_id.as_str(), rs[1].status), ("t0009", ResidentStatus::Evicted));
-    }
-
-    #[test]
-    fn statuses_normalize_loosely() {
-        for (raw, want) in [
-            ("Current", ResidentStatus::Current),
-            ("Notice", ResidentStatus::Notice),
-            ("Past", ResidentStatus::Past),
-            ("Future", ResidentStatus::Future),
-            ("Canceled", ResidentStatus::Cancelled),
-            ("Denied", ResidentStatus::Cancelled),
-            ("Applicant", ResidentStatus::Applicant),
-            ("Waitlist", ResidentStatus::Applicant),
-            ("Vacant", ResidentStatus::Unknown),
-        ] {
-            assert_eq!(normalize(raw), want, "{raw}");
-        }
-    }
-}
-
-#[cfg(test)]
-mod error_tests {
-    use super::*;
-    use crate::metrics::Metrics;
-    use std::collections::BTreeMap;
-    use wiremock::matchers::{body_string_contains, method, path};
-    use wiremock::{Mock, MockServer, ResponseTemplate};
-
-    #[tokio::test]
-    async fn messages_in_a_200_result_are_errors_and_the_request_carries_the_credentials() {
-        let server = MockServer::start().await;
-        let body = soap::envelope(&format!(
-            "<GetResidentsResponse xmlns=\"{NAMESPACE}\"><GetResidentsResult><Messages>\
-             <Message messageType=\"Error\">Login failed. Please check login credentials and try again.</Message>\
-             </Messages></GetResidentsResult></GetResidentsResponse>"
-        ));
-        Mock::given(method("POST"))
-            .and(path("/voyager/ItfResidentData.asmx"))
-            .and(body_string_contains("<YardiPropertyId>p&amp;1</YardiPropertyId>"))
-            .and(body_string_contains("<UserName>u</UserName>"))
-            .respond_with(ResponseTemplate::new(200).set_body_string(body))
-            .mount(&server)
-            .await;
-        let keys =
-            SECRET_KEYS.iter().map(|k| (k.to_string(), if *k == "username" { "u".into() } else { format!("{k}-v") }));
-        let secret = SecretData::new("s", keys.collect::<BTreeMap<_, _>>());
-        let http = HttpClient::new("yardi", Default::default(), Metrics::default());
-        let c = Yardi::new(Some(&format!("{}/voyager", server.uri())), &[], &secret, http).unwrap();
-        assert!(matches!(c.list_residents("p&1").await, Err(PmsError::Unauthorized { .. })));
-    }
-}
+mod tests;
