@@ -70,9 +70,28 @@ pub struct Access {
     #[serde(default)]
     pub user_uuid: Option<String>,
     pub start_time: jiff::Timestamp,
-    #[serde(default)]
+    /// `None` for open-ended access, however DOOR says it: absent, `null`, or a far-future
+    /// sentinel (the spec makes `endTime` a required string, so open grants may come back as
+    /// `9999-12-31T23:59:59Z`, which is beyond what a timestamp type holds). See [`open_end`].
+    #[serde(default, deserialize_with = "open_end")]
     pub end_time: Option<jiff::Timestamp>,
     pub granter: Granter,
+}
+
+/// First year taken as "no end": no lease runs that long, and sentinels (`9999-12-31…`,
+/// `2999-…`) sit beyond it. Reading one as a real end would revoke and re-grant every open grant
+/// on every run (issue 11: 21 writes per idle run, each resident briefly without access).
+pub const OPEN_END_YEAR: i16 = 2200;
+
+/// An `endTime`: a timestamp, or `None` when absent, `null`, or at or beyond [`OPEN_END_YEAR`]
+/// (parsable or not: `9999-12-31T23:59:59Z` is past the last instant `jiff` represents).
+fn open_end<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<jiff::Timestamp>, D::Error> {
+    let Some(text) = Option::<String>::deserialize(deserializer)? else { return Ok(None) };
+    let year: Option<i16> = text.trim().get(..4).and_then(|y| y.parse().ok());
+    if year.is_some_and(|y| y >= OPEN_END_YEAR) {
+        return Ok(None);
+    }
+    text.trim().parse().map(Some).map_err(|_| serde::de::Error::custom("endTime is not a timestamp"))
 }
 
 #[derive(Deserialize, Clone)]
@@ -379,11 +398,19 @@ impl Client {
     }
 
     /// `POST /v2/users`. Not retried after a timeout or 5xx: the caller looks before it tries
-    /// again (DOOR has no idempotency key).
-    pub async fn post_user(&self, body: &PostUser<'_>) -> Result<User, DestinationError> {
+    /// again (DOOR has no idempotency key). `None` when DOOR answered without a body (a 201 may
+    /// come empty): the caller finds the user by listing.
+    pub async fn post_user(&self, body: &PostUser<'_>) -> Result<Option<User>, DestinationError> {
         let url = self.url("v2/users");
         let response = self.call(true, |c| c.post(&url).json(body)).await?;
-        read_json(&self.http, response, "v2/users").await.map(User::normalized)
+        let bytes =
+            self.http.body(response).await.map_err(|e| DestinationError::InvalidResponse(format!("v2/users: {e}")))?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(None);
+        }
+        serde_json::from_slice::<User>(&bytes).map(|u| Some(u.normalized())).map_err(|e| {
+            DestinationError::InvalidResponse(format!("v2/users: unexpected body ({})", json_error_kind(&e)))
+        })
     }
 
     pub async fn patch_end(&self, user: &str, door: &str, end: jiff::Timestamp) -> Result<(), DestinationError> {

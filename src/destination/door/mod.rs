@@ -30,6 +30,9 @@ use crate::sync::{Action, ManagedUser, UserRecord};
 pub use client::TokenCache;
 use client::{Access, Client, PostUser, User};
 use grants::Wanted;
+
+/// Reported when DOOR holds (or just made) a second user for a resident's contact.
+pub const SECOND_USER: &str = "DOOR_CREATED_SECOND_USER";
 pub use mapping::{Mapping, MappingStore, MemoryStore};
 use state::{State, learn_granter};
 
@@ -218,7 +221,18 @@ impl Door {
         let contact = Contact { first: &desired.given_name, last: &desired.family_name, email, phone };
         let body = self.grant_request(contact, &wanted, &targets, self.settings.notify);
         let created = match self.client.post_user(&body).await {
-            Ok(user) => user,
+            Ok(Some(user)) => user,
+            // Created without a body: the listing says who (and whether the contact is now
+            // held twice, which is reported rather than guessed through).
+            Ok(None) => {
+                self.load_users(false).await?;
+                let state = self.state();
+                match state.all_with_contact(email, phone).as_slice() {
+                    [one] => (*one).clone(),
+                    [] => return Err(DestinationError::InvalidResponse("v2/users answered without a user, and no user holds the contact".into())),
+                    _ => return Err(DestinationError::Unsendable(SECOND_USER)),
+                }
+            }
             Err(error) if client::ambiguous(&error) => {
                 // The create may have happened: look again before anyone tries it again.
                 self.load_users(false).await?;
@@ -313,8 +327,8 @@ impl Door {
         Ok(())
     }
 
-    /// Grants `targets` to an existing user: DOOR grants through `POST /v2/users`, which finds the
-    /// user by its email (or phone).
+    /// Grants `targets` to an existing user: DOOR grants through `POST /v2/users`, which is expected
+    /// to find the user by its email (or phone); a second user is detected by its UUID.
     async fn grant_more(
         &self,
         user: &str,
@@ -332,18 +346,42 @@ impl Door {
         let contact = Contact { first: &first, last: &last, email: email.as_deref(), phone: phone.as_deref() };
         let body = self.grant_request(contact, wanted, targets, false);
         // Granting a door the user already holds changes nothing, so a retry is harmless here.
-        let granted = self.client.post_user(&body).await?;
+        let granted = match self.client.post_user(&body).await? {
+            Some(granted) => granted,
+            None => {
+                // No body: the listing shows whether the grant went to our user or to a new one.
+                self.load_users(false).await?;
+                let state = self.state();
+                let holders = state.all_with_contact(email.as_deref(), phone.as_deref());
+                match holders.iter().find(|u| u.user_uuid != user) {
+                    Some(other) => (*other).clone(),
+                    None => state.user(user).cloned().ok_or_else(|| DestinationError::NotFound(format!("DOOR user {user}")))?,
+                }
+            }
+        };
         if granted.user_uuid != user {
-            return Err(DestinationError::InvalidResponse(format!(
-                "DOOR granted to user {} instead of {user}",
-                granted.user_uuid
-            )));
+            return Err(self.undo_second_user(&granted.user_uuid, targets).await);
         }
         self.record(key, |grants| grants.extend(targets.iter().cloned()));
         let mut state = self.state();
         learn_granter(&mut state.mapping, &granted, targets);
         state.put_user(granted);
         Ok(())
+    }
+
+    /// DOOR answered a grant for an existing user's contact with another user: the spec only
+    /// says `POST /v2/users` "creates a DOOR user and grants access", so it may create a second
+    /// user with the same email instead of granting to the first. That user is not recorded as
+    /// the resident's; the grants the POST just gave it are revoked (they are ours, made a moment
+    /// ago, at most the resident's doors and keys), and the resident is reported with
+    /// [`SECOND_USER`] until someone merges the users in DOOR.
+    async fn undo_second_user(&self, stray: &str, targets: &[String]) -> DestinationError {
+        for target in targets {
+            if let Err(error) = self.client.revoke(stray, target).await {
+                return error;
+            }
+        }
+        DestinationError::Unsendable(SECOND_USER)
     }
 
     /// The `POST /v2/users` that grants `targets` over `wanted`'s window to the user with `contact`:

@@ -77,6 +77,23 @@ impl State {
         uuid.and_then(|u| self.users.get(u))
     }
 
+    /// Every user holding `email` (case-insensitive) or, without one, `phone`: more than one means
+    /// DOOR keeps several users for one contact.
+    pub fn all_with_contact(&self, email: Option<&str>, phone: Option<&str>) -> Vec<&User> {
+        let email = email.map(|e| e.trim().to_lowercase());
+        let mut found: Vec<&User> = self
+            .users
+            .values()
+            .filter(|u| match (&email, phone) {
+                (Some(e), _) => u.email.as_deref().is_some_and(|m| m.trim().to_lowercase() == *e),
+                (None, Some(p)) => u.phone.as_deref().is_some_and(|m| m.trim() == p.trim()),
+                (None, None) => false,
+            })
+            .collect();
+        found.sort_by(|a, b| a.user_uuid.cmp(&b.user_uuid));
+        found
+    }
+
     pub fn user(&self, uuid: &str) -> Option<&User> {
         self.users.get(uuid)
     }

@@ -30,10 +30,11 @@ pub(crate) fn resident(property_id: &str, row: &Value) -> Row {
         return None;
     }
     let Some(person_id) = first(row, &["selected_tenant_id", "tenant_id", "TenantId", "occupant_id"]) else {
-        let named = first(row, &["first_name", "FirstName", "last_name", "LastName", "tenant", "name"]).is_some();
+        let named = first(row, &["first_name", "FirstName", "last_name", "LastName"]).or_else(|| first(row, NAME_COLUMNS));
+        let named = named.is_some();
         return named.then_some(Err(MissingId));
     };
-    let status_raw = first(row, &["status", "tenant_status", "Status"]).unwrap_or_default();
+    let status_raw = first(row, &["status", "tenant_status", "Status", "occupancy_status"]).unwrap_or_default();
     let mut r = Resident::new(property_id, &person_id, &status_raw, normalize(&status_raw));
     r.role = match first(row, &["tenant_type", "TenantType"]).unwrap_or_default().to_ascii_lowercase() {
         t if t.contains("guarantor") => ResidentRole::Guarantor,
@@ -46,23 +47,38 @@ pub(crate) fn resident(property_id: &str, row: &Value) -> Row {
     r.first_name = first(row, &["first_name", "FirstName"]).unwrap_or_default();
     r.last_name = first(row, &["last_name", "LastName"]).unwrap_or_default();
     if r.first_name.is_empty() && r.last_name.is_empty() {
-        // `tenant` is "Last, First" when the split columns were not requested.
-        if let Some(name) = first(row, &["tenant", "name"]) {
-            let (last, given) = name.split_once(',').unwrap_or((name.as_str(), ""));
-            r.last_name = last.trim().to_string();
-            r.first_name = given.trim().to_string();
+        if let Some(name) = first(row, NAME_COLUMNS) {
+            (r.first_name, r.last_name) = split_name(&name);
         }
     }
-    r.emails = first(row, &["emails", "email", "Email"])
+    r.emails = first(row, &["emails", "email", "email_address", "Email"])
         .map(|e| e.split([';', ',']).map(str::trim).filter(|e| !e.is_empty()).map(String::from).collect())
         .unwrap_or_default();
-    r.phones = first(row, &["phone_numbers", "phone_number", "PhoneNumbers"]).map(|p| phones(&p)).unwrap_or_default();
-    r.move_in = parse_date(first(row, &["move_in", "MoveInOn"]).as_deref());
-    r.move_out = parse_date(first(row, &["move_out", "MoveOutOn"]).as_deref());
-    r.lease_start = parse_date(first(row, &["lease_from", "LeaseFrom"]).as_deref());
-    r.lease_end = parse_date(first(row, &["lease_to", "LeaseTo"]).as_deref());
+    r.phones = first(row, &["phone_numbers", "phone_number", "tenant_primary_phone_number", "PhoneNumbers"])
+        .map(|p| phones(&p))
+        .unwrap_or_default();
+    let date = |names: &[&str]| parse_date(first(row, names).as_deref());
+    r.move_in = date(&["move_in", "move_in_date", "MoveInOn"]);
+    r.move_out = date(&["move_out", "move_out_date", "MoveOutOn"]);
+    r.lease_start = date(&["lease_from", "lease_start", "LeaseFrom"]);
+    r.lease_end = date(&["lease_to", "lease_end", "LeaseTo"]);
     r.under_eviction = r.status == ResidentStatus::Evicted;
     Some(Ok(r))
+}
+
+/// Columns holding a whole name ("Last, First M." in the captures).
+const NAME_COLUMNS: &[&str] = &["tenant_name", "tenant", "name"];
+
+/// `"Family0534, Given0553 M."`, `"Family1018 , Given1569 L."` → (given, family); a trailing
+/// middle initial is dropped. A name without a comma (a company: "Given1572 Family0996 LLC") is
+/// kept whole as the family name.
+fn split_name(name: &str) -> (String, String) {
+    let Some((last, given)) = name.split_once(',') else { return (String::new(), name.trim().to_string()) };
+    let mut words: Vec<&str> = given.split_whitespace().collect();
+    if words.len() > 1 && words.last().is_some_and(|w| w.trim_end_matches('.').chars().count() == 1) {
+        words.pop();
+    }
+    (words.join(" "), last.trim().to_string())
 }
 
 /// `"Mobile: (555) 010-0100, Home: 555-0101"` or `"555-0100; 555-0101"`.
@@ -108,5 +124,68 @@ mod tests {
         // A person without an ID is reported, never dropped; a row naming nobody is no person.
         assert!(matches!(resident("17", &json!({"tenant": "Núñez, José", "status": "Current"})), Some(Err(MissingId))));
         assert!(resident("17", &json!({"unit": "3C", "status": "Vacant"})).is_none());
+    }
+
+    /// One captured row per report (`../shared/vendor-samples/appfolio/`): what each yields.
+    #[test]
+    fn reads_the_captured_report_rows() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../shared/vendor-samples/appfolio/reports-v2-single-result-rows-by-report.json"
+        );
+        let reports: Value = serde_json::from_str(&std::fs::read_to_string(path).expect("the AppFolio sample")).unwrap();
+        let reports = reports.as_object().unwrap();
+        assert_eq!(reports.len(), 14);
+        let mut people = Vec::new();
+        let (mut unidentified, mut nobody) = (Vec::new(), Vec::new());
+        for (report, capture) in reports {
+            let row = &capture["row"];
+            // `property_id` is a number in some reports and a string in others: both match.
+            let property = text(&row["property_id"]).unwrap_or_else(|| "17".into());
+            match resident(&property, row) {
+                Some(Ok(r)) => people.push((report.as_str(), r)),
+                Some(Err(MissingId)) => unidentified.push(report.as_str()),
+                None => nobody.push(report.as_str()),
+            }
+        }
+        assert_eq!(
+            people.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
+            ["lease_expiration_detail", "lease_history", "rent_roll", "unpaid_balances_by_month"]
+        );
+        assert_eq!(
+            unidentified,
+            [
+                "guest_card_inquiries",
+                "inactive_guest_cards",
+                "occupancy_custom_fields",
+                "rent_roll_itemized",
+                "security_deposit_funds_detail",
+                "unit_inspection"
+            ],
+            "names without a tenant ID are never dropped silently"
+        );
+        assert_eq!(nobody, ["resident_financial_activity", "tenant_ledger", "tenant_transactions_summary", "unit_directory"]);
+        let by = |name: &str| &people.iter().find(|(n, _)| *n == name).unwrap().1;
+        let expiring = by("lease_expiration_detail");
+        assert_eq!((expiring.person_id.as_str(), expiring.lease_id.as_deref()), ("224", Some("222")));
+        assert_eq!((expiring.first_name.as_str(), expiring.last_name.as_str()), ("Given0553", "Family0534"));
+        assert_eq!((expiring.phones.len(), expiring.phones[0].number.as_str()), (1, "(555) 010-1146"));
+        assert_eq!(expiring.status, ResidentStatus::Unknown, "\"Eligible\" is no tenant status");
+        let history = by("lease_history");
+        assert_eq!(history.lease_start.map(|d| d.to_string()).as_deref(), Some("2026-01-01"));
+        assert_eq!(history.unit.as_deref(), Some("1N"));
+        let roll = by("rent_roll");
+        assert_eq!((roll.status, roll.last_name.as_str()), (ResidentStatus::Current, "Given1572 Family0996 LLC"));
+        assert_eq!(roll.move_in.map(|d| d.to_string()).as_deref(), Some("1970-01-01"), "the core drops the sentinel");
+        let unpaid = by("unpaid_balances_by_month");
+        assert_eq!((unpaid.first_name.as_str(), unpaid.last_name.as_str()), ("Given0227", "Family0152"));
+    }
+
+    #[test]
+    fn names_split_with_stray_spaces_and_initials() {
+        assert_eq!(split_name("Family1018 , Given1569 L."), ("Given1569".into(), "Family1018".into()));
+        assert_eq!(split_name("Family0769, Given1573"), ("Given1573".into(), "Family0769".into()));
+        assert_eq!(split_name("Ó Briain, Mary Ann"), ("Mary Ann".into(), "Ó Briain".into()));
+        assert_eq!(split_name("Acme LLC"), ("".into(), "Acme LLC".into()));
     }
 }

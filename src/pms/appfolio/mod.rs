@@ -1,7 +1,14 @@
 //! AppFolio connector (pms-apis.md §4): Reports API v2, `POST <baseUrl>/api/v2/reports/
 //! tenant_directory.json` with HTTP Basic (`clientId`:`clientSecret`), then `POST` each
-//! `next_page_url` (empty body) until it is null. About 7 requests per 15 s, page links not
-//! counted. `baseUrl` is the customer's `https://<database>.appfolio.com`.
+//! `next_page_url` with the JSON body `{}` until it is null. About 7 requests per 15 s, page links
+//! not counted. `baseUrl` is the customer's `https://<database>.appfolio.com`.
+//!
+//! Evidence (`../shared/vendor-samples/appfolio/`): integrators POST page links with `{}` and
+//! `Content-Type: application/json` (an empty POST gets 406 on some stacks); every body is JSON.
+//! No `tenant_directory` row was ever captured: the columns read are those the 14 captured reports
+//! share (`tenant_id`, `tenant_name` as "Last , First M.", labelled `phone_numbers`, ISO dates,
+//! `property_id` as number or string), plus the directory's own names where they differ (see
+//! `map.rs`); a column that is absent is tolerated, a person without an ID fails the property.
 
 pub mod map;
 
@@ -42,14 +49,9 @@ impl Appfolio {
         })
     }
 
-    async fn post(&self, url: &str, body: Option<&Value>, counted: bool) -> Result<Value, PmsError> {
-        let build = |c: &reqwest::Client| {
-            let request = c.post(url).basic_auth(&self.client_id, Some(&self.client_secret));
-            match body {
-                Some(b) => request.json(b),
-                None => request.header(reqwest::header::CONTENT_LENGTH, "0"),
-            }
-        };
+    /// POSTs `body` as JSON (`Content-Type: application/json`); page links get `{}`.
+    async fn post(&self, url: &str, body: &Value, counted: bool) -> Result<Value, PmsError> {
+        let build = |c: &reqwest::Client| c.post(url).basic_auth(&self.client_id, Some(&self.client_secret)).json(body);
         let response = if counted { self.http.send(build).await? } else { self.http.send_uncounted(build).await? };
         let status = response.status().as_u16();
         if status == 401 || status == 403 {
@@ -91,7 +93,7 @@ impl PmsSource for Appfolio {
             "paginate_results": true,
         });
         let mut url = join_url(self.base_url.as_str(), "api/v2/reports/tenant_directory.json");
-        let mut page = self.post(&url, Some(&body), true).await?;
+        let mut page = self.post(&url, &body, true).await?;
         let mut residents = super::People::default();
         let mut visited = std::collections::HashSet::from([url.clone()]);
         for _ in 0..MAX_PAGES {
@@ -108,7 +110,7 @@ impl PmsSource for Appfolio {
                     if !visited.insert(url.clone()) {
                         return Err(PmsError::Incomplete("the tenant directory's next_page_url repeated".into()));
                     }
-                    page = self.post(&url, None, false).await?;
+                    page = self.post(&url, &json!({}), false).await?;
                 }
             }
         }
@@ -123,7 +125,7 @@ mod tests {
     use crate::metrics::Metrics;
     use std::collections::BTreeMap;
     use std::sync::Arc;
-    use wiremock::matchers::{body_string, method, path, query_param};
+    use wiremock::matchers::{body_string, header, method, path, query_param};
     use wiremock::{Mock, MockServer, ResponseTemplate};
 
     fn connector(server: &MockServer, limit: RateLimit) -> Appfolio {
@@ -147,7 +149,8 @@ mod tests {
         Mock::given(method("POST"))
             .and(path(report))
             .and(query_param("page", "2"))
-            .and(body_string(""))
+            .and(body_string("{}"))
+            .and(header("content-type", "application/json"))
             .respond_with(ResponseTemplate::new(200).set_body_json(json!({"results": [row(2)], "next_page_url": null})))
             .mount(&server)
             .await;
