@@ -16,7 +16,10 @@ use pms_sync::http::{HttpClient, HttpSettings, RateLimit, RateLimiter};
 use pms_sync::metrics::Metrics;
 use pms_sync::pms::{PmsError, PmsSource};
 use pms_sync::sync::{DeprovisionMode, Phone, PhoneKind, Policy, Resident, ResidentStatus, Scope};
-use support::door_fake::{self, CreateFault, DoorFake, KEY_LOBBY, MANAGER, OTHER_PARTNER, sorted, unit_door};
+use support::prism::Prism;
+use support::door_fake::{
+    self, CreateFault, DoorFake, KEY_LOBBY, MANAGER, OTHER_PARTNER, OPEN_END_SENTINEL, SpecReading, sorted, unit_door,
+};
 
 /// Residents a test edits between runs.
 #[derive(Default)]
@@ -50,10 +53,14 @@ fn http() -> HttpClient {
 }
 
 fn settings(fake: &DoorFake, passcode: &str) -> DoorSettings {
+    settings_at(fake.url(), fake.token_url(), passcode)
+}
+
+fn settings_at(base_url: String, token_url: String, passcode: &str) -> DoorSettings {
     DoorSettings {
         building_uuid: door_fake::BUILDING.into(),
-        base_url: fake.url(),
-        token_url: fake.token_url(),
+        base_url,
+        token_url,
         key_uuids: vec![KEY_LOBBY.into()],
         unit_doors: Default::default(),
         unit_doors_by_name: true,
@@ -72,12 +79,16 @@ struct Rig {
     secret: &'static str,
     passcode: &'static str,
     mode: DeprovisionMode,
+    /// Where the adapter sends its calls (the fake, or a proxy in front of it): base, token URL.
+    urls: (String, String),
 }
 
 impl Rig {
     async fn new(units: &[&str]) -> Self {
+        let fake = DoorFake::start(units).await;
         Rig {
-            fake: DoorFake::start(units).await,
+            urls: (fake.url(), fake.token_url()),
+            fake,
             pms: Residents::default(),
             store: Arc::new(MemoryStore::default()),
             tokens: Arc::new(TokenCache::default()),
@@ -95,7 +106,7 @@ impl Rig {
         let secret = SecretData::new("door", values);
         let limiter = Arc::new(RateLimiter::new(RateLimit::per_minute(6000)));
         Door::new(
-            settings(&self.fake, self.passcode),
+            settings_at(self.urls.0.clone(), self.urls.1.clone(), self.passcode),
             &secret,
             http().with_limiter(limiter),
             http(),
@@ -361,47 +372,150 @@ async fn listing_reads_every_page() {
     assert_eq!(doors, 3, "6 doors in pages of 2");
 }
 
-/// Prism (`PMS_SYNC_PRISM`, installed by `scripts/test-env.sh`) serving the vendor's spec, with
-/// request validation on. Killed when dropped.
-struct Prism {
-    child: std::process::Child,
-    url: String,
-}
-
-impl Drop for Prism {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Prism {
-    async fn start() -> Self {
-        let bin = std::env::var("PMS_SYNC_PRISM").expect("PMS_SYNC_PRISM: run the tests through scripts/test.sh");
-        let spec = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/vendor-specs/door-partner-openapi.json");
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let child = std::process::Command::new(bin)
-            .args(["mock", "--errors", "-h", "127.0.0.1", "-p", &port.to_string(), spec])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("start prism");
-        let prism = Prism { child, url: format!("http://127.0.0.1:{port}") };
-        let client = reqwest::Client::new();
-        let deadline = std::time::Instant::now() + Duration::from_secs(60);
-        while client.get(format!("{}/v1/buildings", prism.url)).bearer_auth("t").send().await.is_err() {
-            assert!(std::time::Instant::now() < deadline, "prism did not start");
-            tokio::time::sleep(Duration::from_millis(200)).await;
+/// Open grants come back with the spec's required `endTime` as a far-future sentinel, or as
+/// `null`: either way an idle run writes nothing (measured before the fix: every open grant
+/// revoked and granted again each run), and a token without `expires_in` is reused.
+#[tokio::test]
+async fn open_grants_read_as_open_whatever_end_time_stands_for_it() {
+    for open_end in [Some(OPEN_END_SENTINEL), Some("2999-12-31T00:00:00.000Z"), None] {
+        let rig = Rig::new(&["1A", "1B"]).await;
+        rig.fake.with(|d| d.reading = SpecReading { open_end, ..SpecReading::default() });
+        let mut leaving = resident("2", "1B", Some("two@example.org"), None);
+        leaving.move_out = Some(Date::constant(2099, 12, 31));
+        rig.set(vec![resident("1", "1A", Some("one@example.org"), None), leaving]);
+        let first = rig.run().await;
+        assert_eq!((first.counts.created, first.write_errors.len()), (2, 0), "{open_end:?}: {:?}", errors(&first));
+        let writes = rig.fake.writes().len();
+        for _ in 0..2 {
+            let idle = rig.run().await;
+            assert!(idle.write_errors.is_empty(), "{open_end:?}: {:?}", errors(&idle));
+            assert_eq!(idle.counts.unchanged, 2, "{open_end:?}");
         }
-        prism
+        assert_eq!(rig.fake.writes()[writes..], [] as [String; 0], "{open_end:?}: idle runs write nothing");
+        assert_eq!(rig.fake.with(|d| d.tokens_issued), 1, "a token without expires_in is reused");
+        // The dated grant kept its end; the open one stayed open.
+        let dated = rig.fake.user_by_email("two@example.org").unwrap();
+        assert!(dated.accesses.iter().all(|a| a.end.as_deref() == Some("2100-01-01T05:00:00Z")), "{dated:?}");
+        let open = rig.fake.user_by_email("one@example.org").unwrap();
+        assert!(open.accesses.iter().all(|a| a.end.is_none()));
     }
+}
+
+/// `POST /v2/users` answered `201` without a body: the adapter finds the user by listing, records
+/// it, and converges on it later like any other.
+#[tokio::test]
+async fn a_create_answered_without_a_body_is_found_by_listing() {
+    let rig = Rig::new(&["1A", "1B"]).await;
+    rig.fake.with(|d| d.reading.post_answers_empty_201 = true);
+    rig.set(vec![resident("1", "1A", Some("one@example.org"), None)]);
+    let first = rig.run().await;
+    assert_eq!((first.counts.created, first.write_errors.len()), (1, 0), "{:?}", errors(&first));
+    let user = rig.fake.user_by_email("one@example.org").unwrap();
+    assert_eq!(rig.mapping().entries["101/1"].user, user.uuid);
+    // A unit change grants through the same bodiless POST.
+    rig.set(vec![resident("1", "1B", Some("one@example.org"), None)]);
+    let second = rig.run().await;
+    assert!(second.write_errors.is_empty(), "{:?}", errors(&second));
+    assert_eq!(rig.fake.user_by_email("one@example.org").unwrap().doors(), sorted(vec![unit_door("1B"), KEY_LOBBY.into()]));
+    assert_eq!(rig.fake.users().len(), 1);
+    let writes = rig.fake.writes().len();
+    assert_eq!(rig.run().await.counts.unchanged, 1);
+    assert_eq!(rig.fake.writes().len(), writes);
+}
+
+/// A DOOR that answers a grant for a known email by creating a second user: detected by its UUID,
+/// reported by name, its fresh grants revoked, and the resident stays linked to the first user.
+#[tokio::test]
+async fn a_second_user_made_for_a_known_email_is_detected_undone_and_reported() {
+    for empty_201 in [false, true] {
+        let rig = Rig::new(&["1A", "1B"]).await;
+        rig.set(vec![resident("1", "1A", Some("one@example.org"), None)]);
+        rig.run().await;
+        let first = rig.fake.user_by_email("one@example.org").unwrap();
+        rig.fake.with(|d| {
+            d.reading.post_creates_second_user = true;
+            d.reading.post_answers_empty_201 = empty_201;
+        });
+        rig.set(vec![resident("1", "1B", Some("one@example.org"), None)]);
+        let report = rig.run().await;
+        assert!(
+            errors(&report).iter().any(|e| e.contains("DOOR_CREATED_SECOND_USER")),
+            "empty 201: {empty_201}: {:?}",
+            errors(&report)
+        );
+        let users = rig.fake.users();
+        assert_eq!(users.len(), 2, "DOOR made a second user");
+        let second = users.iter().find(|u| u.uuid != first.uuid).unwrap();
+        assert!(second.accesses.is_empty(), "the stray user's grants were revoked: {second:?}");
+        assert_eq!(rig.mapping().entries["101/1"].user, first.uuid, "still linked to the first user");
+    }
+}
+
+/// The auth spec names its operations `/v1/oauth/token#m2m`, `#passwordless`, `#refresh` (one
+/// path, several bodies); a router needs the one path. The partner (`#m2m`) operation, unchanged,
+/// under its real path.
+fn token_spec(dir: &std::path::Path) -> String {
+    let source = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/vendor-specs/door-authentication-openapi.json");
+    let mut spec: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(source).unwrap()).unwrap();
+    let m2m = spec["paths"]["/v1/oauth/token#m2m"].clone();
+    assert!(m2m.is_object(), "the auth spec's client-credentials operation");
+    spec["paths"] = serde_json::json!({ "/v1/oauth/token": m2m });
+    let path = dir.join("door-authentication-m2m.json");
+    std::fs::write(&path, spec.to_string()).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+/// The DOOR fake's answers held to the vendor's specs too: the adapter runs a whole lifecycle
+/// through Prism proxies (partner API and token endpoint) in front of the fake, which validate
+/// every request and every response; any violation fails a call, and Prism's log must show none.
+#[tokio::test]
+async fn the_fake_answers_and_the_adapter_asks_as_the_vendor_specs_say() {
+    let dir = std::env::temp_dir().join(format!("door-contract-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("prism.log");
+    let mut rig = Rig::new(&["1A", "1B", "2A"]).await;
+    let api = Prism::proxy(&support::prism::spec("door-partner-openapi.json"), &rig.fake.url(), &log).await;
+    let auth = Prism::proxy(&token_spec(&dir), &rig.fake.url(), &log).await;
+    rig.urls = (api.url.clone(), format!("{}/v1/oauth/token", auth.url));
+    rig.passcode = "DAILY"; // lets the phone-only resident be created
+
+    let mut future = resident("3", "2A", Some("three@example.org"), None);
+    future.status = ResidentStatus::Future;
+    future.status_raw = "Future".into();
+    future.move_in = Some(Date::constant(2099, 6, 1));
+    rig.set(vec![
+        resident("1", "1A", Some("one@example.org"), None),
+        resident("2", "1B", Some("two@example.org"), None),
+        future.clone(),
+        resident("4", "1B", None, Some("+1-555-0104")),
+    ]);
+    let first = rig.run().await;
+    assert_eq!((first.counts.created, first.write_errors.len()), (4, 0), "{:?}", errors(&first));
+    let mut moved = resident("1", "1B", Some("one@example.org"), None);
+    moved.move_out = Some(Date::constant(2099, 12, 31));
+    future.move_in = Some(Date::constant(2099, 7, 1));
+    rig.set(vec![moved, future]);
+    let second = rig.run().await;
+    assert!(second.write_errors.is_empty(), "{:?}", errors(&second));
+    assert_eq!((second.counts.updated, second.counts.deprovisioned), (2, 2));
+    *rig.store.0.lock().unwrap() = None;
+    let third = rig.run().await;
+    assert!(third.write_errors.is_empty(), "{:?}", errors(&third));
+    let idle = rig.run().await;
+    assert_eq!((idle.counts.unchanged, idle.write_errors.len()), (2, 0), "{:?}", errors(&idle));
+    assert!(rig.fake.with(|d| d.tokens_issued) >= 1, "the token call went through the auth proxy");
+    drop((api, auth));
+    let violations = support::prism::violations(&log);
+    assert!(violations.is_empty(), "Prism found violations:\n{}", violations.join("\n"));
+    assert!(std::fs::read_to_string(&log).unwrap().contains("Forwarding"), "the calls went through Prism");
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Every request the adapter sent through a whole lifecycle (create, schedule, more grants, end
 /// dates, revokes, every listing, the rebuild) is replayed against Prism: each must validate.
 #[tokio::test]
 async fn every_request_the_adapter_sends_validates_against_the_vendor_spec() {
-    let prism = Prism::start().await;
+    let prism = Prism::mock(&support::prism::spec("door-partner-openapi.json")).await;
     let rig = Rig::new(&["1A", "1B", "2A"]).await;
     let mut future = resident("3", "2A", Some("three@example.org"), None);
     future.status = ResidentStatus::Future;

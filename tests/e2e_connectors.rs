@@ -16,6 +16,8 @@ async fn syncs_a_building(vendor: Vendor, error_reason: &str) {
     let client = client().await;
     let ns = namespace(&client, vendor.provider()).await;
     let fake = VendorFake::start(vendor, dataset()).await;
+    // The external ID of dataset tenant `t` at property `p`, by the vendor's own person ID.
+    let pid = |p: &str, t: i64| format!("{ns}/{NAME}/{p}/{}", fake.person_id(t));
     fake.set_max_page(2); // several pages where the API pages
     fake.set_fault(101, Some(Fault::Slow(Duration::from_millis(300))));
     let scim = ScimServer::full().await;
@@ -41,12 +43,12 @@ async fn syncs_a_building(vendor: Vendor, error_reason: &str) {
         (("102", 8), true),
     ]
     .into_iter()
-    .map(|((p, t), a)| (id(&ns, p, t), a))
+    .map(|((p, t), a)| (pid(p, t), a))
     .collect();
     assert_eq!(active, expected, "{vendor:?}");
-    assert_eq!(users[&id(&ns, "101", 1)]["name"]["givenName"], "Zoë");
-    assert_eq!(users[&id(&ns, "102", 7)]["name"]["familyName"], "Ó Briain");
-    assert_eq!(users[&id(&ns, "101", 1)]["emails"][0]["value"], "zoe@example.org");
+    assert_eq!(users[&pid("101", 1)]["name"]["givenName"], "Zoë");
+    assert_eq!(users[&pid("102", 7)]["name"]["familyName"], "Ó Briain");
+    assert_eq!(users[&pid("101", 1)]["emails"][0]["value"], "zoe@example.org");
     assert_eq!(summary(&obj).fetched, 8);
     assert_no_personal_data(&obj);
 
@@ -61,9 +63,9 @@ async fn syncs_a_building(vendor: Vendor, error_reason: &str) {
     let s = summary(&obj);
     assert_eq!((s.updated, s.deprovisioned, s.unchanged), (1, 1, 4), "{vendor:?}");
     let after = scim.users_by_key().await;
-    assert_eq!(after[&id(&ns, "102", 7)]["phoneNumbers"][0]["value"], "555-7777");
-    assert_eq!(after[&id(&ns, "101", 2)]["active"], false);
-    assert_eq!(before[&id(&ns, "101", 1)], after[&id(&ns, "101", 1)]);
+    assert_eq!(after[&pid("102", 7)]["phoneNumbers"][0]["value"], "555-7777");
+    assert_eq!(after[&pid("101", 2)]["active"], false);
+    assert_eq!(before[&pid("101", 1)], after[&pid("101", 1)]);
 
     // The vendor's own error for one property: reported clearly, its users untouched.
     fake.set_fault(102, Some(Fault::VendorError));
@@ -72,7 +74,7 @@ async fn syncs_a_building(vendor: Vendor, error_reason: &str) {
     assert_eq!(ready(&obj).map(|r| r.1).as_deref(), Some(error_reason), "{vendor:?}: {:?}", obj.status);
     let failed = obj.status.as_ref().unwrap().properties.iter().find(|p| p.id == "102").unwrap().error.clone();
     assert!(failed.is_some(), "{vendor:?}");
-    assert_eq!(scim.users_by_key().await[&id(&ns, "102", 8)], after[&id(&ns, "102", 8)]);
+    assert_eq!(scim.users_by_key().await[&pid("102", 8)], after[&pid("102", 8)]);
     for (_, secret) in vendor.credentials() {
         assert!(!serde_json::to_string(&obj.status).unwrap().contains(secret), "a credential in status");
     }
@@ -130,7 +132,8 @@ async fn unknown_statuses_are_reported_never_given_access_and_can_be_mapped() {
     apply_integration(&client, &ns, &manifest).await;
     let obj = wait_ready(&client, &ns, NAME, "True", "Succeeded").await;
     assert_eq!(summary(&obj).unknown_statuses, 1);
-    assert!(!scim.users_by_key().await.contains_key(&id(&ns, "102", 8)), "an unknown status never gets access");
+    let holdover = format!("{ns}/{NAME}/102/{}", fake.person_id(8));
+    assert!(!scim.users_by_key().await.contains_key(&holdover), "an unknown status never gets access");
     let notes = warnings(&client, &ns, "UnknownStatus").await;
     assert!(notes.iter().any(|n| n.contains("Month-to-Month Holdover")), "{notes:?}");
 
@@ -142,5 +145,5 @@ async fn unknown_statuses_are_reported_never_given_access_and_can_be_mapped() {
         })
     })
     .await;
-    assert_eq!(scim.users_by_key().await[&id(&ns, "102", 8)]["active"], true);
+    assert_eq!(scim.users_by_key().await[&holdover]["active"], true);
 }

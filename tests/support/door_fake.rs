@@ -86,6 +86,38 @@ pub enum CreateFault {
     CommitThenHang,
 }
 
+/// How the fake answers where the vendor's spec leaves the behaviour open (issue 11). The
+/// default is the spec's strict reading where it has one: open grants carry the required
+/// `endTime` as a far-future sentinel (`UserAccess.endTime` is a required date-time), and the
+/// token response has no `expires_in` (`AuthorizationResponseParams` requires only
+/// `access_token` and `token_type`). The adapter is tested under every alternative.
+#[derive(Clone, Debug)]
+pub struct SpecReading {
+    /// `endTime` of an open-ended grant: `Some(sentinel)`, or `None` for JSON `null`.
+    pub open_end: Option<&'static str>,
+    /// Whether the token response carries `expires_in`.
+    pub token_expires_in: bool,
+    /// `POST /v2/users` for an existing user's email creates a second user (the spec says only
+    /// "Create DOOR user and grant access") instead of granting to the first.
+    pub post_creates_second_user: bool,
+    /// `POST /v2/users` answers `201 Created` with no body (the spec lists a bare 201).
+    pub post_answers_empty_201: bool,
+}
+
+/// The sentinel a spec-conforming server reports for "no end".
+pub const OPEN_END_SENTINEL: &str = "9999-12-31T23:59:59Z";
+
+impl Default for SpecReading {
+    fn default() -> Self {
+        SpecReading {
+            open_end: Some(OPEN_END_SENTINEL),
+            token_expires_in: false,
+            post_creates_second_user: false,
+            post_answers_empty_201: false,
+        }
+    }
+}
+
 /// One request as received (for the contract replay).
 #[derive(Clone, Debug)]
 pub struct Recorded {
@@ -105,6 +137,7 @@ pub struct Door {
     pub rate_limited: u32,
     pub max_page: usize,
     pub requests: Vec<Recorded>,
+    pub reading: SpecReading,
     next_id: u64,
 }
 
@@ -143,6 +176,7 @@ impl DoorFake {
             rate_limited: 0,
             max_page: 2,
             requests: Vec::new(),
+            reading: SpecReading::default(),
             next_id: 1,
         }));
         let app = Router::new()
@@ -281,7 +315,11 @@ async fn token(State(state): State<Shared>, body: Bytes) -> Response {
     door.tokens_issued += 1;
     let token = format!("eyJ.fake-{}-{}", door.tokens_issued, fastrand::u32(..));
     door.tokens.push(token.clone());
-    axum::Json(json!({"access_token": token, "token_type": "Bearer", "expires_in": 86400})).into_response()
+    let mut body = json!({"access_token": token, "token_type": "Bearer"});
+    if door.reading.token_expires_in {
+        body["expires_in"] = json!(86400);
+    }
+    axum::Json(body).into_response()
 }
 
 /// `pageSize` and `pageToken` (an offset here); the fake's own cap keeps pages small.
@@ -320,10 +358,17 @@ fn parse_query(query: &Option<String>) -> BTreeMap<String, String> {
 }
 
 async fn buildings() -> Response {
+    // `Building` requires `address`, and `Address` every one of its fields (the spec's schemas;
+    // the contract test validates these answers through Prism).
+    let address = |line1: &str, city: &str, state: &str, zip: &str| {
+        json!({"addressLine1": line1, "addressLine2": "", "addressLine3": "", "city": city, "state": state,
+               "postalCode": zip, "country": "US"})
+    };
     axum::Json(json!({"buildings": [
-        {"uuid": "8a7c0000-0000-4000-8000-0000000000b2", "name": "Elsewhere", "timezone": "UTC"},
+        {"uuid": "8a7c0000-0000-4000-8000-0000000000b2", "name": "Elsewhere", "timezone": "UTC",
+         "address": address("2 Elsewhere Rd", "Albany", "NY", "12207")},
         {"uuid": BUILDING, "name": "Harbor View", "timezone": TIMEZONE,
-         "address": {"line1": "1 Harbor Way", "city": "Boston", "state": "MA", "zip": "02110", "country": "US"},
+         "address": address("1 Harbor Way", "Boston", "MA", "02110"),
          "portfolio": {"uuid": "70000000-0000-4000-8000-000000000001", "name": "Acme"}},
     ]}))
     .into_response()
@@ -356,19 +401,28 @@ async fn list_keys(State(state): State<Shared>, RawQuery(q): RawQuery) -> Respon
     paged(&state, &q, "keys", keys)
 }
 
-fn access_json(user: &str, a: &Access) -> Value {
+fn access_json(user: &str, a: &Access, reading: &SpecReading) -> Value {
     json!({
-        "userUuid": user, "doorUuid": a.door, "sdkDoorUuid": a.door, "startTime": a.start, "endTime": a.end,
+        "userUuid": user, "doorUuid": a.door, "sdkDoorUuid": a.door, "startTime": a.start, "endTime": end_time(a, reading),
         "passcodeType": a.passcode_type, "role": a.role, "shareable": a.shareable,
         "granter": {"type": a.granter_type, "uuid": a.granter},
     })
 }
 
-fn user_json(u: &User) -> Value {
+/// An access's `endTime` as this reading of the spec reports it.
+fn end_time(a: &Access, reading: &SpecReading) -> Value {
+    match (&a.end, reading.open_end) {
+        (Some(end), _) => json!(end),
+        (None, Some(sentinel)) => json!(sentinel),
+        (None, None) => Value::Null,
+    }
+}
+
+fn user_json(u: &User, reading: &SpecReading) -> Value {
     let mut v = json!({
         "userUuid": u.uuid, "firstName": u.first_name, "lastName": u.last_name,
         "email": u.email.clone().unwrap_or_default(),
-        "accesses": u.accesses.iter().map(|a| access_json(&u.uuid, a)).collect::<Vec<_>>(),
+        "accesses": u.accesses.iter().map(|a| access_json(&u.uuid, a, reading)).collect::<Vec<_>>(),
     });
     if let Some(phone) = &u.phone {
         v["phone"] = json!(phone);
@@ -387,7 +441,7 @@ async fn key_accesses(State(state): State<Shared>, Path(key): Path<String>) -> R
         .flat_map(|u| u.accesses.iter().filter(|a| a.door == key).map(move |a| (u, a)))
         .map(|(u, a)| {
             json!({"userUuid": u.uuid, "keyUuid": key, "role": a.role, "passcodeType": a.passcode_type,
-                   "shareable": a.shareable, "startTime": a.start, "endTime": a.end,
+                   "shareable": a.shareable, "startTime": a.start, "endTime": end_time(a, &door.reading),
                    "granter": {"type": a.granter_type, "uuid": a.granter}, "doors": []})
         })
         .collect();
@@ -395,13 +449,17 @@ async fn key_accesses(State(state): State<Shared>, Path(key): Path<String>) -> R
 }
 
 async fn list_users(State(state): State<Shared>, RawQuery(q): RawQuery) -> Response {
-    let users: Vec<Value> = state.lock().unwrap().users.iter().map(user_json).collect();
+    let users: Vec<Value> = {
+        let door = state.lock().unwrap();
+        door.users.iter().map(|u| user_json(u, &door.reading)).collect()
+    };
     paged(&state, &q, "users", users)
 }
 
 async fn get_user(State(state): State<Shared>, Path(user): Path<String>) -> Response {
-    match state.lock().unwrap().users.iter().find(|u| u.uuid == user) {
-        Some(u) => axum::Json(user_json(u)).into_response(),
+    let door = state.lock().unwrap();
+    match door.users.iter().find(|u| u.uuid == user) {
+        Some(u) => axum::Json(user_json(u, &door.reading)).into_response(),
         None => error(StatusCode::NOT_FOUND, "NOT_FOUND"),
     }
 }
@@ -507,8 +565,8 @@ async fn create_user(State(state): State<Shared>, body: Bytes) -> Response {
             _ => false,
         });
         let index = match existing {
-            Some(i) => i,
-            None => {
+            Some(i) if !door.reading.post_creates_second_user => i,
+            _ => {
                 let uuid = format!("a0000000-0000-4000-8000-{:012x}", door.next_id);
                 door.next_id += 1;
                 door.users.push(User {
@@ -536,7 +594,9 @@ async fn create_user(State(state): State<Shared>, body: Bytes) -> Response {
                 shareable: body["shareable"].as_bool().unwrap(),
             });
         }
-        let result = user_json(user);
+        let reading = door.reading.clone();
+        let result = user_json(&door.users[index], &reading);
+        let result = if reading.post_answers_empty_201 { None } else { Some(result) };
         (door.create_fault.take(), result)
     };
     match fault {
@@ -545,7 +605,10 @@ async fn create_user(State(state): State<Shared>, body: Bytes) -> Response {
             tokio::time::sleep(Duration::from_secs(3600)).await;
             error(StatusCode::SERVICE_UNAVAILABLE, "INTERNAL_SERVER_ERROR")
         }
-        None => axum::Json(result).into_response(),
+        None => match result {
+            Some(result) => axum::Json(result).into_response(),
+            None => StatusCode::CREATED.into_response(),
+        },
     }
 }
 
@@ -574,7 +637,9 @@ async fn patch_access(
     if let Some(Some(end)) = end {
         access.end = Some(end);
     }
-    axum::Json(user_json(u)).into_response()
+    let reading = door.reading.clone();
+    let u = door.users.iter().find(|u| u.uuid == user).expect("found above");
+    axum::Json(user_json(u, &reading)).into_response()
 }
 
 async fn revoke(State(state): State<Shared>, Path((user, target)): Path<(String, String)>) -> Response {

@@ -7,6 +7,7 @@ pub mod buildium_fake;
 pub use buildium_fake::ControlledFake;
 pub mod door_fake;
 pub mod hostile;
+pub mod prism;
 pub mod vendor_fakes;
 
 use std::collections::BTreeMap;

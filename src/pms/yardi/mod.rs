@@ -177,6 +177,8 @@ pub fn normalize(raw: &str) -> ResidentStatus {
 
 /// `Customer@Type` of a roommate: the person has no status of their own.
 const ROOMMATE: &str = "customer";
+/// The status reported for a roommate with an `ActualMoveOut` (MITS's word for a moved-out person).
+const MOVED_OUT_ROOMMATE: &str = "former resident";
 
 /// The people of one household (`RT_Customer`). The household's `CustomerID` is the lease
 /// holder's tenant code (`t…`); roommates (`r…`, `Type="customer"`) take the household's status,
@@ -202,9 +204,18 @@ fn household_residents(property_id: &str, household: &Element) -> Vec<super::Row
         .map(|customer| {
             let Some(person) = customer.text_of("CustomerID") else { return Some(Err(MissingId)) };
             let own = kind(&customer);
-            let status_raw = if own.eq_ignore_ascii_case(ROOMMATE) { head_status.clone() } else { own.clone() };
-            let mut r = Resident::new(property_id, &person, &status_raw, normalize(&status_raw));
             let lease = customer.child("Lease");
+            // A roommate has no status of their own: the household's, unless they moved out
+            // (their own `ActualMoveOut`), which is theirs alone.
+            let moved_out = lease
+                .and_then(|l| parse_date(l.text_of("ActualMoveOut").as_deref()))
+                .is_some_and(|d| !crate::sync::placeholder::is_placeholder_date(d));
+            let status_raw = match own.eq_ignore_ascii_case(ROOMMATE) {
+                true if moved_out => MOVED_OUT_ROOMMATE.to_string(),
+                true => head_status.clone(),
+                false => own.clone(),
+            };
+            let mut r = Resident::new(property_id, &person, &status_raw, normalize(&status_raw));
             let responsible = lease.and_then(|l| l.text_of("ResponsibleForLease"));
             r.role = if own.to_ascii_lowercase().contains("guarantor") {
                 ResidentRole::Guarantor

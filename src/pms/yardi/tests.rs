@@ -50,6 +50,24 @@ fn reads_every_person_of_the_48_household_capture() {
 /// `GetUnitInformation_Login` puts tenant codes and unit statuses in `RT_Customer/CustomerID`
 /// without any `Customers`: units, not people.
 #[test]
+fn a_roommate_who_moved_out_is_past_while_the_household_stays() {
+    let document = r#"<ResidentTransactions xmlns="http://yardi.com/ResidentTransactions20"><Property><RT_Customer>
+        <CustomerID>t0000001</CustomerID><Customers>
+        <Customer Type="current resident"><CustomerID>t0000001</CustomerID><Property><UnitID>4B</UnitID></Property>
+          <Lease><LeaseFromDate>2025-01-01</LeaseFromDate><ActualMoveIn>2025-01-01</ActualMoveIn></Lease></Customer>
+        <Customer Type="customer"><CustomerID>r0000002</CustomerID><Lease><ActualMoveIn>2025-01-01</ActualMoveIn>
+          <ActualMoveOut>2025-06-30</ActualMoveOut></Lease></Customer>
+        <Customer Type="customer"><CustomerID>r0000003</CustomerID><Lease><ActualMoveIn>0001-01-01</ActualMoveIn>
+          <ActualMoveOut>0001-01-01</ActualMoveOut></Lease></Customer>
+        </Customers></RT_Customer></Property></ResidentTransactions>"#;
+    let rs = read(&response(document, false)).unwrap();
+    let status = |id: &str| rs.iter().find(|r| r.person_id == id).map(|r| r.status);
+    assert_eq!(status("t0000001"), Some(ResidentStatus::Current));
+    assert_eq!(status("r0000002"), Some(ResidentStatus::Past));
+    assert_eq!(status("r0000003"), Some(ResidentStatus::Current), "0001-01-01 is no move-out");
+}
+
+#[test]
 fn households_without_customers_are_nobody() {
     let document = sample("ItfResidentTransactions20-GetUnitInformation_Login-result-PhysicalProperty.xml");
     assert_eq!(read(&response(&document, false)).unwrap().len(), 0);
