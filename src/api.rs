@@ -144,7 +144,8 @@ pub struct PmsSpec {
     /// entrata: required, the organisation's API base (e.g.
     /// `https://apis.entrata.com/ext/orgs/<org>/v1`, or `https://<subdomain>.entrata.com/api/v1`
     /// with username/password); appfolio: required, `https://<database>.appfolio.com`; yardi:
-    /// required, the Voyager web-services base holding `ItfResidentData.asmx`; realpage: the RPX
+    /// required, the Voyager web-services base holding `ItfResidentTransactions20.asmx` (an
+    /// `….asmx` URL under it is taken as that base); realpage: the RPX
     /// service URL (default: the RPX gateway's partner endpoint).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^https?://"))]
@@ -199,7 +200,7 @@ pub enum PmsProvider {
     Entrata,
     /// AppFolio Reports API v2.
     Appfolio,
-    /// Yardi Voyager (SOAP ItfResidentData).
+    /// Yardi Voyager (SOAP ItfResidentTransactions20).
     Yardi,
     /// RealPage OneSite (RPX SOAP gateway).
     Realpage,

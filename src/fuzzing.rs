@@ -103,9 +103,10 @@ pub fn seeds(target: &str, shared: Option<&std::path::Path>) -> Vec<Vec<u8>> {
         }
         "yardi" => {
             for name in [
+                "yardi/ItfResidentTransactions20-GetResidentTransactions_Login-result-48-customers.xml",
+                "yardi/ItfResidentTransactions20-GetUnitInformation_Login-result-PhysicalProperty.xml",
                 "yardi/ItfResidentData-GetResidents-result-MITS-ResidentData.xml",
                 "yardi/ItfResidentData-GetResidentData-result-MITS-ResidentData.xml",
-                "yardi/ItfResidentTransactions20-GetResidentTransactions_Login-result-48-customers.xml",
             ] {
                 if let Some(document) = read(name) {
                     out.push(envelope(yardi::RESULT, &String::from_utf8_lossy(&document)).into_bytes());
@@ -117,7 +118,9 @@ pub fn seeds(target: &str, shared: Option<&std::path::Path>) -> Vec<Vec<u8>> {
                 .and_then(|b| serde_json::from_slice(&b).ok())
                 .unwrap_or_default();
             let list = &list["residents_info"]["data"]["getresidentlistinfoResult"];
-            out.push(envelope("getresidentlistResult", &rebuild_xml("residentlist", &list["residentlist"])).into_bytes());
+            out.push(
+                envelope("getresidentlistResult", &rebuild_xml("residentlist", &list["residentlist"])).into_bytes(),
+            );
         }
         _ => {}
     }
@@ -185,13 +188,18 @@ fn builtin(target: &str) -> &'static [&'static str] {
                 "tenant_type": "Financially Responsible", "move_in": "01/15/2025"}], "next_page_url": "/x?page=2"}"#,
         ],
         "yardi" => &[
-            r#"<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body><GetResidentsResponse><GetResidentsResult>
-               <MITS-ResidentData><PropertyResidents><Residents><Resident tCode="t1"><Status>Current Resident</Status><FirstName>A</FirstName>
-               <LastName>B</LastName><Email>a@example.org</Email><UnitCode>101</UnitCode><MoveInDate>01/15/2025</MoveInDate>
-               <Phone Type="cell"><PhoneNumber>555</PhoneNumber></Phone></Resident></Residents></PropertyResidents></MITS-ResidentData>
-               </GetResidentsResult></GetResidentsResponse></soap:Body></soap:Envelope>"#,
+            r#"<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body><GetResidentTransactions_LoginResponse>
+               <GetResidentTransactions_LoginResult><ResidentTransactions xmlns="http://yardi.com/ResidentTransactions20"><Property>
+               <RT_Customer><CustomerID>t1</CustomerID><Customers><Customer Type="current resident"><CustomerID>t1</CustomerID>
+               <Property><UnitID>101</UnitID></Property><Name><FirstName>A</FirstName><LastName>B</LastName></Name>
+               <Address Type="current"><Email>a@example.org</Email></Address><Phone Type="cell"><PhoneNumber>5550100</PhoneNumber></Phone>
+               <Lease><LeaseFromDate>2025-01-15</LeaseFromDate><ActualMoveIn>2025-01-15</ActualMoveIn></Lease></Customer>
+               <Customer Type="customer"><CustomerID>r2</CustomerID><Lease><ActualMoveIn>0001-01-01</ActualMoveIn></Lease></Customer>
+               </Customers></RT_Customer></Property></ResidentTransactions></GetResidentTransactions_LoginResult>
+               </GetResidentTransactions_LoginResponse></soap:Body></soap:Envelope>"#,
             r#"<soap:Envelope xmlns:soap="s"><soap:Body><soap:Fault><faultcode>soap:Server</faultcode><faultstring>Login failed</faultstring></soap:Fault></soap:Body></soap:Envelope>"#,
-            r#"<Envelope><Body><GetResidentsResult>&lt;Messages&gt;&lt;Message messageType="Error"&gt;Invalid&lt;/Message&gt;&lt;/Messages&gt;</GetResidentsResult></Body></Envelope>"#,
+            r#"<Envelope><Body><GetResidentTransactions_LoginResult>&lt;Messages&gt;&lt;Message messageType="Error"&gt;Invalid&lt;/Message&gt;&lt;/Messages&gt;</GetResidentTransactions_LoginResult></Body></Envelope>"#,
+            r#"<Envelope><Body><GetResidentTransactions_LoginResult>Login failed.</GetResidentTransactions_LoginResult></Body></Envelope>"#,
         ],
         "realpage" => &[
             r#"<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><getresidentlistResponse><getresidentlistResult>

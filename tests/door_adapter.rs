@@ -16,10 +16,10 @@ use pms_sync::http::{HttpClient, HttpSettings, RateLimit, RateLimiter};
 use pms_sync::metrics::Metrics;
 use pms_sync::pms::{PmsError, PmsSource};
 use pms_sync::sync::{DeprovisionMode, Phone, PhoneKind, Policy, Resident, ResidentStatus, Scope};
-use support::prism::Prism;
 use support::door_fake::{
-    self, CreateFault, DoorFake, KEY_LOBBY, MANAGER, OTHER_PARTNER, OPEN_END_SENTINEL, SpecReading, sorted, unit_door,
+    self, CreateFault, DoorFake, KEY_LOBBY, MANAGER, OPEN_END_SENTINEL, OTHER_PARTNER, SpecReading, sorted, unit_door,
 };
+use support::prism::Prism;
 
 /// Residents a test edits between runs.
 #[derive(Default)]
@@ -416,7 +416,10 @@ async fn a_create_answered_without_a_body_is_found_by_listing() {
     rig.set(vec![resident("1", "1B", Some("one@example.org"), None)]);
     let second = rig.run().await;
     assert!(second.write_errors.is_empty(), "{:?}", errors(&second));
-    assert_eq!(rig.fake.user_by_email("one@example.org").unwrap().doors(), sorted(vec![unit_door("1B"), KEY_LOBBY.into()]));
+    assert_eq!(
+        rig.fake.user_by_email("one@example.org").unwrap().doors(),
+        sorted(vec![unit_door("1B"), KEY_LOBBY.into()])
+    );
     assert_eq!(rig.fake.users().len(), 1);
     let writes = rig.fake.writes().len();
     assert_eq!(rig.run().await.counts.unchanged, 1);

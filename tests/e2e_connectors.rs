@@ -147,3 +147,82 @@ async fn unknown_statuses_are_reported_never_given_access_and_can_be_mapped() {
     .await;
     assert_eq!(scim.users_by_key().await[&holdover]["active"], true);
 }
+
+/// The fakes refuse what the connectors used to send and a real server would not take: Entrata
+/// `getLeases` r1, an AppFolio page link POSTed empty, Yardi's `GetResidents` or parameters out of
+/// the WSDL's order, RealPage `getresidentlist` without its arguments element.
+#[tokio::test]
+async fn the_fakes_refuse_requests_a_real_server_would_refuse() {
+    let http = reqwest::Client::new();
+    let creds = |v: Vendor| v.credentials().into_iter().collect::<BTreeMap<_, _>>();
+
+    let entrata = VendorFake::start(Vendor::Entrata, dataset()).await;
+    let body = |version: &str| {
+        json!({"auth": {"type": "apikey"}, "requestId": "1", "method": {"name": "getLeases", "version": version,
+            "params": {"propertyId": "101"}}})
+    };
+    for (version, refused) in [("r1", true), ("r2", false)] {
+        let answer: serde_json::Value = http
+            .post(format!("{}/leases", entrata.url()))
+            .header("x-api-key", creds(Vendor::Entrata)["apiKey"])
+            .json(&body(version))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(answer["response"]["error"].is_object(), refused, "{version}: {answer}");
+    }
+
+    let appfolio = VendorFake::start(Vendor::Appfolio, dataset()).await;
+    let link = format!("{}/api/v2/reports/tenant_directory.json?page=2&property=101", appfolio.url());
+    let (id, secret) = (creds(Vendor::Appfolio)["clientId"], creds(Vendor::Appfolio)["clientSecret"]);
+    let empty = http.post(&link).basic_auth(id, Some(secret)).send().await.unwrap();
+    assert_eq!(empty.status(), 406, "an empty page-link POST");
+    let json_body = http.post(&link).basic_auth(id, Some(secret)).json(&json!({})).send().await.unwrap();
+    assert_eq!(json_body.status(), 200);
+
+    let yardi = VendorFake::start(Vendor::Yardi, dataset()).await;
+    let old = http
+        .post(format!("{}/ItfResidentData.asmx", yardi.url()))
+        .header("content-type", "text/xml; charset=utf-8")
+        .header("SOAPAction", "\"http://tempuri.org/YSI.Interfaces.WebServices/ItfResidentData/GetResidents\"")
+        .body("<x/>")
+        .send()
+        .await
+        .unwrap();
+    assert!(!old.status().is_success(), "GetResidents is not served");
+    let out_of_order = http
+        .post(format!("{}/ItfResidentTransactions20.asmx", yardi.url()))
+        .header("content-type", "text/xml; charset=utf-8")
+        .header(
+            "SOAPAction",
+            "\"http://tempuri.org/YSI.Interfaces.WebServices/ItfResidentTransactions20/GetResidentTransactions_Login\"",
+        )
+        .body("<YardiPropertyId>101</YardiPropertyId><UserName>u</UserName><Password/><ServerName/><Database/><Platform/><InterfaceEntity/><InterfaceLicense/>")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out_of_order.status(), 500, "parameters out of the WSDL's order");
+
+    let realpage = VendorFake::start(Vendor::Realpage, dataset()).await;
+    let c = creds(Vendor::Realpage);
+    let auth = format!(
+        "<tem:auth><tem:pmcid>{}</tem:pmcid><tem:siteid>101</tem:siteid><tem:licensekey>{}</tem:licensekey></tem:auth>",
+        c["pmcId"], c["licenseKey"]
+    );
+    for (args, ok) in [("", false), ("<tem:getresidentlistargs><tem:ExtensionData/></tem:getresidentlistargs>", true)] {
+        let answer = http
+            .post(realpage.url())
+            .header("content-type", "text/xml; charset=utf-8")
+            .header("SOAPAction", "\"http://tempuri.org/IRPXService/getresidentlist\"")
+            .body(format!(
+                "<s:Envelope><s:Body><tem:getresidentlist>{auth}{args}</tem:getresidentlist></s:Body></s:Envelope>"
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status().is_success(), ok, "arguments element {args:?}");
+    }
+}

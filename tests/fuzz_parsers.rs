@@ -96,14 +96,16 @@ fn every_target_has_seeds_and_every_seed_parses_without_panicking() {
         let entrata = seeds("entrata", shared());
         assert!(entrata.iter().any(|s| run("entrata", s) > 50), "the 93-lease Entrata capture maps to residents");
         let yardi = seeds("yardi", shared());
-        assert!(yardi.iter().any(|s| run("yardi", s) > 0), "the Yardi GetResidents capture maps to residents");
+        assert!(yardi.iter().any(|s| run("yardi", s) == 71), "the 48-household Yardi capture maps to 71 residents");
+        let realpage = seeds("realpage", shared());
+        assert!(realpage.iter().any(|s| run("realpage", s) == 300), "the RealPage capture maps to 300 residents");
     }
 }
 
 #[test]
 fn pathological_inputs_are_refused_within_bounds() {
     let deep = format!(
-        "<Envelope><Body><GetResidentsResult>{}{}</GetResidentsResult></Body></Envelope>",
+        "<Envelope><Body><GetResidentTransactions_LoginResult>{}{}</GetResidentTransactions_LoginResult></Body></Envelope>",
         "<a>".repeat(200_000),
         "</a>".repeat(200_000)
     );

@@ -56,12 +56,8 @@ impl Prism {
         let mut args: Vec<&str> = mode.to_vec();
         args.extend(["-h", "127.0.0.1", "-p", &port_text, spec]);
         args.extend(upstream);
-        let child = std::process::Command::new(bin)
-            .args(&args)
-            .stdout(output())
-            .stderr(output())
-            .spawn()
-            .expect("start prism");
+        let child =
+            std::process::Command::new(bin).args(&args).stdout(output()).stderr(output()).spawn().expect("start prism");
         let prism = Prism { child, url: format!("http://127.0.0.1:{port}") };
         let client = reqwest::Client::new();
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
@@ -72,4 +68,3 @@ impl Prism {
         prism
     }
 }
-

@@ -265,8 +265,12 @@ async fn entrata(State(state): State<Shared>, headers: HeaderMap, RawQuery(query
     let per_page = param("per_page").unwrap_or(usize::MAX).min(max_page);
     let leases = leases_of(&state.lock().unwrap().controls.data, property);
     let templates = entrata_templates();
-    let page: Vec<Value> =
-        leases.iter().skip((page_no - 1) * per_page).take(per_page).map(|l| entrata_lease(property, l, &templates)).collect();
+    let page: Vec<Value> = leases
+        .iter()
+        .skip((page_no - 1) * per_page)
+        .take(per_page)
+        .map(|l| entrata_lease(property, l, &templates))
+        .collect();
     // Past the last page: what r2 answers is not captured; this fake says so as an error
     // (the connector accepts that, an empty list, or a result without leases).
     if page.is_empty() && page_no > 1 {
@@ -319,7 +323,8 @@ fn entrata_lease(property: i64, l: &Lease, (lease, primary, guarantor): &(Value,
             customer(primary, t, kind, relationship, person_status(t, "Current", "Future", "Past"))
         })
         .collect();
-    customers.extend(l.cosigners.iter().map(|c| customer(guarantor, c, "Guarantor", "Guarantor", interval.to_string())));
+    customers
+        .extend(l.cosigners.iter().map(|c| customer(guarantor, c, "Guarantor", "Guarantor", interval.to_string())));
     let mut out = lease.clone();
     out["id"] = json!(l.id.to_string());
     out["propertyId"] = json!(property.to_string());
@@ -382,7 +387,8 @@ async fn appfolio(State(state): State<Shared>, headers: HeaderMap, RawQuery(quer
             (p, page)
         }
         None => {
-            let p = filters.get("properties").and_then(|p| p["properties_ids"][0].as_str()).and_then(|v| v.parse().ok());
+            let p =
+                filters.get("properties").and_then(|p| p["properties_ids"][0].as_str()).and_then(|v| v.parse().ok());
             (p.unwrap_or(-1), 1usize)
         }
     };
@@ -466,7 +472,10 @@ fn soap_ok(body: String) -> Response {
 }
 
 fn is_xml_post(headers: &HeaderMap) -> bool {
-    headers.get("content-type").and_then(|v| v.to_str().ok()).is_some_and(|v| v.to_ascii_lowercase().starts_with("text/xml"))
+    headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().starts_with("text/xml"))
 }
 
 // ---- Yardi Voyager: ItfResidentTransactions20 GetResidentTransactions_Login ----
@@ -476,8 +485,16 @@ fn is_xml_post(headers: &HeaderMap) -> bool {
 
 const YARDI_ACTION: &str =
     "\"http://tempuri.org/YSI.Interfaces.WebServices/ItfResidentTransactions20/GetResidentTransactions_Login\"";
-const YARDI_PARAMETERS: [&str; 8] =
-    ["UserName", "Password", "ServerName", "Database", "Platform", "YardiPropertyId", "InterfaceEntity", "InterfaceLicense"];
+const YARDI_PARAMETERS: [&str; 8] = [
+    "UserName",
+    "Password",
+    "ServerName",
+    "Database",
+    "Platform",
+    "YardiPropertyId",
+    "InterfaceEntity",
+    "InterfaceLicense",
+];
 
 /// `t…` for the household's lease holder, `r…` for a roommate (the capture's codes).
 fn yardi_code(inner: &Inner, id: i64) -> String {
@@ -577,8 +594,11 @@ async fn yardi(State(state): State<Shared>, headers: HeaderMap, body: Bytes) -> 
                     date("ActualMoveIn", &t.move_in.clone().filter(|_| t.status != "Future")),
                 )
             } else {
-                let moved_in = t.move_in.clone().filter(|_| t.status != "Future").unwrap_or_else(|| "0001-01-01".into());
-                format!("<Lease><ActualMoveIn>{moved_in}</ActualMoveIn>{moved_out}<ResponsibleForLease>true</ResponsibleForLease></Lease>")
+                let moved_in =
+                    t.move_in.clone().filter(|_| t.status != "Future").unwrap_or_else(|| "0001-01-01".into());
+                format!(
+                    "<Lease><ActualMoveIn>{moved_in}</ActualMoveIn>{moved_out}<ResponsibleForLease>true</ResponsibleForLease></Lease>"
+                )
             };
             let property_block = if is_head {
                 format!(

@@ -229,7 +229,11 @@ impl Door {
                 let state = self.state();
                 match state.all_with_contact(email, phone).as_slice() {
                     [one] => (*one).clone(),
-                    [] => return Err(DestinationError::InvalidResponse("v2/users answered without a user, and no user holds the contact".into())),
+                    [] => {
+                        return Err(DestinationError::InvalidResponse(
+                            "v2/users answered without a user, and no user holds the contact".into(),
+                        ));
+                    }
                     _ => return Err(DestinationError::Unsendable(SECOND_USER)),
                 }
             }
@@ -355,7 +359,10 @@ impl Door {
                 let holders = state.all_with_contact(email.as_deref(), phone.as_deref());
                 match holders.iter().find(|u| u.user_uuid != user) {
                     Some(other) => (*other).clone(),
-                    None => state.user(user).cloned().ok_or_else(|| DestinationError::NotFound(format!("DOOR user {user}")))?,
+                    None => state
+                        .user(user)
+                        .cloned()
+                        .ok_or_else(|| DestinationError::NotFound(format!("DOOR user {user}")))?,
                 }
             }
         };

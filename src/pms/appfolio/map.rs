@@ -30,7 +30,8 @@ pub(crate) fn resident(property_id: &str, row: &Value) -> Row {
         return None;
     }
     let Some(person_id) = first(row, &["selected_tenant_id", "tenant_id", "TenantId", "occupant_id"]) else {
-        let named = first(row, &["first_name", "FirstName", "last_name", "LastName"]).or_else(|| first(row, NAME_COLUMNS));
+        let named =
+            first(row, &["first_name", "FirstName", "last_name", "LastName"]).or_else(|| first(row, NAME_COLUMNS));
         let named = named.is_some();
         return named.then_some(Err(MissingId));
     };
@@ -46,10 +47,11 @@ pub(crate) fn resident(property_id: &str, row: &Value) -> Row {
     r.unit = first(row, &["unit", "unit_name", "Unit"]);
     r.first_name = first(row, &["first_name", "FirstName"]).unwrap_or_default();
     r.last_name = first(row, &["last_name", "LastName"]).unwrap_or_default();
-    if r.first_name.is_empty() && r.last_name.is_empty() {
-        if let Some(name) = first(row, NAME_COLUMNS) {
-            (r.first_name, r.last_name) = split_name(&name);
-        }
+    if r.first_name.is_empty()
+        && r.last_name.is_empty()
+        && let Some(name) = first(row, NAME_COLUMNS)
+    {
+        (r.first_name, r.last_name) = split_name(&name);
     }
     r.emails = first(row, &["emails", "email", "email_address", "Email"])
         .map(|e| e.split([';', ',']).map(str::trim).filter(|e| !e.is_empty()).map(String::from).collect())
@@ -133,7 +135,8 @@ mod tests {
             env!("CARGO_MANIFEST_DIR"),
             "/../shared/vendor-samples/appfolio/reports-v2-single-result-rows-by-report.json"
         );
-        let reports: Value = serde_json::from_str(&std::fs::read_to_string(path).expect("the AppFolio sample")).unwrap();
+        let reports: Value =
+            serde_json::from_str(&std::fs::read_to_string(path).expect("the AppFolio sample")).unwrap();
         let reports = reports.as_object().unwrap();
         assert_eq!(reports.len(), 14);
         let mut people = Vec::new();
@@ -164,7 +167,10 @@ mod tests {
             ],
             "names without a tenant ID are never dropped silently"
         );
-        assert_eq!(nobody, ["resident_financial_activity", "tenant_ledger", "tenant_transactions_summary", "unit_directory"]);
+        assert_eq!(
+            nobody,
+            ["resident_financial_activity", "tenant_ledger", "tenant_transactions_summary", "unit_directory"]
+        );
         let by = |name: &str| &people.iter().find(|(n, _)| *n == name).unwrap().1;
         let expiring = by("lease_expiration_detail");
         assert_eq!((expiring.person_id.as_str(), expiring.lease_id.as_deref()), ("224", Some("222")));

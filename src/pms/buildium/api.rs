@@ -1,12 +1,16 @@
 //! Buildium Open API v1 wire types (the subset of `LeaseMessage` and `TenantMessage` we read).
-//! Every field is optional: a missing field must not fail a whole property's parse.
+//! Every field is optional: a missing field must not fail a whole property's parse. IDs are
+//! integers in the spec; one sent as a numeric string is read too (issue 11: an ID of another
+//! type must parse), anything else is no ID.
 
 use serde::Deserialize;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct LeaseMessage {
+    #[serde(deserialize_with = "lenient_id")]
     pub id: Option<i64>,
+    #[serde(deserialize_with = "lenient_id")]
     pub property_id: Option<i64>,
     pub unit_number: Option<String>,
     pub lease_from_date: Option<String>,
@@ -24,6 +28,7 @@ pub struct LeaseMessage {
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct LeaseTenantMessage {
+    #[serde(deserialize_with = "lenient_id")]
     pub id: Option<i64>,
     /// `MovedOut`, `Current`, `Future`.
     pub status: Option<String>,
@@ -33,6 +38,7 @@ pub struct LeaseTenantMessage {
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct LeaseMoveOutDataMessage {
+    #[serde(deserialize_with = "lenient_id")]
     pub tenant_id: Option<i64>,
     pub move_out_date: Option<String>,
     pub notice_given_date: Option<String>,
@@ -42,6 +48,7 @@ pub struct LeaseMoveOutDataMessage {
 #[derive(Default, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct TenantMessage {
+    #[serde(deserialize_with = "lenient_id")]
     pub id: Option<i64>,
     pub first_name: Option<String>,
     pub last_name: Option<String>,
@@ -88,4 +95,13 @@ impl Identified for TenantMessage {
     fn record_id(&self) -> Option<i64> {
         self.id
     }
+}
+
+/// An integer ID sent as a number or as a numeric string; `None` for null or anything else.
+fn lenient_id<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<i64>, D::Error> {
+    Ok(match serde_json::Value::deserialize(deserializer)? {
+        serde_json::Value::Number(n) => n.as_i64(),
+        serde_json::Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    })
 }

@@ -154,7 +154,8 @@ mod tests {
 
     #[test]
     fn lease_status_type_ids_follow_the_captured_pick_list() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/vendor-samples/entrata/getLeasePickList-r1-response.json");
+        let path =
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/vendor-samples/entrata/getLeasePickList-r1-response.json");
         let picks: Value = serde_json::from_str(&std::fs::read_to_string(path).expect("the pick list")).unwrap();
         let types = picks["response"]["result"]["leaseStatusTypes"]["leaseStatusType"].as_array().unwrap();
         assert_eq!(types.len(), 6);

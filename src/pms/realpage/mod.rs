@@ -277,7 +277,9 @@ mod sample_tests {
                 soap::read_result(500, raw, "getresidentlistResult", classify).unwrap_err()
             } else {
                 let body = crate::fuzzing::rebuild_xml("Fault", &capture["data"]);
-                let xml = format!("<s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\"><s:Body>{body}</s:Body></s:Envelope>");
+                let xml = format!(
+                    "<s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\"><s:Body>{body}</s:Body></s:Envelope>"
+                );
                 let err = soap::read_result(200, &xml, "getresidentlistResult", classify).unwrap_err();
                 assert!(matches!(err, PmsError::NotLicensed(_)), "{call}: {err}");
                 err
@@ -289,7 +291,10 @@ mod sample_tests {
         // The same fault without its `Fault` wrapper, as the converted capture shows it.
         let bare = "<s:Envelope xmlns:s=\"s\"><s:Body><x><faultcode>s:inv_Param</faultcode>\
                     <faultstring>LicenseKey is not authorized to call the method.</faultstring></x></s:Body></s:Envelope>";
-        assert!(matches!(soap::read_result(200, bare, "getresidentlistResult", classify), Err(PmsError::NotLicensed(_))));
+        assert!(matches!(
+            soap::read_result(200, bare, "getresidentlistResult", classify),
+            Err(PmsError::NotLicensed(_))
+        ));
     }
 }
 

@@ -26,7 +26,8 @@ pub const DEFAULT_LIMIT: RateLimit = RateLimit::per_minute(60);
 /// The interface's page, under the Voyager web-services base.
 pub const SERVICE: &str = "ItfResidentTransactions20.asmx";
 const NAMESPACE: &str = "http://tempuri.org/YSI.Interfaces.WebServices/ItfResidentTransactions20";
-const ACTION: &str = "http://tempuri.org/YSI.Interfaces.WebServices/ItfResidentTransactions20/GetResidentTransactions_Login";
+const ACTION: &str =
+    "http://tempuri.org/YSI.Interfaces.WebServices/ItfResidentTransactions20/GetResidentTransactions_Login";
 /// The result element of the call.
 pub const RESULT: &str = "GetResidentTransactions_LoginResult";
 
@@ -238,7 +239,13 @@ fn household_residents(property_id: &str, household: &Element) -> Vec<super::Row
                 .iter()
                 .filter(|p| p.name.eq_ignore_ascii_case("Phone"))
                 .filter_map(|p| {
-                    let kind = match p.attribute("Type").or(p.attribute("PhoneType")).unwrap_or("").to_ascii_lowercase().as_str() {
+                    let kind = match p
+                        .attribute("Type")
+                        .or(p.attribute("PhoneType"))
+                        .unwrap_or("")
+                        .to_ascii_lowercase()
+                        .as_str()
+                    {
                         "cell" | "mobile" => PhoneKind::Mobile,
                         "home" => PhoneKind::Home,
                         "office" | "work" => PhoneKind::Work,

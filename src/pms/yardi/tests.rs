@@ -9,7 +9,9 @@ fn sample(name: &str) -> String {
 fn response(document: &str, escaped: bool) -> String {
     let document = document.trim_start_matches("<?xml version=\"1.0\" encoding=\"UTF-8\"?>");
     let inner = if escaped { soap::escape(document) } else { document.to_string() };
-    soap::envelope(&format!("<GetResidentTransactions_LoginResponse xmlns=\"{NAMESPACE}\"><{RESULT}>{inner}</{RESULT}></GetResidentTransactions_LoginResponse>"))
+    soap::envelope(&format!(
+        "<GetResidentTransactions_LoginResponse xmlns=\"{NAMESPACE}\"><{RESULT}>{inner}</{RESULT}></GetResidentTransactions_LoginResponse>"
+    ))
 }
 
 fn read(body: &str) -> Result<Vec<Resident>, PmsError> {
@@ -39,7 +41,10 @@ fn reads_every_person_of_the_48_household_capture() {
         assert_eq!(count(&|r| !r.emails.is_empty()), 17);
         assert!(rs.iter().all(|r| r.unit.is_some() && r.lease_id.is_some() && !r.first_name.is_empty()));
         let roommate = rs.iter().find(|r| r.person_id == "r0002693").unwrap();
-        assert_eq!((roommate.status, roommate.unit.as_deref(), roommate.lease_id.as_deref()), (ResidentStatus::Applicant, Some("121"), Some("t0012022")));
+        assert_eq!(
+            (roommate.status, roommate.unit.as_deref(), roommate.lease_id.as_deref()),
+            (ResidentStatus::Applicant, Some("121"), Some("t0012022"))
+        );
         assert_eq!(roommate.move_in.map(|d| d.to_string()).as_deref(), Some("2006-03-01"), "0001-01-01 is no date");
         let holder = rs.iter().find(|r| r.person_id == "t0012027").unwrap();
         assert_eq!(holder.move_in.map(|d| d.to_string()).as_deref(), Some("2014-10-01"));
@@ -75,10 +80,12 @@ fn households_without_customers_are_nobody() {
 
 #[test]
 fn errors_in_200_results_are_told_apart() {
-    let messages = |text: &str| {
-        response(&format!("<Messages><Message messageType=\"Error\">{text}</Message></Messages>"), false)
-    };
-    assert!(matches!(read(&messages("Login failed. Please check login credentials.")), Err(PmsError::Unauthorized { .. })));
+    let messages =
+        |text: &str| response(&format!("<Messages><Message messageType=\"Error\">{text}</Message></Messages>"), false);
+    assert!(matches!(
+        read(&messages("Login failed. Please check login credentials.")),
+        Err(PmsError::Unauthorized { .. })
+    ));
     assert!(matches!(read(&messages("Invalid Interface Entity")), Err(PmsError::Unauthorized { .. })));
     assert!(matches!(read(&messages("Interface License is not enabled")), Err(PmsError::NotLicensed(_))));
     let bare = soap::envelope(&format!("<x><{RESULT}>Login failed.</{RESULT}></x>"));
@@ -110,8 +117,14 @@ fn statuses_normalize_loosely() {
 
 #[test]
 fn service_urls_point_at_the_interface() {
-    assert_eq!(service_url("https://y.example/v/WebServices"), "https://y.example/v/WebServices/ItfResidentTransactions20.asmx");
-    assert_eq!(service_url("https://y.example/v/WebServices/"), "https://y.example/v/WebServices/ItfResidentTransactions20.asmx");
+    assert_eq!(
+        service_url("https://y.example/v/WebServices"),
+        "https://y.example/v/WebServices/ItfResidentTransactions20.asmx"
+    );
+    assert_eq!(
+        service_url("https://y.example/v/WebServices/"),
+        "https://y.example/v/WebServices/ItfResidentTransactions20.asmx"
+    );
     assert_eq!(
         service_url("https://y.example/v/WebServices/ItfResidentData.asmx"),
         "https://y.example/v/WebServices/ItfResidentTransactions20.asmx"
