@@ -11,7 +11,7 @@ use std::hint::black_box;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use pms_sync::sync::{
+use pms_sync::domain::{
     DeprovisionMode, ManagedUser, Phone, PhoneKind, Policy, Resident, ResidentStatus, Scope, desired_users, plan,
 };
 

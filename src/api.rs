@@ -1,8 +1,8 @@
 //! The `PmsIntegration` custom resource (`pmssync.io/v1alpha1`).
 //!
-//! These types are the contract of `../shared/docs/DESIGN.md`: every field's doc comment becomes its
-//! `kubectl explain` text, and `crds/pmsintegration.yaml` is generated from them by `pms-sync crd`
-//! (a test fails when the two drift apart). The API server (1.20) enforces the schema's required
+//! These types are the resource's contract with its users: every field's doc comment becomes its
+//! `kubectl explain` text, and `crds/pmsintegration.yaml` (with the chart's copy) is generated from
+//! them by `scripts/crd.sh` (a test fails when they drift apart). The API server (1.20) enforces the schema's required
 //! fields, enums, `minItems`, patterns and list-set uniqueness; everything else is validated again by
 //! the controller (`controller::validate`) before any outbound call.
 
@@ -251,17 +251,19 @@ pub struct DestinationSpec {
     pub scim: Option<ScimDestinationSpec>,
 
     /// The DOOR (formerly Latch) partner REST API: residents become DOOR users holding grants to
-    /// their unit's door and the configured keys.
+    /// their unit's door and the configured keys. The field keeps the vendor's former name until
+    /// an API version changes it (docs/decisions.md).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub latch: Option<LatchDestinationSpec>,
+    pub latch: Option<DoorDestinationSpec>,
 }
 
 /// A DOOR (formerly Latch) building, through the partner API. DOOR keeps no ID of ours: the
-/// resident → DOOR user map (IDs only) is kept in the ConfigMap `<integration>-door-identities`,
-/// owned by the integration. Only grants this integration made are ever revoked.
+/// resident → DOOR user map (IDs only) is kept in the ConfigMap
+/// `<namespace>.<integration>-door-identities` in the controller's namespace. Only grants this
+/// integration made are ever revoked.
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct LatchDestinationSpec {
+pub struct DoorDestinationSpec {
     /// UUID of the DOOR building the residents are granted access to.
     #[schemars(length(min = 1))]
     pub building_uuid: String,

@@ -60,7 +60,7 @@ fn appfolio_page(bytes: &[u8]) -> usize {
 fn soap_result(
     bytes: &[u8],
     result: &str,
-    residents: impl Fn(soap::Element) -> Result<Vec<crate::sync::Resident>, crate::pms::PmsError>,
+    residents: impl Fn(soap::Element) -> Result<Vec<crate::domain::Resident>, crate::pms::PmsError>,
 ) -> usize {
     let text = String::from_utf8_lossy(bytes);
     let on_fault = |_: &str| crate::pms::PmsError::InvalidResponse("fault".into());

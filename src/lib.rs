@@ -1,12 +1,15 @@
 //! pms-sync: keeps building access-control platforms in step with Property Management Systems.
 //!
 //! Module map (one direction of dependency, top to bottom):
-//! - [`api`]: the `PmsIntegration` CRD types (the contract of DESIGN.md).
+//! - [`api`]: the `PmsIntegration` CRD types (documented field by field; docs/decisions.md).
 //! - [`controller`]: kube-runtime wiring; reconcile as a pipeline of small steps.
-//! - [`engine`]: one sync run (fetch → plan → apply) over the two traits below; no Kubernetes.
-//! - [`sync`]: the domain core — residents, statuses, identity, planning; no Kubernetes, no HTTP.
-//! - [`pms`]: the [`pms::PmsSource`] trait and one module per PMS (Buildium).
-//! - [`destination`]: the [`destination::Destination`] trait and one module per target (SCIM).
+//! - [`sync`]: one sync run (fetch → plan → apply) over the two traits below; no Kubernetes.
+//! - [`domain`]: the pure core — residents, statuses, placeholders, identity, desired users, the
+//!   planner, adoption, the breaker; no Kubernetes, no HTTP.
+//! - [`pms`]: the [`pms::PmsSource`] trait and one module per PMS (Buildium, Entrata, AppFolio,
+//!   Yardi, RealPage).
+//! - [`destination`]: the [`destination::Destination`] trait and one module per target (SCIM,
+//!   DOOR).
 //! - [`http`]: the shared outbound client (timeouts, retries with backoff and jitter, Retry-After).
 //! - [`credentials`], [`conditions`], [`metrics`], [`server`], [`telemetry`]: support.
 //! - [`fuzzing`]: entry points that run every vendor-bytes parser (fuzz targets, property tests).
@@ -17,7 +20,7 @@ pub mod conditions;
 pub mod controller;
 pub mod credentials;
 pub mod destination;
-pub mod engine;
+pub mod domain;
 pub mod fuzzing;
 pub mod http;
 pub mod metrics;

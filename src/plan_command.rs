@@ -14,11 +14,11 @@ use crate::controller::identity_store::ConfigMapStore;
 use crate::controller::{build, dereference, validate};
 use crate::credentials::SecretData;
 use crate::destination::door::{MappingStore, MemoryStore};
-use crate::engine::{self, Progress, SyncReport};
+use crate::sync::{self, Progress, SyncReport};
 use crate::http::{HttpClient, HttpSettings};
 use crate::metrics::Metrics;
 use crate::pms::PmsError;
-use crate::sync::{Action, Guard, Plan, Resident, Scope};
+use crate::domain::{Action, Guard, Plan, Resident, Scope};
 
 /// How to print the plan.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -108,7 +108,7 @@ async fn plan(args: &PlanArgs) -> Result<u8, String> {
         integration.metadata.annotations.as_ref().and_then(|a| a.get(APPROVE_DEPROVISION_ANNOTATION)).cloned();
     let scope = Scope::new(&namespace, &name);
     let config = build::sync_config(&spec, scope, approval, 2, 1, None);
-    let (report, plan) = engine::fetch_and_plan(&connector, &target, &config, &StderrProgress).await;
+    let (report, plan) = sync::fetch_and_plan(&connector, &target, &config, &StderrProgress).await;
 
     let document = describe(&namespace, &name, &report, plan.as_ref());
     let mut out = std::io::stdout().lock();

@@ -1,14 +1,16 @@
-//! `crds/pmsintegration.yaml` must be exactly what `pms-sync crd` prints.
+//! The CRD's committed copies (`crds/`, the chart's) must be exactly what `pms-sync crd` prints.
+
+/// Both committed copies, written together by `scripts/crd.sh`.
+const COPIES: [&str; 2] = ["crds/pmsintegration.yaml", "charts/pms-sync/files/pmsintegration.yaml"];
 
 #[test]
-fn committed_crd_matches_the_generated_one() {
-    let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/crds/pmsintegration.yaml"))
-        .expect("crds/pmsintegration.yaml exists");
+fn both_committed_copies_of_the_crd_match_the_generated_one() {
     let generated = pms_sync::crd_yaml();
-    assert!(
-        committed == generated,
-        "crds/pmsintegration.yaml is stale: regenerate it with `cargo run -- crd > crds/pmsintegration.yaml`"
-    );
+    for copy in COPIES {
+        let committed = std::fs::read_to_string(format!("{}/{copy}", env!("CARGO_MANIFEST_DIR")))
+            .unwrap_or_else(|e| panic!("{copy}: {e}"));
+        assert!(committed == generated, "{copy} is stale: regenerate both copies with scripts/crd.sh");
+    }
 }
 
 #[test]
@@ -47,15 +49,4 @@ fn crd_schema_enforces_what_the_api_server_can() {
         }
     }
     documented(spec, "spec");
-}
-
-#[test]
-fn the_chart_ships_the_same_crd() {
-    let chart =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/charts/pms-sync/files/pmsintegration.yaml"))
-            .expect("charts/pms-sync/files/pmsintegration.yaml exists");
-    assert!(
-        chart == pms_sync::crd_yaml(),
-        "the chart's CRD is stale: cargo run -- crd > charts/pms-sync/files/pmsintegration.yaml"
-    );
 }

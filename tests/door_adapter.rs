@@ -1,4 +1,4 @@
-//! The DOOR destination driven by the sync engine against the stateful DOOR fake: faults, identity
+//! The DOOR destination driven by a sync run (`pms_sync::sync::run`) against the stateful DOOR fake: faults, identity
 //! recovery, tokens, the API's contact rules, rate limits, and whose grants may be revoked.
 //! (The controller end to end, on the real apiserver, is `e2e_door.rs`.)
 
@@ -9,13 +9,13 @@ use std::time::Duration;
 
 use jiff::civil::Date;
 use pms_sync::credentials::SecretData;
-use pms_sync::destination::door::{Door, DoorSettings, Mapping, MappingStore, MemoryStore, TokenCache};
+use pms_sync::destination::door::{DoorDestination, DoorSettings, Mapping, MappingStore, MemoryStore, TokenCache};
 use pms_sync::destination::{Destination, DestinationError};
-use pms_sync::engine::{self, RunError, SyncConfig, SyncReport};
+use pms_sync::sync::{self, RunError, SyncConfig, SyncReport};
 use pms_sync::http::{HttpClient, HttpSettings, RateLimit, RateLimiter};
 use pms_sync::metrics::Metrics;
 use pms_sync::pms::{PmsError, PmsSource};
-use pms_sync::sync::{DeprovisionMode, Phone, PhoneKind, Policy, Resident, ResidentStatus, Scope};
+use pms_sync::domain::{DeprovisionMode, Phone, PhoneKind, Policy, Resident, ResidentStatus, Scope};
 use support::door_fake::{
     self, CreateFault, DoorFake, KEY_LOBBY, MANAGER, OPEN_END_SENTINEL, OTHER_PARTNER, SpecReading, sorted, unit_door,
 };
@@ -98,14 +98,14 @@ impl Rig {
         }
     }
 
-    fn door(&self) -> Door {
+    fn door(&self) -> DoorDestination {
         let values = [("clientId", door_fake::CLIENT_ID), ("clientSecret", self.secret)]
             .into_iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         let secret = SecretData::new("door", values);
         let limiter = Arc::new(RateLimiter::new(RateLimit::per_minute(6000)));
-        Door::new(
+        DoorDestination::new(
             settings_at(self.urls.0.clone(), self.urls.1.clone(), self.passcode),
             &secret,
             http().with_limiter(limiter),
@@ -130,7 +130,7 @@ impl Rig {
             write_concurrency: 4,
             deadline: None,
         };
-        engine::run(&self.pms, &self.door(), &config).await
+        sync::run(&self.pms, &self.door(), &config).await
     }
 
     fn set(&self, residents: Vec<Resident>) {
@@ -356,7 +356,7 @@ async fn a_secret_without_the_client_secret_is_refused_by_name() {
     let rig = Rig::new(&["1A"]).await;
     let secret = SecretData::new("door", [("clientId".to_string(), "id".to_string())].into());
     let store = Arc::new(MemoryStore::default()) as Arc<dyn MappingStore>;
-    let refused = Door::new(settings(&rig.fake, "PERMANENT"), &secret, http(), http(), Default::default(), store);
+    let refused = DoorDestination::new(settings(&rig.fake, "PERMANENT"), &secret, http(), http(), Default::default(), store);
     let message = refused.err().expect("refused").to_string();
     assert_eq!(message, r#"Secret "door" has no key "clientSecret""#);
     assert!(rig.fake.requests().is_empty());

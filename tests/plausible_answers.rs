@@ -1,5 +1,5 @@
 //! Unknown-but-plausible answers are safe, for every connector (issue 11): a status word never
-//! seen before is `unknown` (no access, reported by the engine), a missing email or phone is no
+//! seen before is `unknown` (no access, reported by the sync run), a missing email or phone is no
 //! error, an ID of the other JSON type (number vs string) parses, and a response that cannot be
 //! read to its end fails the property instead of emptying it.
 
@@ -11,7 +11,7 @@ use pms_sync::credentials::SecretData;
 use pms_sync::http::{HttpClient, HttpSettings, RateLimiter};
 use pms_sync::metrics::Metrics;
 use pms_sync::pms::{Connector, ConnectorOptions, PmsError, PmsSource};
-use pms_sync::sync::ResidentStatus;
+use pms_sync::domain::ResidentStatus;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 

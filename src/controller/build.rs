@@ -2,14 +2,14 @@
 //! No Kubernetes types: the `plan` command uses it outside any cluster.
 
 use crate::credentials::SecretData;
-use crate::destination::door::{Door, MappingStore, TokenCache};
+use crate::destination::door::{DoorDestination, MappingStore, TokenCache};
 use crate::destination::{DestinationConfigError, Target, scim::Scim};
-use crate::engine::SyncConfig;
+use crate::sync::SyncConfig;
 use std::sync::Arc;
 
 use crate::http::{HttpClient, RateLimit, RateLimiter};
 use crate::pms::{Connector, ConnectorConfigError, ConnectorOptions, check_supported};
-use crate::sync::Scope;
+use crate::domain::Scope;
 
 use super::status::Failure;
 use super::validate::{ValidatedDestination, ValidatedSpec};
@@ -62,7 +62,7 @@ pub fn clients<'a>(
             let data = secret(name).ok_or_else(|| missing(name))?;
             let parts = door_parts();
             let budget = limiter("door", RateLimit::per_minute(*max_requests_per_minute));
-            let door = Door::new(
+            let door = DoorDestination::new(
                 settings.clone(),
                 data,
                 http("door").with_limiter(budget),
@@ -77,7 +77,7 @@ pub fn clients<'a>(
     Ok((connector, target))
 }
 
-/// The engine's configuration for one run of `spec`.
+/// The configuration of one sync run (`crate::sync`) of `spec`.
 pub fn sync_config(
     spec: &ValidatedSpec,
     scope: Scope,

@@ -1,7 +1,7 @@
 //! The `PmsIntegration` controller: kube-runtime wiring and the reconcile pipeline.
 //!
 //! reconcile = gate (enabled?) → validate → dereference Secrets → due? → build connector and
-//! destination → sync (fetch → plan → apply, in `engine`) → status and events.
+//! destination → sync (fetch → plan → apply, in `crate::sync`) → status and events.
 //! Every step but the Kubernetes reads and writes is a pure or Kubernetes-free function.
 
 pub mod build;
@@ -32,12 +32,12 @@ use tracing::{info, warn};
 use crate::api::{APPROVE_DEPROVISION_ANNOTATION, PmsIntegration, PmsIntegrationStatus, REQUESTED_AT_ANNOTATION};
 use crate::conditions::{self, reason};
 use crate::destination::door::TokenCache;
-use crate::engine::{self, SyncReport};
+use crate::sync::{self, SyncReport};
 use crate::http::{HttpClient, HttpSettings, RateLimit, RateLimiter};
 use crate::metrics::Metrics;
-use crate::sync::Scope;
+use crate::domain::Scope;
 use due::{Due, Observed};
-use status::{Failure, Observation};
+use status::{Failure, Acknowledgement};
 use validate::ValidatedSpec;
 
 /// Field manager of every status write.
@@ -480,7 +480,7 @@ async fn reconcile(obj: Arc<PmsIntegration>, ctx: Arc<Context>) -> Result<Action
     }
     let token = obj.annotations().get(REQUESTED_AT_ANNOTATION).cloned();
     let seen =
-        Observation { generation: obj.metadata.generation, token: token.as_deref(), now: jiff::Timestamp::now() };
+        Acknowledgement { generation: obj.metadata.generation, token: token.as_deref(), now: jiff::Timestamp::now() };
 
     // Gate: a disabled integration acknowledges requests and calls nobody.
     if !obj.spec.enabled {
@@ -546,11 +546,11 @@ async fn reconcile(obj: Arc<PmsIntegration>, ctx: Arc<Context>) -> Result<Action
         Ok(spec) => {
             let secrets = secrets.expect("secrets are read for every valid spec");
             let scope = Scope::new(&namespace, &name);
-            let (report, failure) = sync(&ctx, &obj, scope, &spec, &secrets, approval.clone()).await;
+            let (report, failure) = run_sync(&ctx, &obj, scope, &spec, &secrets, approval.clone()).await;
             (report, failure, spec.interval, spec.dry_run)
         }
     };
-    let seen = Observation { now: jiff::Timestamp::now(), ..seen };
+    let seen = Acknowledgement { now: jiff::Timestamp::now(), ..seen };
     let (next_status, next) =
         status::after_attempt(&previous, &seen, started, &digest, interval, dry_run, report.as_ref(), failure.as_ref());
     // Metrics first: whoever sees the new status sees the gauge that goes with it.
@@ -568,7 +568,7 @@ async fn reconcile(obj: Arc<PmsIntegration>, ctx: Arc<Context>) -> Result<Action
 }
 
 /// Builds the connector and destination and runs one sync. Configuration errors are permanent.
-async fn sync(
+async fn run_sync(
     ctx: &Context,
     obj: &PmsIntegration,
     scope: Scope,
@@ -604,7 +604,7 @@ async fn sync(
         ctx.settings.write_concurrency,
         deadline,
     );
-    let report = engine::run(&connector, &target, &config).await;
+    let report = sync::run(&connector, &target, &config).await;
     let failure = status::classify(&report);
     (Some(report), failure)
 }

@@ -10,9 +10,9 @@ use crate::api::{
     SyncSummary,
 };
 use crate::conditions::{self, READY, STALLED, reason};
-use crate::engine::{Counts, SyncReport};
+use crate::sync::{Counts, SyncReport};
 use crate::pms::PmsError;
-use crate::sync::Guard;
+use crate::domain::Guard;
 
 /// When to try again after an attempt that did not fully succeed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,14 +53,14 @@ impl Failure {
     }
 }
 
-/// What the controller observed when it decided to act.
-pub struct Observation<'a> {
+/// What a status acknowledges as handled: the generation and sync request acted on, and when.
+pub struct Acknowledgement<'a> {
     pub generation: Option<i64>,
     pub token: Option<&'a str>,
     pub now: jiff::Timestamp,
 }
 
-fn acknowledge(previous: &PmsIntegrationStatus, seen: &Observation<'_>) -> PmsIntegrationStatus {
+fn acknowledge(previous: &PmsIntegrationStatus, seen: &Acknowledgement<'_>) -> PmsIntegrationStatus {
     let mut status = previous.clone();
     conditions::remove(&mut status.conditions, conditions::RECONCILING);
     status.observed_generation = seen.generation;
@@ -71,7 +71,7 @@ fn acknowledge(previous: &PmsIntegrationStatus, seen: &Observation<'_>) -> PmsIn
 }
 
 /// Disabled: acknowledge the token and generation, make no calls, schedule nothing.
-pub fn disabled(previous: &PmsIntegrationStatus, seen: &Observation<'_>) -> PmsIntegrationStatus {
+pub fn disabled(previous: &PmsIntegrationStatus, seen: &Acknowledgement<'_>) -> PmsIntegrationStatus {
     let mut status = acknowledge(previous, seen);
     status.next_sync_time = None;
     conditions::set(
@@ -92,7 +92,7 @@ pub fn disabled(previous: &PmsIntegrationStatus, seen: &Observation<'_>) -> PmsI
 #[allow(clippy::too_many_arguments)]
 pub fn after_attempt(
     previous: &PmsIntegrationStatus,
-    seen: &Observation<'_>,
+    seen: &Acknowledgement<'_>,
     started: jiff::Timestamp,
     secrets_digest: &str,
     interval: Duration,
@@ -261,7 +261,7 @@ fn success_message(report: &SyncReport) -> String {
 
 /// Classifies a finished run. `None` means full success.
 pub fn classify(report: &SyncReport) -> Option<Failure> {
-    use crate::engine::RunError;
+    use crate::sync::RunError;
     let failed: Vec<String> =
         report.properties.iter().filter_map(|p| p.error.as_ref().map(|e| format!("{}: {e}", p.id))).collect();
     let errors = || report.properties.iter().filter_map(|p| p.error.as_ref());
@@ -360,7 +360,7 @@ pub fn classify(report: &SyncReport) -> Option<Failure> {
 mod overflow_tests {
     use super::*;
     use crate::destination::DestinationError;
-    use crate::engine::PropertyResult;
+    use crate::sync::PropertyResult;
 
     fn property(id: &str, error: Option<PmsError>) -> PropertyResult {
         PropertyResult { id: id.into(), residents: 0, error }
@@ -375,7 +375,7 @@ mod overflow_tests {
         assert_eq!((f.reason, f.retry), (reason::PMS_NOT_LICENSED, Retry::Backoff));
         let all = SyncReport {
             properties: vec![property("1", unlicensed()), property("2", unlicensed())],
-            fatal: Some(crate::engine::RunError::AllPropertiesFailed),
+            fatal: Some(crate::sync::RunError::AllPropertiesFailed),
             ..Default::default()
         };
         assert!(classify(&all).unwrap().is_permanent());

@@ -6,10 +6,10 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use crate::api::{
-    AccessRole, DeprovisionMode as SpecMode, LatchDestinationSpec, NormalizedStatus, PmsIntegrationSpec, PmsProvider,
+    AccessRole, DeprovisionMode as SpecMode, DoorDestinationSpec, NormalizedStatus, PmsIntegrationSpec, PmsProvider,
 };
 use crate::destination::door::{DoorSettings, client as door_client};
-use crate::sync::{DeprovisionMode, Exclusions, Policy, ResidentRole, ResidentStatus};
+use crate::domain::{DeprovisionMode, Exclusions, Policy, ResidentRole, ResidentStatus};
 
 pub const MIN_INTERVAL: Duration = Duration::from_secs(60);
 /// Longest interval: 30 days. Far beyond any sensible schedule, and far inside every clock's range.
@@ -179,7 +179,7 @@ pub fn validate(spec: &PmsIntegrationSpec, namespace: &str) -> Result<ValidatedS
     })
 }
 
-fn door(spec: &LatchDestinationSpec, insecure: bool) -> Result<ValidatedDestination, InvalidSpec> {
+fn door(spec: &DoorDestinationSpec, insecure: bool) -> Result<ValidatedDestination, InvalidSpec> {
     let field = "spec.destination.latch";
     let uuid = |value: &str, what: &str| -> Result<String, InvalidSpec> {
         let ok = value.len() == 36 && value.chars().all(|c| c.is_ascii_hexdigit() || c == '-');
@@ -339,7 +339,7 @@ mod tests {
         assert_eq!(v.secret_names(), ["buildium", "scim"]);
     }
 
-    fn latch() -> LatchDestinationSpec {
+    fn latch() -> DoorDestinationSpec {
         serde_json::from_value(serde_json::json!({
             "buildingUuid": "8A7C1E3B-0000-4000-8000-000000000001",
             "credentialsSecretRef": {"name": "door"},
@@ -408,7 +408,7 @@ mod tests {
             (
                 |s| {
                     s.destination.scim = None;
-                    s.destination.latch = Some(LatchDestinationSpec { building_uuid: "b-1".into(), ..latch() });
+                    s.destination.latch = Some(DoorDestinationSpec { building_uuid: "b-1".into(), ..latch() });
                 },
                 "spec.destination.latch.buildingUuid",
             ),
@@ -434,7 +434,7 @@ mod tests {
                 |s| {
                     s.destination.scim = None;
                     s.destination.latch =
-                        Some(LatchDestinationSpec { token_url: Some("http://auth.example.com/t".into()), ..latch() });
+                        Some(DoorDestinationSpec { token_url: Some("http://auth.example.com/t".into()), ..latch() });
                 },
                 "spec.destination.latch.tokenUrl",
             ),

@@ -7,7 +7,7 @@ use std::future::Future;
 
 use crate::credentials::MissingKey;
 use crate::http::HttpError;
-use crate::sync::{Action, ManagedUser, UserRecord};
+use crate::domain::{Action, ManagedUser, UserRecord};
 
 /// Where residents are provisioned.
 pub trait Destination: Send + Sync {
@@ -85,7 +85,7 @@ pub enum DestinationConfigError {
 /// The configured destination of one integration.
 pub enum Target {
     Scim(Box<scim::Scim>),
-    Door(Box<door::Door>),
+    Door(Box<door::DoorDestination>),
 }
 
 impl Destination for Target {

@@ -1,4 +1,4 @@
-//! SCIM 2.0 destination (RFC 7643/7644; access-target.md §3).
+//! SCIM 2.0 destination (RFC 7643/7644; docs/destinations.md#scim-20).
 //!
 //! - discovers `/ServiceProviderConfig` once per run: PATCH when supported, else PUT; server-side
 //!   filtering when supported, else client-side;
@@ -14,7 +14,7 @@ use super::{Destination, DestinationConfigError, DestinationError};
 use crate::credentials::SecretData;
 use crate::http::HttpClient;
 use crate::pms::join_url;
-use crate::sync::{Action, ManagedUser, Phone, PhoneKind, UserRecord};
+use crate::domain::{Action, ManagedUser, Phone, PhoneKind, UserRecord};
 
 pub const SECRET_KEYS: [&str; 1] = ["token"];
 const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";

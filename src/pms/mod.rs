@@ -17,7 +17,7 @@ use crate::credentials::{MissingKey, SecretData};
 use std::sync::Arc;
 
 use crate::http::{HttpClient, HttpError, RateLimit, RateLimiter};
-use crate::sync::Resident;
+use crate::domain::Resident;
 
 /// Reads the residents of one property.
 pub trait PmsSource: Send + Sync {
@@ -164,12 +164,12 @@ pub(crate) fn require_numeric_ids(property_ids: &[String], what: &str) -> Result
 
 /// Parses a vendor date: ISO `YYYY-MM-DD` (a timestamp's date part) or US `MM/DD/YYYY` (Yardi,
 /// Entrata), with or without a time after it.
-pub(crate) fn parse_date(value: Option<&str>) -> Option<crate::sync::Date> {
+pub(crate) fn parse_date(value: Option<&str>) -> Option<crate::domain::Date> {
     let v = value?.trim();
     if let Some((month, rest)) = v.split_once('/') {
         let (day, year) = rest.split_once('/')?;
         let year: i16 = year.get(..4)?.parse().ok()?;
-        return crate::sync::Date::new(year, month.trim().parse().ok()?, day.trim().parse().ok()?).ok();
+        return crate::domain::Date::new(year, month.trim().parse().ok()?, day.trim().parse().ok()?).ok();
     }
     v.get(..10).unwrap_or(v).parse().ok()
 }
@@ -249,7 +249,7 @@ mod tests {
 
     #[test]
     fn people_without_an_id_fail_the_listing_and_rows_naming_nobody_are_skipped() {
-        let resident = || Resident::new("1", "7", "Current", crate::sync::ResidentStatus::Current);
+        let resident = || Resident::new("1", "7", "Current", crate::domain::ResidentStatus::Current);
         let mut people = People::default();
         people.push(Some(Ok(resident())));
         people.push(None);

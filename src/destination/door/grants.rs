@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
-use crate::sync::{Date, UserRecord};
+use crate::domain::{Date, UserRecord};
 
 /// A grant we hold on one door or key of one user.
 #[derive(Clone, Debug, PartialEq, Eq)]

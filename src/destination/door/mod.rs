@@ -1,4 +1,4 @@
-//! DOOR (formerly Latch) partner API as a destination (access-target.md §1).
+//! DOOR (formerly Latch) partner API as a destination (docs/destinations.md#door-formerly-latch).
 //!
 //! A resident with access is a DOOR user holding grants we made: their unit's door (by default the
 //! building's PRIVATE door named like the unit) and the keys every resident gets, from now or from a
@@ -26,7 +26,7 @@ use jiff::tz::TimeZone;
 use super::{Destination, DestinationConfigError, DestinationError};
 use crate::credentials::SecretData;
 use crate::http::HttpClient;
-use crate::sync::{Action, ManagedUser, UserRecord};
+use crate::domain::{Action, ManagedUser, UserRecord};
 pub use client::TokenCache;
 use client::{Access, Client, PostUser, User};
 use grants::Wanted;
@@ -56,14 +56,14 @@ pub struct DoorSettings {
     pub notify: bool,
 }
 
-pub struct Door {
+pub struct DoorDestination {
     client: Client,
     settings: DoorSettings,
     store: Arc<dyn MappingStore>,
     state: Mutex<State>,
 }
 
-impl Door {
+impl DoorDestination {
     pub fn new(
         settings: DoorSettings,
         secret: &SecretData,
@@ -464,7 +464,7 @@ struct Contact<'a> {
     phone: Option<&'a str>,
 }
 
-impl Destination for Door {
+impl Destination for DoorDestination {
     async fn list_managed(&self, prefix: &str) -> Result<Vec<ManagedUser>, DestinationError> {
         {
             let mut state = self.state();

@@ -1,4 +1,4 @@
-//! AppFolio connector (pms-apis.md §4): Reports API v2, `POST <baseUrl>/api/v2/reports/
+//! AppFolio connector (docs/connectors.md#appfolio): Reports API v2, `POST <baseUrl>/api/v2/reports/
 //! tenant_directory.json` with HTTP Basic (`clientId`:`clientSecret`), then `POST` each
 //! `next_page_url` with the JSON body `{}` until it is null. About 7 requests per 15 s, page links
 //! not counted. `baseUrl` is the customer's `https://<database>.appfolio.com`.
@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use crate::credentials::SecretData;
 use crate::http::{HttpClient, RateLimit};
 use crate::pms::{ConnectorConfigError, PmsError, PmsSource, join_url, required_base_url};
-use crate::sync::Resident;
+use crate::domain::Resident;
 
 pub const SECRET_KEYS: [&str; 2] = ["clientId", "clientSecret"];
 pub const DEFAULT_LIMIT: RateLimit = RateLimit { calls: 7, per: std::time::Duration::from_secs(15) };

@@ -1,4 +1,4 @@
-//! Buildium leases and tenants → normalized residents (pms-apis.md §5 and §13).
+//! Buildium leases and tenants → normalized residents (docs/connectors.md#buildium).
 //!
 //! A resident is one tenant on one lease of the property. The tenant's own status on the lease
 //! (`Current`/`Future`/`MovedOut`) wins over the lease's (`Active`/`Future`/`Past`). Lease data comes
@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use super::api::{LeaseMessage, PhoneNumberMessage, TenantMessage};
 use crate::pms::{PmsError, parse_date};
-use crate::sync::{Access, Phone, PhoneKind, Resident, ResidentRole, ResidentStatus};
+use crate::domain::{Entitlement, Phone, PhoneKind, Resident, ResidentRole, ResidentStatus};
 
 /// Normalizes a Buildium status: tenant-on-lease and lease vocabularies both.
 pub fn normalize(raw: &str) -> ResidentStatus {
@@ -129,7 +129,7 @@ fn resident(
     // Someone the lease names but the tenant listing does not return: a moved-out person needs no
     // contact details to be deprovisioned, but a person who should have access cannot be synced
     // safely, so the property is incomplete (rather than deprovisioning someone by omission).
-    if person.is_none() && status.access() != Access::None {
+    if person.is_none() && status.access() != Entitlement::None {
         return Err(PmsError::Incomplete(format!(
             "lease {lease_id} names tenant {tenant_id}, which the tenant listing did not return"
         )));

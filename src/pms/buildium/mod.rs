@@ -1,4 +1,4 @@
-//! Buildium Open API v1 connector (pms-apis.md §5; `../shared/vendor-specs/buildium-openapi.json`).
+//! Buildium Open API v1 connector (docs/connectors.md#buildium; `../shared/vendor-specs/buildium-openapi.json`).
 //!
 //! Auth: headers `x-buildium-client-id` / `x-buildium-client-secret` from Secret keys `clientId` /
 //! `clientSecret`. Per property: `GET /v1/leases` and `GET /v1/leases/tenants` with
@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 use crate::credentials::SecretData;
 use crate::http::{HttpClient, RateLimit};
 use crate::pms::{ConnectorConfigError, PmsError, PmsSource, join_url};
-use crate::sync::Resident;
+use crate::domain::Resident;
 
 pub const DEFAULT_BASE_URL: &str = "https://api.buildium.com";
 /// Integrators throttle Buildium to 10 requests/s; stay well below.

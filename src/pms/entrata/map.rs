@@ -1,4 +1,4 @@
-//! Entrata `getLeases` results → normalized residents (pms-apis.md §3, §13).
+//! Entrata `getLeases` results → normalized residents (docs/connectors.md#entrata).
 //!
 //! Read through `serde_json::Value` on purpose: Entrata sends numbers as strings or numbers, a
 //! one-element list as an object or an array, and omits empty fields; a typed model would reject
@@ -7,7 +7,7 @@
 use serde_json::Value;
 
 use crate::pms::{MissingId, Row, parse_date};
-use crate::sync::{Phone, PhoneKind, Resident, ResidentRole, ResidentStatus};
+use crate::domain::{Phone, PhoneKind, Resident, ResidentRole, ResidentStatus};
 
 /// Entrata status names and `leaseStatusTypeId`s: 1 Applicant, 2 Cancelled, 3 Future, 4 Current,
 /// 5 Notice, 6 Past, as the captured pick list says
@@ -54,7 +54,7 @@ pub fn list<'a>(v: &'a Value, outer: &str, inner: &str) -> Vec<&'a Value> {
     }
 }
 
-fn date(v: &Value) -> Option<crate::sync::Date> {
+fn date(v: &Value) -> Option<crate::domain::Date> {
     parse_date(text(v).as_deref())
 }
 

@@ -1,4 +1,4 @@
-//! Entrata connector (pms-apis.md §3): JSON-RPC over POST to `<baseUrl>/leases`, method
+//! Entrata connector (docs/connectors.md#entrata): JSON-RPC over POST to `<baseUrl>/leases`, method
 //! `getLeases` **version r2**, with `X-Api-Key` (gateway, Secret key `apiKey`) or HTTP Basic
 //! (legacy host, keys `username`, `password`). Errors arrive in the body with HTTP 200. Pages with
 //! `page_no` / `per_page` until a page is empty, or brings nothing new (a gateway that ignores
@@ -25,7 +25,7 @@ use serde_json::{Value, json};
 use crate::credentials::SecretData;
 use crate::http::{HttpClient, RateLimit};
 use crate::pms::{ConnectorConfigError, PmsError, PmsSource, join_url, require_numeric_ids, required_base_url};
-use crate::sync::Resident;
+use crate::domain::Resident;
 
 /// Conservative default: Entrata limits per web service and credential per minute, hour and day.
 pub const DEFAULT_LIMIT: RateLimit = RateLimit::per_minute(60);

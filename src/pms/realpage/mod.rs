@@ -1,4 +1,4 @@
-//! RealPage OneSite connector (pms-apis.md §2): the RPX SOAP gateway, `getresidentlist` once per
+//! RealPage OneSite connector (docs/connectors.md#realpage-onesite): the RPX SOAP gateway, `getresidentlist` once per
 //! site, with an `auth` block (`pmcid`, `siteid`, `licensekey`, `system`) and the
 //! `<getresidentlistargs><ExtensionData/></getresidentlistargs>` element every public caller sends.
 //! A method the license key is not enabled for is reported as such (`NotLicensed`), not as an
@@ -15,7 +15,7 @@ use crate::credentials::SecretData;
 use crate::http::{HttpClient, RateLimit};
 use crate::pms::soap::{self, Element};
 use crate::pms::{ConnectorConfigError, MissingId, PmsError, PmsSource, Row, parse_date, require_numeric_ids};
-use crate::sync::{Phone, PhoneKind, Resident, ResidentRole, ResidentStatus};
+use crate::domain::{Phone, PhoneKind, Resident, ResidentRole, ResidentStatus};
 
 pub const SECRET_KEYS: [&str; 2] = ["pmcId", "licenseKey"];
 /// The RPX gateway; partners usually have their own service path under it: set `baseUrl`.
@@ -95,7 +95,7 @@ impl PmsSource for Realpage {
     }
 }
 
-/// OneSite lease statuses (pms-apis.md §2, §13; the capture's `leasestatus` values are Former,
+/// OneSite lease statuses (docs/connectors.md#statuses; the capture's `leasestatus` values are Former,
 /// Former Applicant, Current, Applicant, Future Lease and Applicant - Lease Signed). A future lease
 /// is a future resident: no access before move-in. Notice and eviction come as a date and a flag.
 pub fn normalize(raw: &str) -> ResidentStatus {

@@ -1,4 +1,4 @@
-//! Yardi Voyager connector (pms-apis.md §1): SOAP 1.1 `ItfResidentTransactions20.asmx`,
+//! Yardi Voyager connector (docs/connectors.md#yardi-voyager): SOAP 1.1 `ItfResidentTransactions20.asmx`,
 //! `GetResidentTransactions_Login` once per `YardiPropertyId`, credentials in the body. Errors
 //! arrive as SOAP faults or inside an HTTP 200 result (`<Messages><Message messageType="Error">`,
 //! or bare text such as "Login failed.").
@@ -17,7 +17,7 @@ use crate::credentials::SecretData;
 use crate::http::{HttpClient, RateLimit};
 use crate::pms::soap::{self, Element};
 use crate::pms::{ConnectorConfigError, MissingId, PmsError, PmsSource, join_url, parse_date, required_base_url};
-use crate::sync::{Phone, PhoneKind, Resident, ResidentRole, ResidentStatus};
+use crate::domain::{Phone, PhoneKind, Resident, ResidentRole, ResidentStatus};
 
 pub const SECRET_KEYS: [&str; 7] =
     ["username", "password", "serverName", "database", "platform", "interfaceEntity", "interfaceLicense"];
@@ -151,7 +151,7 @@ impl PmsSource for Yardi {
     }
 }
 
-/// Yardi statuses (exact list unpublished, pms-apis.md §1): `Customer@Type` values seen are
+/// Yardi statuses (exact list unpublished, docs/connectors.md#statuses): `Customer@Type` values seen are
 /// "current resident", "future resident", "applicant" and "customer" (a roommate, whose status is
 /// the household's); GetCovered's sync also expects Past, Notice, Eviction, Canceled, Wait List and
 /// Denied. Matched loosely; anything else is `unknown` (overridable).
@@ -210,7 +210,7 @@ fn household_residents(property_id: &str, household: &Element) -> Vec<super::Row
             // (their own `ActualMoveOut`), which is theirs alone.
             let moved_out = lease
                 .and_then(|l| parse_date(l.text_of("ActualMoveOut").as_deref()))
-                .is_some_and(|d| !crate::sync::placeholder::is_placeholder_date(d));
+                .is_some_and(|d| !crate::domain::placeholder::is_placeholder_date(d));
             let status_raw = match own.eq_ignore_ascii_case(ROOMMATE) {
                 true if moved_out => MOVED_OUT_ROOMMATE.to_string(),
                 true => head_status.clone(),
@@ -256,7 +256,7 @@ fn household_residents(property_id: &str, household: &Element) -> Vec<super::Row
                 .collect();
             let date = |name: &str| {
                 let own = lease.and_then(|l| parse_date(l.text_of(name).as_deref()));
-                own.filter(|d| !crate::sync::placeholder::is_placeholder_date(*d))
+                own.filter(|d| !crate::domain::placeholder::is_placeholder_date(*d))
                     .or_else(|| head_lease.and_then(|l| parse_date(l.text_of(name).as_deref())))
             };
             r.lease_start = date("LeaseFromDate");

@@ -149,10 +149,10 @@ pub fn digest<'a>(actions: impl Iterator<Item = &'a Action>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sync::desired::{Policy, desired_users};
-    use crate::sync::model::{Resident, ResidentStatus};
-    use crate::sync::plan::{DeprovisionMode, plan};
-    use crate::sync::user::{ManagedUser, UserRecord};
+    use crate::domain::desired::{Policy, desired_users};
+    use crate::domain::model::{Resident, ResidentStatus};
+    use crate::domain::plan::{DeprovisionMode, plan};
+    use crate::domain::user::{ManagedUser, UserRecord};
     use proptest::prelude::*;
 
     fn scope() -> Scope {

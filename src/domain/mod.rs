@@ -1,7 +1,7 @@
 //! The domain core: residents, statuses, identity, desired users and the plan.
 //!
 //! Nothing here knows about Kubernetes or HTTP, so every rule that decides who can open a door is
-//! unit- and property-tested in isolation (linkerd's policy-controller keeps `core` apart likewise).
+//! unit- and property-tested in isolation (docs/decisions.md).
 
 pub mod adopt;
 pub mod breaker;
@@ -14,6 +14,6 @@ pub mod user;
 pub use adopt::Conflict;
 pub use breaker::{Guard, HoldReason};
 pub use desired::{DesiredSet, Exclusions, Policy, desired_users};
-pub use model::{Access, Date, Phone, PhoneKind, REDACTED, Resident, ResidentRole, ResidentStatus};
+pub use model::{Entitlement, Date, Phone, PhoneKind, REDACTED, Resident, ResidentRole, ResidentStatus};
 pub use plan::{Action, DeprovisionMode, Plan, plan, plan_with};
 pub use user::{ManagedUser, Scope, UserRecord};

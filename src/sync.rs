@@ -10,8 +10,8 @@ use futures::{StreamExt, stream};
 
 use crate::destination::{Destination, DestinationError};
 use crate::pms::{PmsError, PmsSource};
-use crate::sync::breaker::{self, Guard};
-use crate::sync::{Action, Conflict, DeprovisionMode, Plan, Policy, Resident, Scope, adopt, desired_users, plan_with};
+use crate::domain::breaker::{self, Guard};
+use crate::domain::{Action, Conflict, DeprovisionMode, Plan, Policy, Resident, Scope, adopt, desired_users, plan_with};
 
 /// What to sync.
 #[derive(Clone, Debug)]
@@ -198,7 +198,7 @@ pub async fn fetch_and_plan<P: PmsSource, D: Destination>(
     report.unknown_statuses = desired.unknown_statuses.clone();
     let unknown_by_property = std::mem::take(&mut desired.unknown_by_property);
     let differs =
-        |existing: &crate::sync::ManagedUser, want: &crate::sync::UserRecord| destination.differs(existing, want);
+        |existing: &crate::domain::ManagedUser, want: &crate::domain::UserRecord| destination.differs(existing, want);
     let mut plan = plan_with(&config.scope, desired, managed, &failed, config.mode, &differs);
 
     // First contact: a create whose email a destination user already holds is an adoption (exact

@@ -75,7 +75,7 @@ fn normalize(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sync::user::UserRecord;
+    use crate::domain::user::UserRecord;
 
     fn record(external_id: &str, given: &str, family: &str, email: &str) -> UserRecord {
         UserRecord {

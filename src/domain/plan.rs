@@ -226,8 +226,8 @@ fn deprovision(out: &mut Plan, user: ManagedUser, mode: DeprovisionMode) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sync::desired::{Exclusions, Policy, desired_users};
-    use crate::sync::model::{Resident, ResidentStatus};
+    use crate::domain::desired::{Exclusions, Policy, desired_users};
+    use crate::domain::model::{Resident, ResidentStatus};
     use proptest::prelude::*;
 
     fn scope() -> Scope {

@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use super::model::{Access, Resident, ResidentRole, ResidentStatus};
+use super::model::{Entitlement, Resident, ResidentRole, ResidentStatus};
 use super::user::{Scope, UserRecord};
 
 /// The `excludedLeaseStatuses` of a spec, matched case-insensitively against a resident's raw
@@ -55,16 +55,16 @@ impl Policy {
             .map(|(_, s)| *s)
     }
 
-    fn access(&self, resident: &Resident) -> Access {
-        if self.access_roles.contains(&resident.role) { resident.status.access() } else { Access::None }
+    fn access(&self, resident: &Resident) -> Entitlement {
+        if self.access_roles.contains(&resident.role) { resident.status.access() } else { Entitlement::None }
     }
 
     /// Order of leases of one person: what access they give first, then the status rank.
     fn rank(&self, resident: &Resident) -> (u8, u8) {
         let access = match self.access(resident) {
-            Access::Granted => 2,
-            Access::Scheduled => 1,
-            Access::None => 0,
+            Entitlement::Granted => 2,
+            Entitlement::Scheduled => 1,
+            Entitlement::None => 0,
         };
         (access, resident.status.access_rank())
     }
@@ -161,9 +161,9 @@ pub fn desired_users(scope: &Scope, mut residents: Vec<Resident>, policy: &Polic
             continue;
         }
         let active = match policy.access(&resident) {
-            Access::Granted => true,
-            Access::Scheduled => false,
-            Access::None => continue,
+            Entitlement::Granted => true,
+            Entitlement::Scheduled => false,
+            Entitlement::None => continue,
         };
         set.users.push(to_user(scope, resident, active));
     }
@@ -267,7 +267,7 @@ fn dedup(values: &mut Vec<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sync::model::{Phone, PhoneKind};
+    use crate::domain::model::{Phone, PhoneKind};
 
     fn policy(exclusions: &[&str]) -> Policy {
         Policy { exclusions: Exclusions::new(exclusions), ..Policy::default() }

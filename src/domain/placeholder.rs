@@ -58,7 +58,7 @@ pub fn scrub(resident: &mut Resident) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sync::{Phone, PhoneKind, ResidentStatus};
+    use crate::domain::{Phone, PhoneKind, ResidentStatus};
 
     #[test]
     fn placeholder_emails_are_recognised_and_real_ones_kept() {

@@ -1,4 +1,4 @@
-//! The normalized resident every PMS connector produces (pms-apis.md §12–13).
+//! The normalized resident every PMS connector produces (docs/connectors.md#statuses).
 
 use std::fmt;
 
@@ -20,7 +20,7 @@ pub enum ResidentStatus {
 
 /// What a resident with a given status is entitled to in the destination.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Access {
+pub enum Entitlement {
     /// An active user.
     Granted,
     /// A user that exists but has no access yet (future residents, until move-in).
@@ -55,14 +55,14 @@ impl ResidentStatus {
         }
     }
 
-    /// The status decides access; dates only schedule (DESIGN.md "Residents, statuses, identity").
+    /// The status decides access; dates only schedule (docs/decisions.md).
     /// A resident under eviction still lives there until the PMS moves them out, so they keep access;
     /// an unknown status never grants access.
-    pub fn access(self) -> Access {
+    pub fn access(self) -> Entitlement {
         match self {
-            Self::Current | Self::Notice | Self::Evicted => Access::Granted,
-            Self::Future => Access::Scheduled,
-            Self::Applicant | Self::Past | Self::Cancelled | Self::Unknown => Access::None,
+            Self::Current | Self::Notice | Self::Evicted => Entitlement::Granted,
+            Self::Future => Entitlement::Scheduled,
+            Self::Applicant | Self::Past | Self::Cancelled | Self::Unknown => Entitlement::None,
         }
     }
 
@@ -226,7 +226,7 @@ mod tests {
         r.last_name = "Ångström".into();
         r.emails = vec!["zoe@example.org".into()];
         r.phones = vec![Phone { number: "555-0101".into(), kind: PhoneKind::Mobile }];
-        let user = crate::sync::UserRecord {
+        let user = crate::domain::UserRecord {
             external_id: "ns/it/101/7".into(),
             given_name: r.first_name.clone(),
             family_name: r.last_name.clone(),
