@@ -1,5 +1,5 @@
-//! First contact with users that exist in the destination but are not ours yet (Latch's matching
-//! rules, made explicit): a user is adopted only when first name, last name and email all match
+//! First contact with users that exist in the destination but are not ours yet (the matching rules
+//! of access vendors' own sync, made explicit; docs/decisions.md): a user is adopted only when first name, last name and email all match
 //! (case-insensitive, trimmed) and it carries no identity of its own; the same email with anything
 //! else is a conflict — never merged, reported with IDs only.
 

@@ -172,7 +172,7 @@ pub fn desired_users(scope: &Scope, mut residents: Vec<Resident>, policy: &Polic
 }
 
 /// Two residents with one email cannot both be users (userName is unique) and must never be merged
-/// by guesswork: both are held back until the PMS is fixed (Latch's "Duplicate Emails" alert).
+/// by guesswork: both are held back until the PMS is fixed (reported as duplicate emails).
 fn hold_shared_emails(set: &mut DesiredSet) {
     let mut by_email: FastMap<Cow<'_, str>, usize> = FastMap::default();
     by_email.reserve(set.users.len());
