@@ -14,11 +14,11 @@ use crate::controller::identity_store::ConfigMapStore;
 use crate::controller::{build, dereference, validate};
 use crate::credentials::SecretData;
 use crate::destination::door::{MappingStore, MemoryStore};
-use crate::sync::{self, Progress, SyncReport};
+use crate::domain::{Action, Guard, Plan, Resident, Scope};
 use crate::http::{HttpClient, HttpSettings};
 use crate::metrics::Metrics;
 use crate::pms::PmsError;
-use crate::domain::{Action, Guard, Plan, Resident, Scope};
+use crate::sync::{self, Progress, SyncReport};
 
 /// How to print the plan.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]

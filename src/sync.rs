@@ -9,9 +9,11 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use futures::{StreamExt, stream};
 
 use crate::destination::{Destination, DestinationError};
-use crate::pms::{PmsError, PmsSource};
 use crate::domain::breaker::{self, Guard};
-use crate::domain::{Action, Conflict, DeprovisionMode, Plan, Policy, Resident, Scope, adopt, desired_users, plan_with};
+use crate::domain::{
+    Action, Conflict, DeprovisionMode, Plan, Policy, Resident, Scope, adopt, desired_users, plan_with,
+};
+use crate::pms::{PmsError, PmsSource};
 
 /// What to sync.
 #[derive(Clone, Debug)]

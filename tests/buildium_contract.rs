@@ -8,16 +8,16 @@ mod support;
 
 use std::collections::BTreeMap;
 
+use pms_sync::api::PmsProvider;
 use pms_sync::credentials::SecretData;
-use pms_sync::http::HttpClient;
+use pms_sync::http::{HttpClient, RateLimiter};
 use pms_sync::metrics::Metrics;
-use pms_sync::pms::buildium::Buildium;
-use pms_sync::pms::{PmsSource, buildium};
+use pms_sync::pms::{Connector, ConnectorOptions, PmsSource};
 use support::buildium_fake::{BuildiumFake, ControlledFake};
 use support::prism::{self, Prism};
 use support::{BUILDIUM_ID, BUILDIUM_SECRET, dataset};
 
-fn connector(base_url: &str) -> Buildium {
+fn connector(base_url: &str) -> Connector {
     let secret = SecretData::new(
         "buildium",
         BTreeMap::from([
@@ -26,7 +26,14 @@ fn connector(base_url: &str) -> Buildium {
         ]),
     );
     let http = HttpClient::new("buildium", Default::default(), Metrics::default());
-    Buildium::new(Some(base_url), &["101".into(), "102".into()], &secret, http).unwrap()
+    let ids = ["101".to_string(), "102".to_string()];
+    let options = ConnectorOptions {
+        provider: PmsProvider::Buildium,
+        base_url: Some(base_url),
+        property_ids: &ids,
+        max_requests_per_minute: Some(6000),
+    };
+    Connector::new(&options, &secret, http, &|limit| std::sync::Arc::new(RateLimiter::new(limit))).unwrap()
 }
 
 #[tokio::test]
@@ -65,6 +72,5 @@ async fn the_connector_asks_and_the_fake_answers_as_buildiums_spec_says() {
     let forwarded = std::fs::read_to_string(&log).unwrap().matches("Forwarding").count();
     assert!(forwarded >= 4, "leases and tenants of both properties went through Prism ({forwarded})");
     assert!(fake.requests().iter().any(|r| r.contains("offset=")), "{:?}", fake.requests());
-    let _ = buildium::DEFAULT_LIMIT;
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -11,11 +11,11 @@ use jiff::civil::Date;
 use pms_sync::credentials::SecretData;
 use pms_sync::destination::door::{DoorDestination, DoorSettings, Mapping, MappingStore, MemoryStore, TokenCache};
 use pms_sync::destination::{Destination, DestinationError};
-use pms_sync::sync::{self, RunError, SyncConfig, SyncReport};
+use pms_sync::domain::{DeprovisionMode, Phone, PhoneKind, Policy, Resident, ResidentStatus, Scope};
 use pms_sync::http::{HttpClient, HttpSettings, RateLimit, RateLimiter};
 use pms_sync::metrics::Metrics;
 use pms_sync::pms::{PmsError, PmsSource};
-use pms_sync::domain::{DeprovisionMode, Phone, PhoneKind, Policy, Resident, ResidentStatus, Scope};
+use pms_sync::sync::{self, RunError, SyncConfig, SyncReport};
 use support::door_fake::{
     self, CreateFault, DoorFake, KEY_LOBBY, MANAGER, OPEN_END_SENTINEL, OTHER_PARTNER, SpecReading, sorted, unit_door,
 };
@@ -356,7 +356,8 @@ async fn a_secret_without_the_client_secret_is_refused_by_name() {
     let rig = Rig::new(&["1A"]).await;
     let secret = SecretData::new("door", [("clientId".to_string(), "id".to_string())].into());
     let store = Arc::new(MemoryStore::default()) as Arc<dyn MappingStore>;
-    let refused = DoorDestination::new(settings(&rig.fake, "PERMANENT"), &secret, http(), http(), Default::default(), store);
+    let refused =
+        DoorDestination::new(settings(&rig.fake, "PERMANENT"), &secret, http(), http(), Default::default(), store);
     let message = refused.err().expect("refused").to_string();
     assert_eq!(message, r#"Secret "door" has no key "clientSecret""#);
     assert!(rig.fake.requests().is_empty());

@@ -8,10 +8,10 @@ use std::sync::Arc;
 
 use pms_sync::api::PmsProvider;
 use pms_sync::credentials::SecretData;
+use pms_sync::domain::ResidentStatus;
 use pms_sync::http::{HttpClient, HttpSettings, RateLimiter};
 use pms_sync::metrics::Metrics;
 use pms_sync::pms::{Connector, ConnectorOptions, PmsError, PmsSource};
-use pms_sync::domain::ResidentStatus;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 

@@ -7,9 +7,9 @@ use crate::destination::{DestinationConfigError, Target, scim::Scim};
 use crate::sync::SyncConfig;
 use std::sync::Arc;
 
+use crate::domain::Scope;
 use crate::http::{HttpClient, RateLimit, RateLimiter};
 use crate::pms::{Connector, ConnectorConfigError, ConnectorOptions, check_supported};
-use crate::domain::Scope;
 
 use super::status::Failure;
 use super::validate::{ValidatedDestination, ValidatedSpec};

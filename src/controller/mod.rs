@@ -32,12 +32,12 @@ use tracing::{info, warn};
 use crate::api::{APPROVE_DEPROVISION_ANNOTATION, PmsIntegration, PmsIntegrationStatus, REQUESTED_AT_ANNOTATION};
 use crate::conditions::{self, reason};
 use crate::destination::door::TokenCache;
-use crate::sync::{self, SyncReport};
+use crate::domain::Scope;
 use crate::http::{HttpClient, HttpSettings, RateLimit, RateLimiter};
 use crate::metrics::Metrics;
-use crate::domain::Scope;
+use crate::sync::{self, SyncReport};
 use due::{Due, Observed};
-use status::{Failure, Acknowledgement};
+use status::{Acknowledgement, Failure};
 use validate::ValidatedSpec;
 
 /// Field manager of every status write.

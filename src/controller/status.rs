@@ -10,9 +10,9 @@ use crate::api::{
     SyncSummary,
 };
 use crate::conditions::{self, READY, STALLED, reason};
-use crate::sync::{Counts, SyncReport};
-use crate::pms::PmsError;
 use crate::domain::Guard;
+use crate::pms::PmsError;
+use crate::sync::{Counts, SyncReport};
 
 /// When to try again after an attempt that did not fully succeed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -6,8 +6,8 @@ pub mod scim;
 use std::future::Future;
 
 use crate::credentials::MissingKey;
-use crate::http::HttpError;
 use crate::domain::{Action, ManagedUser, UserRecord};
+use crate::http::HttpError;
 
 /// Where residents are provisioned.
 pub trait Destination: Send + Sync {

@@ -12,9 +12,9 @@ use tokio::sync::OnceCell;
 
 use super::{Destination, DestinationConfigError, DestinationError};
 use crate::credentials::SecretData;
+use crate::domain::{Action, ManagedUser, Phone, PhoneKind, UserRecord};
 use crate::http::HttpClient;
 use crate::pms::join_url;
-use crate::domain::{Action, ManagedUser, Phone, PhoneKind, UserRecord};
 
 pub const SECRET_KEYS: [&str; 1] = ["token"];
 const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";

@@ -14,6 +14,6 @@ pub mod user;
 pub use adopt::Conflict;
 pub use breaker::{Guard, HoldReason};
 pub use desired::{DesiredSet, Exclusions, Policy, desired_users};
-pub use model::{Entitlement, Date, Phone, PhoneKind, REDACTED, Resident, ResidentRole, ResidentStatus};
+pub use model::{Date, Entitlement, Phone, PhoneKind, REDACTED, Resident, ResidentRole, ResidentStatus};
 pub use plan::{Action, DeprovisionMode, Plan, plan, plan_with};
 pub use user::{ManagedUser, Scope, UserRecord};

@@ -1,23 +1,27 @@
-//! PMS connectors: one module per vendor behind [`PmsSource`].
+//! PMS connectors: one folder per vendor behind [`PmsSource`] — `mod.rs` (the wire: requests,
+//! paging, errors) and `map.rs` (vendor records → residents, pure, tested from the captured
+//! samples) — and one line per vendor in [`connectors!`]'s table below.
 //!
-//! Adding a PMS is one new module, its fake in `tests/support/`, and one arm in [`Connector`]'s
-//! matches (the compiler lists every place).
+//! Adding a PMS: its folder, its fake in `tests/support/`, and one line in the table
+//! (docs/connectors.md#adding-a-pms).
 
 pub mod appfolio;
 pub mod buildium;
 pub mod entrata;
+mod paging;
+pub mod provider;
 pub mod realpage;
 pub mod soap;
 pub mod yardi;
 
 use std::future::Future;
+use std::sync::Arc;
 
 use crate::api::PmsProvider;
 use crate::credentials::{MissingKey, SecretData};
-use std::sync::Arc;
-
-use crate::http::{HttpClient, HttpError, RateLimit, RateLimiter};
 use crate::domain::Resident;
+use crate::http::{HttpClient, HttpError, RateLimit, RateLimiter};
+pub use provider::{Config, Descriptor};
 
 /// Reads the residents of one property.
 pub trait PmsSource: Send + Sync {
@@ -48,13 +52,23 @@ impl PmsError {
     pub fn is_permanent(&self) -> bool {
         matches!(self, PmsError::Unauthorized { .. } | PmsError::NotLicensed(_))
     }
+
+    /// The error for a non-success HTTP status, or `None` for a success: 401/403 are rejected
+    /// credentials, anything else a rejected request (429 and 5xx never get here: the HTTP client
+    /// retries them and reports [`HttpError::Exhausted`]).
+    pub fn from_status(status: reqwest::StatusCode) -> Option<PmsError> {
+        let code = status.as_u16();
+        match code {
+            _ if status.is_success() => None,
+            401 | 403 => Some(PmsError::Unauthorized { status: code }),
+            _ => Some(PmsError::Rejected { status: code, code: None }),
+        }
+    }
 }
 
 /// A provider in the spec that this build has no connector for.
 #[derive(Debug, thiserror::Error)]
-#[error(
-    "provider {0:?} is not supported by this version of pms-sync (supported: buildium, entrata, appfolio, yardi, realpage)"
-)]
+#[error("provider {0:?} is not supported by this version of pms-sync (supported: {list})", list = supported().join(", "))]
 pub struct UnsupportedProvider(pub &'static str);
 
 /// Everything wrong with a connector's configuration, found before any call.
@@ -68,35 +82,6 @@ pub enum ConnectorConfigError {
     Invalid(String),
 }
 
-/// The vendor's default request budget, or `None` for a provider this build has no connector for;
-/// checked before any Secret is read.
-pub fn default_limit(provider: PmsProvider) -> Result<RateLimit, UnsupportedProvider> {
-    match provider {
-        PmsProvider::Buildium => Ok(buildium::DEFAULT_LIMIT),
-        PmsProvider::Entrata => Ok(entrata::DEFAULT_LIMIT),
-        PmsProvider::Appfolio => Ok(appfolio::DEFAULT_LIMIT),
-        PmsProvider::Yardi => Ok(yardi::DEFAULT_LIMIT),
-        PmsProvider::Realpage => Ok(realpage::DEFAULT_LIMIT),
-        other @ (PmsProvider::Rentmanager | PmsProvider::Resman | PmsProvider::Mri) => {
-            Err(UnsupportedProvider(other.as_str()))
-        }
-    }
-}
-
-/// Whether this build has a connector for `provider`.
-pub fn check_supported(provider: PmsProvider) -> Result<(), UnsupportedProvider> {
-    default_limit(provider).map(|_| ())
-}
-
-/// The configured connector of one integration.
-pub enum Connector {
-    Buildium(buildium::Buildium),
-    Entrata(entrata::Entrata),
-    Appfolio(appfolio::Appfolio),
-    Yardi(yardi::Yardi),
-    Realpage(realpage::Realpage),
-}
-
 /// How to reach one integration's PMS.
 pub struct ConnectorOptions<'a> {
     pub provider: PmsProvider,
@@ -104,6 +89,67 @@ pub struct ConnectorOptions<'a> {
     pub property_ids: &'a [String],
     /// Overrides the vendor's default budget (`spec.pms.maxRequestsPerMinute`).
     pub max_requests_per_minute: Option<u32>,
+}
+
+/// The connector table: one line per supported provider (`Variant => module::Type`). It makes the
+/// [`Connector`] enum, its dispatch, and [`DESCRIPTORS`] (each module's `DESCRIPTOR`); a module
+/// provides `DESCRIPTOR`, `Type::new(&Config, HttpClient)` and `impl PmsSource for Type`.
+macro_rules! connectors {
+    ($($variant:ident => $module:ident :: $kind:ident),+ $(,)?) => {
+        /// The configured connector of one integration.
+        pub enum Connector {
+            $($variant($module::$kind),)+
+        }
+
+        /// Every supported provider's facts, in table order.
+        pub const DESCRIPTORS: &[Descriptor] = &[$($module::DESCRIPTOR,)+];
+
+        impl Connector {
+            fn build(provider: PmsProvider, config: &Config<'_>, http: HttpClient) -> Result<Self, ConnectorConfigError> {
+                match provider {
+                    $(PmsProvider::$variant => Ok(Self::$variant($module::$kind::new(config, http)?)),)+
+                    #[allow(unreachable_patterns)]
+                    other => Err(UnsupportedProvider(other.as_str()).into()),
+                }
+            }
+        }
+
+        impl PmsSource for Connector {
+            async fn list_residents(&self, property_id: &str) -> Result<Vec<Resident>, PmsError> {
+                match self {
+                    $(Connector::$variant(c) => c.list_residents(property_id).await,)+
+                }
+            }
+        }
+    };
+}
+
+connectors! {
+    Buildium => buildium::Buildium,
+    Entrata => entrata::Entrata,
+    Appfolio => appfolio::Appfolio,
+    Yardi => yardi::Yardi,
+    Realpage => realpage::Realpage,
+}
+
+/// The facts of `provider`, if this build has a connector for it.
+pub fn descriptor(provider: PmsProvider) -> Result<&'static Descriptor, UnsupportedProvider> {
+    DESCRIPTORS.iter().find(|d| d.provider == provider).ok_or(UnsupportedProvider(provider.as_str()))
+}
+
+/// The names of the supported providers, in table order.
+pub fn supported() -> Vec<&'static str> {
+    DESCRIPTORS.iter().map(|d| d.provider.as_str()).collect()
+}
+
+/// The vendor's default request budget; checked before any Secret is read.
+pub fn default_limit(provider: PmsProvider) -> Result<RateLimit, UnsupportedProvider> {
+    descriptor(provider).map(|d| d.default_limit)
+}
+
+/// Whether this build has a connector for `provider`.
+pub fn check_supported(provider: PmsProvider) -> Result<(), UnsupportedProvider> {
+    descriptor(provider).map(|_| ())
 }
 
 impl Connector {
@@ -115,50 +161,13 @@ impl Connector {
         http: HttpClient,
         limiter: &dyn Fn(RateLimit) -> Arc<RateLimiter>,
     ) -> Result<Self, ConnectorConfigError> {
+        let descriptor = descriptor(options.provider)?;
+        let config = descriptor.check(options.base_url, options.property_ids, secret)?;
         let limit = match options.max_requests_per_minute {
             Some(calls) => RateLimit::per_minute(calls),
-            None => default_limit(options.provider)?,
+            None => descriptor.default_limit,
         };
-        let http = http.with_limiter(limiter(limit));
-        let (base, ids) = (options.base_url, options.property_ids);
-        Ok(match options.provider {
-            PmsProvider::Buildium => Self::Buildium(buildium::Buildium::new(base, ids, secret, http)?),
-            PmsProvider::Entrata => Self::Entrata(entrata::Entrata::new(base, ids, secret, http)?),
-            PmsProvider::Appfolio => Self::Appfolio(appfolio::Appfolio::new(base, ids, secret, http)?),
-            PmsProvider::Yardi => Self::Yardi(yardi::Yardi::new(base, ids, secret, http)?),
-            PmsProvider::Realpage => Self::Realpage(realpage::Realpage::new(base, ids, secret, http)?),
-            other => return Err(UnsupportedProvider(other.as_str()).into()),
-        })
-    }
-}
-
-impl PmsSource for Connector {
-    async fn list_residents(&self, property_id: &str) -> Result<Vec<Resident>, PmsError> {
-        match self {
-            Connector::Buildium(c) => c.list_residents(property_id).await,
-            Connector::Entrata(c) => c.list_residents(property_id).await,
-            Connector::Appfolio(c) => c.list_residents(property_id).await,
-            Connector::Yardi(c) => c.list_residents(property_id).await,
-            Connector::Realpage(c) => c.list_residents(property_id).await,
-        }
-    }
-}
-
-/// `spec.pms.baseUrl` for a provider that has no default, or an error saying what to put there.
-pub(crate) fn required_base_url<'a>(
-    base_url: Option<&'a str>,
-    provider: &str,
-    what: &str,
-) -> Result<&'a str, ConnectorConfigError> {
-    base_url
-        .ok_or_else(|| ConnectorConfigError::Invalid(format!("spec.pms.baseUrl is required for {provider}: {what}")))
-}
-
-/// Checks that every property ID is made of digits only (`what` names them in the message).
-pub(crate) fn require_numeric_ids(property_ids: &[String], what: &str) -> Result<(), ConnectorConfigError> {
-    match property_ids.iter().find(|id| !id.bytes().all(|b| b.is_ascii_digit())) {
-        Some(bad) => Err(ConnectorConfigError::Invalid(format!("{what} are numeric; {bad:?} is not"))),
-        None => Ok(()),
+        Self::build(options.provider, &config, http.with_limiter(limiter(limit)))
     }
 }
 
@@ -241,6 +250,45 @@ pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(
 /// Joins a base URL and an absolute API path without doubling or dropping slashes.
 pub(crate) fn join_url(base: &str, path: &str) -> String {
     format!("{}/{}", base.trim_end_matches('/'), path.trim_start_matches('/'))
+}
+
+#[cfg(test)]
+mod table_tests {
+    use super::*;
+
+    /// The README's credentials table is checked against the provider table: a row per supported
+    /// provider naming every Secret key and the default base URL, and no row for another PMS.
+    #[test]
+    fn the_readme_credentials_table_follows_the_provider_table() {
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+        let rows: Vec<&str> = readme.lines().filter(|l| l.starts_with("| `")).collect();
+        for d in DESCRIPTORS {
+            let name = d.provider.as_str();
+            let row = rows
+                .iter()
+                .find(|r| r.starts_with(&format!("| `{name}` |")))
+                .unwrap_or_else(|| panic!("README has no credentials row for {name}"));
+            for key in d.all_secret_keys() {
+                assert!(row.contains(&format!("`{key}`")), "README's {name} row does not name the key {key}");
+            }
+            match d.base_url {
+                provider::BaseUrl::Default(url) => {
+                    assert!(row.contains(url) || row.contains("default"), "README's {name} row: default {url}")
+                }
+                provider::BaseUrl::Required(_) => assert!(row.contains("required"), "README's {name} row: required"),
+            }
+        }
+        for unsupported in ["rentmanager", "resman", "mri"] {
+            assert!(!rows.iter().any(|r| r.starts_with(&format!("| `{unsupported}` |"))), "{unsupported}");
+        }
+    }
+
+    #[test]
+    fn unsupported_providers_are_named_with_the_supported_list() {
+        let err = check_supported(PmsProvider::Mri).unwrap_err().to_string();
+        assert!(err.contains("\"mri\"") && err.contains("buildium, entrata, appfolio, yardi, realpage"), "{err}");
+        assert_eq!(supported().len(), DESCRIPTORS.len());
+    }
 }
 
 #[cfg(test)]

@@ -194,11 +194,9 @@ pub(crate) fn read_result(
     if let Some(fault) = fault(&document) {
         return Err(on_fault(&fault));
     }
-    if status == 401 || status == 403 {
-        return Err(PmsError::Unauthorized { status });
-    }
-    if !(200..300).contains(&status) {
-        return Err(PmsError::Rejected { status, code: None });
+    let status = reqwest::StatusCode::from_u16(status).unwrap_or(reqwest::StatusCode::INTERNAL_SERVER_ERROR);
+    if let Some(error) = PmsError::from_status(status) {
+        return Err(error);
     }
     document
         .descendants(result)

@@ -11,9 +11,9 @@ use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use crate::destination::DestinationError;
+use crate::domain::REDACTED;
 use crate::http::{HttpClient, HttpError};
 use crate::pms::join_url;
-use crate::domain::REDACTED;
 
 pub const DEFAULT_BASE_URL: &str = "https://rest.latchaccess.com/access/sdk";
 pub const DEFAULT_TOKEN_URL: &str = "https://auth.prod.latch.com/v1/oauth/token";

@@ -25,8 +25,8 @@ use jiff::tz::TimeZone;
 
 use super::{Destination, DestinationConfigError, DestinationError};
 use crate::credentials::SecretData;
-use crate::http::HttpClient;
 use crate::domain::{Action, ManagedUser, UserRecord};
+use crate::http::HttpClient;
 pub use client::TokenCache;
 use client::{Access, Client, PostUser, User};
 use grants::Wanted;

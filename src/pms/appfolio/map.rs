@@ -3,9 +3,9 @@
 
 use serde_json::Value;
 
+use crate::domain::{Phone, PhoneKind, Resident, ResidentRole, ResidentStatus};
 use crate::pms::entrata::map::text;
 use crate::pms::{MissingId, Row, parse_date};
-use crate::domain::{Phone, PhoneKind, Resident, ResidentRole, ResidentStatus};
 
 /// Tenant statuses by name or report code (0 Current, 1 Past, 2 Future, 3 Evict, 4 Notice).
 pub fn normalize(raw: &str) -> ResidentStatus {

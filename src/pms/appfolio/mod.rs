@@ -14,14 +14,22 @@ pub mod map;
 
 use serde_json::{Value, json};
 
-use crate::credentials::SecretData;
-use crate::http::{HttpClient, RateLimit};
-use crate::pms::{ConnectorConfigError, PmsError, PmsSource, join_url, required_base_url};
 use crate::domain::Resident;
+use crate::http::{HttpClient, RateLimit};
+use crate::pms::provider::{BaseUrl, Config, Descriptor, PropertyIds};
+use crate::pms::{ConnectorConfigError, PmsError, PmsSource, join_url};
 
 pub const SECRET_KEYS: [&str; 2] = ["clientId", "clientSecret"];
 pub const DEFAULT_LIMIT: RateLimit = RateLimit { calls: 7, per: std::time::Duration::from_secs(15) };
 const MAX_PAGES: usize = 1000;
+pub const DESCRIPTOR: Descriptor = Descriptor {
+    provider: crate::api::PmsProvider::Appfolio,
+    secret_keys: &[&SECRET_KEYS],
+    base_url: BaseUrl::Required("https://<database>.appfolio.com"),
+    default_limit: DEFAULT_LIMIT,
+    property_ids: PropertyIds::Any,
+    property_ids_are: "AppFolio property IDs",
+};
 
 pub struct Appfolio {
     http: HttpClient,
@@ -31,21 +39,16 @@ pub struct Appfolio {
 }
 
 impl Appfolio {
-    pub fn new(
-        base_url: Option<&str>,
-        _property_ids: &[String],
-        secret: &SecretData,
-        http: HttpClient,
-    ) -> Result<Self, ConnectorConfigError> {
-        let base = required_base_url(base_url, "appfolio", "https://<database>.appfolio.com")?;
+    /// A connector for a checked configuration ([`DESCRIPTOR`]).
+    pub fn new(config: &Config<'_>, http: HttpClient) -> Result<Self, ConnectorConfigError> {
+        let base = config.base_url;
         let base_url = reqwest::Url::parse(base)
             .map_err(|_| ConnectorConfigError::Invalid(format!("spec.pms.baseUrl {base:?} is not a URL")))?;
-        secret.require(&SECRET_KEYS)?;
         Ok(Self {
             http,
             base_url,
-            client_id: secret.get("clientId")?.to_string(),
-            client_secret: secret.get("clientSecret")?.to_string(),
+            client_id: config.secret.get("clientId")?.to_string(),
+            client_secret: config.secret.get("clientSecret")?.to_string(),
         })
     }
 
@@ -53,12 +56,8 @@ impl Appfolio {
     async fn post(&self, url: &str, body: &Value, counted: bool) -> Result<Value, PmsError> {
         let build = |c: &reqwest::Client| c.post(url).basic_auth(&self.client_id, Some(&self.client_secret)).json(body);
         let response = if counted { self.http.send(build).await? } else { self.http.send_uncounted(build).await? };
-        let status = response.status().as_u16();
-        if status == 401 || status == 403 {
-            return Err(PmsError::Unauthorized { status });
-        }
-        if !response.status().is_success() {
-            return Err(PmsError::Rejected { status, code: None });
+        if let Some(error) = PmsError::from_status(response.status()) {
+            return Err(error);
         }
         super::read_json(&self.http, response, "the tenant directory").await
     }
@@ -92,35 +91,31 @@ impl PmsSource for Appfolio {
             "properties": {"properties_ids": [property_id]},
             "paginate_results": true,
         });
-        let mut url = join_url(self.base_url.as_str(), "api/v2/reports/tenant_directory.json");
+        let url = join_url(self.base_url.as_str(), "api/v2/reports/tenant_directory.json");
+        // A link seen before would loop: the listing cannot be read to its end.
+        let mut pages = super::paging::Pages::new("the tenant directory", MAX_PAGES);
+        pages.next(url.clone())?;
         let mut page = self.post(&url, &body, true).await?;
         let mut residents = super::People::default();
-        let mut visited = std::collections::HashSet::from([url.clone()]);
-        for _ in 0..MAX_PAGES {
-            let rows = rows(&page)?;
-            for row in rows {
+        loop {
+            for row in rows(&page)? {
                 residents.push(map::resident(property_id, row));
             }
             super::check_rows(residents.len(), "the tenant directory")?;
-            match page["next_page_url"].as_str().filter(|l| !l.is_empty()) {
-                None => return residents.finish("the tenant directory"),
-                Some(link) => {
-                    url = self.next_page(link)?;
-                    // A link seen before would loop: the listing cannot be read to its end.
-                    if !visited.insert(url.clone()) {
-                        return Err(PmsError::Incomplete("the tenant directory's next_page_url repeated".into()));
-                    }
-                    page = self.post(&url, &json!({}), false).await?;
-                }
-            }
+            let Some(link) = page["next_page_url"].as_str().filter(|l| !l.is_empty()) else {
+                return residents.finish("the tenant directory");
+            };
+            let url = self.next_page(link)?;
+            pages.next(url.clone())?;
+            page = self.post(&url, &json!({}), false).await?;
         }
-        Err(PmsError::Incomplete(format!("the tenant directory returned more than {MAX_PAGES} pages")))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::credentials::SecretData;
     use crate::http::RateLimiter;
     use crate::metrics::Metrics;
     use std::collections::BTreeMap;
@@ -138,7 +133,8 @@ mod tests {
         );
         let http = HttpClient::new("appfolio", Default::default(), Metrics::default())
             .with_limiter(Arc::new(RateLimiter::new(limit)));
-        Appfolio::new(Some(&server.uri()), &["17".into()], &secret, http).unwrap()
+        let uri = server.uri();
+        Appfolio::new(&Config { base_url: &uri, secret: &secret }, http).unwrap()
     }
 
     #[tokio::test]

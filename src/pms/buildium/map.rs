@@ -7,8 +7,8 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::api::{LeaseMessage, PhoneNumberMessage, TenantMessage};
-use crate::pms::{PmsError, parse_date};
 use crate::domain::{Entitlement, Phone, PhoneKind, Resident, ResidentRole, ResidentStatus};
+use crate::pms::{PmsError, parse_date};
 
 /// Normalizes a Buildium status: tenant-on-lease and lease vocabularies both.
 pub fn normalize(raw: &str) -> ResidentStatus {

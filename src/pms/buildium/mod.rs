@@ -9,15 +9,23 @@ pub mod map;
 
 use serde::de::DeserializeOwned;
 
-use crate::credentials::SecretData;
-use crate::http::{HttpClient, RateLimit};
-use crate::pms::{ConnectorConfigError, PmsError, PmsSource, join_url};
 use crate::domain::Resident;
+use crate::http::{HttpClient, RateLimit};
+use crate::pms::provider::{BaseUrl, Config, Descriptor, PropertyIds};
+use crate::pms::{ConnectorConfigError, PmsError, PmsSource, join_url};
 
 pub const DEFAULT_BASE_URL: &str = "https://api.buildium.com";
 /// Integrators throttle Buildium to 10 requests/s; stay well below.
 pub const DEFAULT_LIMIT: RateLimit = RateLimit::per_minute(300);
 pub const SECRET_KEYS: [&str; 2] = ["clientId", "clientSecret"];
+pub const DESCRIPTOR: Descriptor = Descriptor {
+    provider: crate::api::PmsProvider::Buildium,
+    secret_keys: &[&SECRET_KEYS],
+    base_url: BaseUrl::Default(DEFAULT_BASE_URL),
+    default_limit: DEFAULT_LIMIT,
+    property_ids: PropertyIds::PositiveInt,
+    property_ids_are: "Buildium property IDs",
+};
 /// The API's maximum page size.
 const PAGE_SIZE: usize = 1000;
 /// A property with more pages than this is treated as a misbehaving server, not read forever.
@@ -31,23 +39,13 @@ pub struct Buildium {
 }
 
 impl Buildium {
-    pub fn new(
-        base_url: Option<&str>,
-        property_ids: &[String],
-        secret: &SecretData,
-        http: HttpClient,
-    ) -> Result<Self, ConnectorConfigError> {
-        secret.require(&SECRET_KEYS)?;
-        if let Some(bad) = property_ids.iter().find(|id| id.parse::<i32>().map_or(true, |n| n <= 0)) {
-            return Err(ConnectorConfigError::Invalid(format!(
-                "Buildium property IDs are positive integers; {bad:?} is not"
-            )));
-        }
+    /// A connector for a checked configuration ([`DESCRIPTOR`]).
+    pub fn new(config: &Config<'_>, http: HttpClient) -> Result<Self, ConnectorConfigError> {
         Ok(Self {
             http,
-            base_url: base_url.unwrap_or(DEFAULT_BASE_URL).to_string(),
-            client_id: secret.get("clientId")?.to_string(),
-            client_secret: secret.get("clientSecret")?.to_string(),
+            base_url: config.base_url.to_string(),
+            client_id: config.secret.get("clientId")?.to_string(),
+            client_secret: config.secret.get("clientSecret")?.to_string(),
         })
     }
 
@@ -60,7 +58,9 @@ impl Buildium {
         let url = join_url(&self.base_url, path);
         let mut items: Vec<T> = Vec::new();
         let mut seen = std::collections::HashSet::new();
-        for _ in 0..MAX_PAGES {
+        let mut pages = super::paging::Pages::new(path_name(path), MAX_PAGES);
+        loop {
+            pages.next(items.len())?;
             let offset = items.len().to_string();
             let limit = PAGE_SIZE.to_string();
             let response = self
@@ -72,14 +72,18 @@ impl Buildium {
                         .query(&[("propertyids", property_id), ("offset", &offset), ("limit", &limit)])
                 })
                 .await?;
-            let status = response.status().as_u16();
-            if status == 401 || status == 403 {
-                return Err(PmsError::Unauthorized { status });
-            }
-            if !response.status().is_success() {
-                let code = self.http.json::<api::ApiErrorResponse>(response).await.ok().and_then(|e| e.error_code);
-                let code = code.as_deref().and_then(crate::http::vendor_code);
-                return Err(PmsError::Rejected { status, code });
+            match PmsError::from_status(response.status()) {
+                None => {}
+                // Buildium names the rejection in its body: the code is kept (never the message).
+                Some(PmsError::Rejected { status, .. }) => {
+                    let error = self.http.json::<api::ApiErrorResponse>(response).await.ok();
+                    let code = error.and_then(|e| e.error_code);
+                    return Err(PmsError::Rejected {
+                        status,
+                        code: code.as_deref().and_then(crate::http::vendor_code),
+                    });
+                }
+                Some(error) => return Err(error),
             }
             let total = response
                 .headers()
@@ -111,7 +115,14 @@ impl Buildium {
                 None => {}
             }
         }
-        Err(PmsError::Incomplete(format!("{path} returned more than {MAX_PAGES} pages")))
+    }
+}
+
+/// The listing's name for errors (a `'static` one: the paths are constants).
+fn path_name(path: &str) -> &'static str {
+    match path {
+        "/v1/leases" => "/v1/leases",
+        _ => "/v1/leases/tenants",
     }
 }
 
@@ -126,6 +137,7 @@ impl PmsSource for Buildium {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::credentials::SecretData;
     use crate::metrics::Metrics;
     use std::collections::BTreeMap;
     use wiremock::matchers::{method, path, query_param};
@@ -153,7 +165,8 @@ mod tests {
             BTreeMap::from([("clientId".into(), "id".into()), ("clientSecret".into(), "secret".into())]),
         );
         let http = HttpClient::new("buildium", Default::default(), Metrics::default());
-        let buildium = Buildium::new(Some(&server.uri()), &["7".into()], &secret, http).unwrap();
+        let uri = server.uri();
+        let buildium = Buildium::new(&Config { base_url: &uri, secret: &secret }, http).unwrap();
         let err = buildium.list_residents("7").await.unwrap_err();
         assert!(matches!(&err, PmsError::Incomplete(m) if m.contains("returned record 1 twice")), "{err}");
     }

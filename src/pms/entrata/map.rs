@@ -6,8 +6,8 @@
 
 use serde_json::Value;
 
-use crate::pms::{MissingId, Row, parse_date};
 use crate::domain::{Phone, PhoneKind, Resident, ResidentRole, ResidentStatus};
+use crate::pms::{MissingId, Row, parse_date};
 
 /// Entrata status names and `leaseStatusTypeId`s: 1 Applicant, 2 Cancelled, 3 Future, 4 Current,
 /// 5 Notice, 6 Past, as the captured pick list says

@@ -22,13 +22,21 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde_json::{Value, json};
 
-use crate::credentials::SecretData;
-use crate::http::{HttpClient, RateLimit};
-use crate::pms::{ConnectorConfigError, PmsError, PmsSource, join_url, require_numeric_ids, required_base_url};
 use crate::domain::Resident;
+use crate::http::{HttpClient, RateLimit};
+use crate::pms::provider::{BaseUrl, Config, Descriptor, PropertyIds};
+use crate::pms::{ConnectorConfigError, PmsError, PmsSource, join_url};
 
 /// Conservative default: Entrata limits per web service and credential per minute, hour and day.
 pub const DEFAULT_LIMIT: RateLimit = RateLimit::per_minute(60);
+pub const DESCRIPTOR: Descriptor = Descriptor {
+    provider: crate::api::PmsProvider::Entrata,
+    secret_keys: &[&["apiKey"], &["username", "password"]],
+    base_url: BaseUrl::Required("the organisation's API base"),
+    default_limit: DEFAULT_LIMIT,
+    property_ids: PropertyIds::Digits,
+    property_ids_are: "Entrata property IDs",
+};
 const PER_PAGE: usize = 500;
 const MAX_PAGES: usize = 400;
 /// Every lease status (Cancelled, Applicant, Future, Current, Notice, Past): without it Entrata
@@ -50,13 +58,9 @@ pub struct Entrata {
 }
 
 impl Entrata {
-    pub fn new(
-        base_url: Option<&str>,
-        property_ids: &[String],
-        secret: &SecretData,
-        http: HttpClient,
-    ) -> Result<Self, ConnectorConfigError> {
-        let base_url = required_base_url(base_url, "entrata", "the organisation's API base")?;
+    /// A connector for a checked configuration ([`DESCRIPTOR`]): an API key, else Basic.
+    pub fn new(config: &Config<'_>, http: HttpClient) -> Result<Self, ConnectorConfigError> {
+        let secret = config.secret;
         let auth = match secret.get("apiKey") {
             Ok(key) => Auth::ApiKey(key.to_string()),
             Err(missing) => match (secret.get("username"), secret.get("password")) {
@@ -64,8 +68,7 @@ impl Entrata {
                 _ => return Err(missing.into()),
             },
         };
-        require_numeric_ids(property_ids, "Entrata property IDs")?;
-        Ok(Self { http, base_url: base_url.to_string(), auth, request_id: AtomicU64::new(1) })
+        Ok(Self { http, base_url: config.base_url.to_string(), auth, request_id: AtomicU64::new(1) })
     }
 
     async fn page(&self, property_id: &str, page_no: usize) -> Result<Page, PmsError> {
@@ -94,12 +97,8 @@ impl Entrata {
                 }
             })
             .await?;
-        let status = response.status().as_u16();
-        if status == 401 || status == 403 {
-            return Err(PmsError::Unauthorized { status });
-        }
-        if !response.status().is_success() {
-            return Err(PmsError::Rejected { status, code: None });
+        if let Some(error) = PmsError::from_status(response.status()) {
+            return Err(error);
         }
         let document: Value = super::read_json(&self.http, response, "getLeases").await?;
         leases(document)
@@ -154,7 +153,11 @@ impl PmsSource for Entrata {
     async fn list_residents(&self, property_id: &str) -> Result<Vec<Resident>, PmsError> {
         let mut seen: HashSet<String> = HashSet::new();
         let mut residents = super::People::default();
-        for page_no in 1..=MAX_PAGES {
+        let mut pages = super::paging::Pages::new("getLeases", MAX_PAGES);
+        let mut page_no = 0;
+        loop {
+            page_no += 1;
+            pages.next(page_no)?;
             let leases = match self.page(property_id, page_no).await? {
                 Page::Leases(leases) => leases,
                 Page::NothingFound(error) if page_no == 1 => return Err(error),
@@ -185,13 +188,13 @@ impl PmsSource for Entrata {
                 return residents.finish("getLeases");
             }
         }
-        Err(PmsError::Incomplete(format!("getLeases returned more than {MAX_PAGES} pages")))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::credentials::SecretData;
     use crate::metrics::Metrics;
     use std::collections::BTreeMap;
     use wiremock::matchers::{body_partial_json, header, method, path, query_param};
@@ -200,7 +203,8 @@ mod tests {
     fn connector(server: &MockServer) -> Entrata {
         let secret = SecretData::new("s", BTreeMap::from([("apiKey".to_string(), "k".to_string())]));
         let http = HttpClient::new("entrata", Default::default(), Metrics::default());
-        Entrata::new(Some(&server.uri()), &["1".into()], &secret, http).unwrap()
+        let uri = server.uri();
+        Entrata::new(&Config { base_url: &uri, secret: &secret }, http).unwrap()
     }
 
     fn leases(ids: &[u32]) -> serde_json::Value {

@@ -1,4 +1,6 @@
 use super::*;
+use crate::credentials::SecretData;
+use crate::domain::{ResidentRole, ResidentStatus};
 
 fn sample(name: &str) -> String {
     let path = format!("{}/../shared/vendor-samples/yardi/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -156,7 +158,8 @@ mod requests {
             SECRET_KEYS.iter().map(|k| (k.to_string(), if *k == "username" { "u".into() } else { format!("{k}-v") }));
         let secret = SecretData::new("s", keys.collect::<BTreeMap<_, _>>());
         let http = HttpClient::new("yardi", Default::default(), Metrics::default());
-        let c = Yardi::new(Some(&format!("{}/voyager/", server.uri())), &[], &secret, http).unwrap();
+        let base = format!("{}/voyager/", server.uri());
+        let c = Yardi::new(&Config { base_url: &base, secret: &secret }, http).unwrap();
         assert_eq!(c.list_residents("p&1").await.unwrap().len(), 71);
     }
 }
