@@ -9,35 +9,121 @@ pub const READY: &str = "Ready";
 pub const STALLED: &str = "Stalled";
 pub const RECONCILING: &str = "Reconciling";
 
-/// Stable PascalCase reasons. Tests, alerts and users match on these; never rename one.
-pub mod reason {
-    pub const SUCCEEDED: &str = "Succeeded";
+/// The stable PascalCase reasons of conditions, events and metrics. Tests, alerts and users match
+/// on their names (`as_str`); never rename one. The README's list is checked against [`Reason::ALL`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Reason {
+    Succeeded,
     /// `Reconciling` while a sync runs.
-    pub const PROGRESSING: &str = "Progressing";
-    pub const DISABLED: &str = "Disabled";
-    pub const INVALID_SPEC: &str = "InvalidSpec";
-    pub const CREDENTIALS_NOT_FOUND: &str = "CredentialsNotFound";
-    pub const PROVIDER_NOT_SUPPORTED: &str = "ProviderNotSupported";
-    pub const PMS_UNAVAILABLE: &str = "PmsUnavailable";
-    pub const PMS_AUTHENTICATION_FAILED: &str = "PmsAuthenticationFailed";
+    Progressing,
+    Disabled,
+    InvalidSpec,
+    CredentialsNotFound,
+    ProviderNotSupported,
+    PmsUnavailable,
+    PmsAuthenticationFailed,
     /// The PMS license (e.g. a RealPage license key) does not allow the call.
-    pub const PMS_NOT_LICENSED: &str = "PmsNotLicensed";
-    pub const DESTINATION_UNAVAILABLE: &str = "DestinationUnavailable";
-    pub const DESTINATION_AUTHENTICATION_FAILED: &str = "DestinationAuthenticationFailed";
-    pub const SYNC_INCOMPLETE: &str = "SyncIncomplete";
-    pub const KUBERNETES_API_ERROR: &str = "KubernetesApiError";
+    PmsNotLicensed,
+    DestinationUnavailable,
+    DestinationAuthenticationFailed,
+    SyncIncomplete,
+    KubernetesApiError,
     /// A reconcile panicked (a bug); metrics only, the integration is retried later.
-    pub const INTERNAL_ERROR: &str = "InternalError";
-    pub const DEPROVISION_HELD: &str = "DeprovisionHeld";
-    pub const DRY_RUN: &str = "DryRun";
+    InternalError,
+    DeprovisionHeld,
+    DryRun,
     /// Event reason: residents not created because their email belongs to a non-matching user.
-    pub const CONFLICT: &str = "Conflict";
+    Conflict,
     /// Event reason: residents held back because they share an email.
-    pub const DUPLICATE_EMAIL: &str = "DuplicateEmail";
+    DuplicateEmail,
     /// Event reason: PMS statuses the mapping does not know.
-    pub const UNKNOWN_STATUS: &str = "UnknownStatus";
+    UnknownStatus,
     /// Event reason for a run that changed users.
-    pub const SYNCED: &str = "Synced";
+    Synced,
+}
+
+/// When to try again after an attempt that did not fully succeed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Retry {
+    /// Transient: exponential backoff, separate from the interval.
+    Backoff,
+    /// Not an error of the run (e.g. deprovisioning held for approval): the normal interval.
+    Interval,
+    /// Retrying cannot fix it: wait for a change of spec, Secret or token.
+    WaitForChange,
+    /// Credentials rejected: wait for a change, but also retry once a day in case the vendor
+    /// was at fault (Entra's quarantine), never more often.
+    Quarantine,
+}
+
+impl Reason {
+    pub const ALL: [Reason; 20] = [
+        Self::Succeeded,
+        Self::Progressing,
+        Self::Disabled,
+        Self::InvalidSpec,
+        Self::CredentialsNotFound,
+        Self::ProviderNotSupported,
+        Self::PmsUnavailable,
+        Self::PmsAuthenticationFailed,
+        Self::PmsNotLicensed,
+        Self::DestinationUnavailable,
+        Self::DestinationAuthenticationFailed,
+        Self::SyncIncomplete,
+        Self::KubernetesApiError,
+        Self::InternalError,
+        Self::DeprovisionHeld,
+        Self::DryRun,
+        Self::Conflict,
+        Self::DuplicateEmail,
+        Self::UnknownStatus,
+        Self::Synced,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Succeeded => "Succeeded",
+            Self::Progressing => "Progressing",
+            Self::Disabled => "Disabled",
+            Self::InvalidSpec => "InvalidSpec",
+            Self::CredentialsNotFound => "CredentialsNotFound",
+            Self::ProviderNotSupported => "ProviderNotSupported",
+            Self::PmsUnavailable => "PmsUnavailable",
+            Self::PmsAuthenticationFailed => "PmsAuthenticationFailed",
+            Self::PmsNotLicensed => "PmsNotLicensed",
+            Self::DestinationUnavailable => "DestinationUnavailable",
+            Self::DestinationAuthenticationFailed => "DestinationAuthenticationFailed",
+            Self::SyncIncomplete => "SyncIncomplete",
+            Self::KubernetesApiError => "KubernetesApiError",
+            Self::InternalError => "InternalError",
+            Self::DeprovisionHeld => "DeprovisionHeld",
+            Self::DryRun => "DryRun",
+            Self::Conflict => "Conflict",
+            Self::DuplicateEmail => "DuplicateEmail",
+            Self::UnknownStatus => "UnknownStatus",
+            Self::Synced => "Synced",
+        }
+    }
+
+    /// The retry policy of a failure with this reason; `permanent` when retrying the same inputs
+    /// cannot succeed. Rejected credentials are quarantined (retried once a day besides waiting
+    /// for a change); configuration errors always wait for a change; a held deprovisioning waits
+    /// for the normal interval (or the approval).
+    pub fn retry(self, permanent: bool) -> Retry {
+        match self {
+            Self::DeprovisionHeld => Retry::Interval,
+            Self::InvalidSpec | Self::CredentialsNotFound | Self::ProviderNotSupported => Retry::WaitForChange,
+            Self::PmsAuthenticationFailed | Self::DestinationAuthenticationFailed if permanent => Retry::Quarantine,
+            _ if permanent => Retry::WaitForChange,
+            _ => Retry::Backoff,
+        }
+    }
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// Sets `type_` to the given state, keeping `lastTransitionTime` unless the status changed.
@@ -45,7 +131,7 @@ pub fn set(
     conditions: &mut Vec<Condition>,
     type_: &str,
     status: bool,
-    reason: &str,
+    reason: Reason,
     message: String,
     generation: Option<i64>,
     now: jiff::Timestamp,
@@ -60,7 +146,7 @@ pub fn set(
     conditions.push(Condition {
         type_: type_.to_string(),
         status,
-        reason: reason.to_string(),
+        reason: reason.as_str().to_string(),
         message,
         observed_generation: generation,
         last_transition_time: transition,
@@ -86,12 +172,39 @@ mod tests {
         let t0: jiff::Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
         let t1: jiff::Timestamp = "2026-01-02T00:00:00Z".parse().unwrap();
         let mut c = Vec::new();
-        set(&mut c, READY, false, reason::PMS_UNAVAILABLE, "a".into(), Some(1), t0);
-        set(&mut c, READY, false, reason::SYNC_INCOMPLETE, "b".into(), Some(2), t1);
+        set(&mut c, READY, false, Reason::PmsUnavailable, "a".into(), Some(1), t0);
+        set(&mut c, READY, false, Reason::SyncIncomplete, "b".into(), Some(2), t1);
         assert_eq!(c[0].last_transition_time.0, t0);
-        assert_eq!(c[0].reason, reason::SYNC_INCOMPLETE);
-        set(&mut c, READY, true, reason::SUCCEEDED, "c".into(), Some(2), t1);
+        assert_eq!(c[0].reason, "SyncIncomplete");
+        set(&mut c, READY, true, Reason::Succeeded, "c".into(), Some(2), t1);
         assert_eq!(c[0].last_transition_time.0, t1);
         assert_eq!(c.len(), 1);
+    }
+
+    #[test]
+    fn reasons_are_pascal_case_unique_and_listed_in_the_readme() {
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+        let mut seen = std::collections::HashSet::new();
+        for r in Reason::ALL {
+            let name = r.as_str();
+            assert!(
+                name.chars().next().is_some_and(|c| c.is_ascii_uppercase())
+                    && name.chars().all(|c| c.is_ascii_alphanumeric())
+            );
+            assert!(seen.insert(name), "{name} twice");
+            assert!(readme.contains(&format!("`{name}`")), "README does not list the reason {name}");
+        }
+    }
+
+    #[test]
+    fn each_reason_has_its_retry_policy() {
+        use Reason::*;
+        assert_eq!(InvalidSpec.retry(false), Retry::WaitForChange);
+        assert_eq!(PmsAuthenticationFailed.retry(true), Retry::Quarantine);
+        assert_eq!(DestinationAuthenticationFailed.retry(true), Retry::Quarantine);
+        assert_eq!(PmsNotLicensed.retry(true), Retry::WaitForChange);
+        assert_eq!(PmsNotLicensed.retry(false), Retry::Backoff);
+        assert_eq!(SyncIncomplete.retry(false), Retry::Backoff);
+        assert_eq!(DeprovisionHeld.retry(false), Retry::Interval);
     }
 }

@@ -92,8 +92,8 @@ impl Metrics {
         self.reconciles.get_or_create(&ResultLabel { result }).inc();
     }
 
-    pub fn record_error(&self, reason: &'static str) {
-        self.errors.get_or_create(&ReasonLabel { reason }).inc();
+    pub fn record_error(&self, reason: crate::conditions::Reason) {
+        self.errors.get_or_create(&ReasonLabel { reason: reason.as_str() }).inc();
     }
 
     pub fn observe_duration(&self, seconds: f64) {

@@ -80,7 +80,7 @@ fn the_argocd_cm_snippet_carries_the_tested_lua() {
 fn the_dashboard_queries_only_exported_metrics() {
     let metrics = Metrics::default();
     metrics.record_reconcile("synced");
-    metrics.record_error("PmsUnavailable");
+    metrics.record_error(pms_sync::conditions::Reason::PmsUnavailable);
     metrics.observe_duration(0.5);
     metrics.record_objects("created", 1);
     metrics.record_api_call("buildium", "2xx");

@@ -13,7 +13,7 @@ use crate::pms::{Connector, ConnectorConfigError, ConnectorOptions, check_suppor
 
 use super::status::Failure;
 use super::validate::{ValidatedDestination, ValidatedSpec};
-use crate::conditions::reason;
+use crate::conditions::Reason;
 
 /// What a DOOR destination keeps beyond one run: its token cache and its identity map's store.
 pub struct DoorParts {
@@ -32,12 +32,9 @@ pub fn clients<'a>(
     door_parts: impl FnOnce() -> DoorParts,
 ) -> Result<(Connector, Target), Failure> {
     let missing = |name: &str| {
-        Failure::permanent(
-            reason::CREDENTIALS_NOT_FOUND,
-            format!("Secret {name:?} not found in namespace {namespace:?}"),
-        )
+        Failure::permanent(Reason::CredentialsNotFound, format!("Secret {name:?} not found in namespace {namespace:?}"))
     };
-    check_supported(spec.provider).map_err(|e| Failure::permanent(reason::PROVIDER_NOT_SUPPORTED, e.to_string()))?;
+    check_supported(spec.provider).map_err(|e| Failure::permanent(Reason::ProviderNotSupported, e.to_string()))?;
     let pms_secret = secret(&spec.pms_secret).ok_or_else(|| missing(&spec.pms_secret))?;
     let options = ConnectorOptions {
         provider: spec.provider,
@@ -47,15 +44,15 @@ pub fn clients<'a>(
     };
     let connector = Connector::new(&options, pms_secret, http(spec.provider.as_str()), &|l| limiter("pms", l))
         .map_err(|e| match e {
-            ConnectorConfigError::Unsupported(e) => Failure::permanent(reason::PROVIDER_NOT_SUPPORTED, e.to_string()),
-            other => Failure::permanent(reason::INVALID_SPEC, other.to_string()),
+            ConnectorConfigError::Unsupported(e) => Failure::permanent(Reason::ProviderNotSupported, e.to_string()),
+            other => Failure::permanent(Reason::InvalidSpec, other.to_string()),
         })?;
     let target = match &spec.destination {
         ValidatedDestination::Scim { url, secret: name } => {
             let data = secret(name).ok_or_else(|| missing(name))?;
             Target::Scim(Box::new(
                 Scim::new(url, data, http("scim"))
-                    .map_err(|e: DestinationConfigError| Failure::permanent(reason::INVALID_SPEC, e.to_string()))?,
+                    .map_err(|e: DestinationConfigError| Failure::permanent(Reason::InvalidSpec, e.to_string()))?,
             ))
         }
         ValidatedDestination::Door { settings, secret: name, max_requests_per_minute } => {
@@ -70,7 +67,7 @@ pub fn clients<'a>(
                 parts.tokens,
                 parts.store,
             )
-            .map_err(|e| Failure::permanent(reason::INVALID_SPEC, e.to_string()))?;
+            .map_err(|e| Failure::permanent(Reason::InvalidSpec, e.to_string()))?;
             Target::Door(Box::new(door))
         }
     };

@@ -30,7 +30,7 @@ use serde_json::json;
 use tracing::{info, warn};
 
 use crate::api::{APPROVE_DEPROVISION_ANNOTATION, PmsIntegration, PmsIntegrationStatus, REQUESTED_AT_ANNOTATION};
-use crate::conditions::{self, reason};
+use crate::conditions::{self, Reason};
 use crate::destination::door::TokenCache;
 use crate::domain::Scope;
 use crate::http::{HttpClient, HttpSettings, RateLimit, RateLimiter};
@@ -439,11 +439,11 @@ async fn wait_for_crd(api: &Api<PmsIntegration>) {
 fn error_policy(_obj: Arc<PmsIntegration>, error: &Error, ctx: Arc<Context>) -> Action {
     if let Error::Panicked = error {
         // A bug, not a passing fault: retry, but not often.
-        ctx.metrics.record_error(reason::INTERNAL_ERROR);
+        ctx.metrics.record_error(Reason::InternalError);
         warn!(error = %error, "reconcile panicked; retrying later");
         return Action::requeue(due::jittered(PANIC_RETRY, 0.2));
     }
-    ctx.metrics.record_error(reason::KUBERNETES_API_ERROR);
+    ctx.metrics.record_error(Reason::KubernetesApiError);
     warn!(error = %error, "reconcile error; retrying");
     Action::requeue(due::jittered(Duration::from_secs(15), 0.2))
 }
@@ -529,7 +529,7 @@ async fn reconcile(obj: Arc<PmsIntegration>, ctx: Arc<Context>) -> Result<Action
         &mut running.conditions,
         conditions::RECONCILING,
         true,
-        reason::PROGRESSING,
+        Reason::Progressing,
         format!("sync running ({why})"),
         seen.generation,
         seen.now,
@@ -540,9 +540,7 @@ async fn reconcile(obj: Arc<PmsIntegration>, ctx: Arc<Context>) -> Result<Action
     let started = jiff::Timestamp::now();
     let timer = std::time::Instant::now();
     let (report, failure, interval, dry_run) = match validated {
-        Err(invalid) => {
-            (None, Some(Failure::permanent(reason::INVALID_SPEC, invalid.0)), validate::MIN_INTERVAL, false)
-        }
+        Err(invalid) => (None, Some(Failure::permanent(Reason::InvalidSpec, invalid.0)), validate::MIN_INTERVAL, false),
         Ok(spec) => {
             let secrets = secrets.expect("secrets are read for every valid spec");
             let scope = Scope::new(&namespace, &name);
@@ -562,7 +560,7 @@ async fn reconcile(obj: Arc<PmsIntegration>, ctx: Arc<Context>) -> Result<Action
 
     match &failure {
         None => info!(namespace, name, "sync succeeded"),
-        Some(f) => warn!(namespace, name, reason = f.reason, message = %f.message, "sync failed"),
+        Some(f) => warn!(namespace, name, reason = f.reason.as_str(), message = %f.message, "sync failed"),
     }
     Ok(next.map_or_else(Action::await_change, Action::requeue))
 }
@@ -632,9 +630,9 @@ async fn write_status(
 /// Records metrics and events for an attempt: Normal when users changed, Warning on failure, on
 /// conflicts and on residents sharing an email (IDs only, bounded).
 async fn publish(ctx: &Context, obj: &PmsIntegration, report: Option<&SyncReport>, failure: Option<&Failure>) {
-    let warning = |reason: &str, note: String| Event {
+    let warning = |reason: Reason, note: String| Event {
         type_: EventType::Warning,
-        reason: reason.into(),
+        reason: reason.as_str().into(),
         note: Some(truncate(&note, 1000)),
         action: "Sync".into(),
         secondary: None,
@@ -650,7 +648,7 @@ async fn publish(ctx: &Context, obj: &PmsIntegration, report: Option<&SyncReport
         if failure.is_none() && c.created + c.updated + c.adopted + c.deprovisioned > 0 {
             events.push(Event {
                 type_: EventType::Normal,
-                reason: reason::SYNCED.into(),
+                reason: Reason::Synced.as_str().into(),
                 note: Some(format!(
                     "{} created, {} updated, {} adopted, {} deprovisioned",
                     c.created, c.updated, c.adopted, c.deprovisioned
@@ -669,7 +667,7 @@ async fn publish(ctx: &Context, obj: &PmsIntegration, report: Option<&SyncReport
                 report.conflicts.len(),
                 bounded_list(ids)
             );
-            events.push(warning(reason::CONFLICT, note));
+            events.push(warning(Reason::Conflict, note));
         }
         if !report.unknown_statuses.is_empty() {
             let statuses = report.unknown_statuses.iter().map(|(raw, n)| format!("{raw:?} ({n})"));
@@ -678,7 +676,7 @@ async fn publish(ctx: &Context, obj: &PmsIntegration, report: Option<&SyncReport
                 report.counts.unknown_statuses,
                 bounded_list(statuses)
             );
-            events.push(warning(reason::UNKNOWN_STATUS, note));
+            events.push(warning(Reason::UnknownStatus, note));
         }
         if !report.duplicate_emails.is_empty() {
             let note = format!(
@@ -686,7 +684,7 @@ async fn publish(ctx: &Context, obj: &PmsIntegration, report: Option<&SyncReport
                 report.duplicate_emails.len(),
                 bounded_list(report.duplicate_emails.iter().cloned())
             );
-            events.push(warning(reason::DUPLICATE_EMAIL, note));
+            events.push(warning(Reason::DuplicateEmail, note));
         }
     }
     match failure {

@@ -9,24 +9,11 @@ use crate::api::{
     APPROVE_DEPROVISION_ANNOTATION, HeldDeprovision, PlanStatus, PmsIntegrationStatus, PropertyPlan, PropertyStatus,
     SyncSummary,
 };
-use crate::conditions::{self, READY, STALLED, reason};
+pub use crate::conditions::Retry;
+use crate::conditions::{self, READY, Reason, STALLED};
 use crate::domain::Guard;
 use crate::pms::PmsError;
 use crate::sync::{Counts, SyncReport};
-
-/// When to try again after an attempt that did not fully succeed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Retry {
-    /// Transient: exponential backoff, separate from the interval.
-    Backoff,
-    /// Not an error of the run (e.g. deprovisioning held for approval): the normal interval.
-    Interval,
-    /// Retrying cannot fix it: wait for a change of spec, Secret or token.
-    WaitForChange,
-    /// Credentials rejected: wait for a change, but also retry once a day in case the vendor
-    /// was at fault (Entra's quarantine), never more often.
-    Quarantine,
-}
 
 /// Retry period while quarantined.
 pub const QUARANTINE: Duration = Duration::from_secs(24 * 3600);
@@ -34,18 +21,23 @@ pub const QUARANTINE: Duration = Duration::from_secs(24 * 3600);
 /// Why an attempt did not fully succeed. `message` holds IDs and counts only.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Failure {
-    pub reason: &'static str,
+    pub reason: Reason,
     pub message: String,
     pub retry: Retry,
 }
 
 impl Failure {
-    pub fn permanent(reason: &'static str, message: impl Into<String>) -> Self {
-        Self { reason, message: message.into(), retry: Retry::WaitForChange }
+    /// A failure whose retry policy is `reason`'s ([`Reason::retry`]).
+    pub fn new(reason: Reason, permanent: bool, message: impl Into<String>) -> Self {
+        Self { reason, message: message.into(), retry: reason.retry(permanent) }
     }
 
-    pub fn transient(reason: &'static str, message: impl Into<String>) -> Self {
-        Self { reason, message: message.into(), retry: Retry::Backoff }
+    pub fn permanent(reason: Reason, message: impl Into<String>) -> Self {
+        Self::new(reason, true, message)
+    }
+
+    pub fn transient(reason: Reason, message: impl Into<String>) -> Self {
+        Self::new(reason, false, message)
     }
 
     pub fn is_permanent(&self) -> bool {
@@ -78,7 +70,7 @@ pub fn disabled(previous: &PmsIntegrationStatus, seen: &Acknowledgement<'_>) -> 
         &mut status.conditions,
         READY,
         false,
-        reason::DISABLED,
+        Reason::Disabled,
         "spec.enabled is false: no PMS or destination calls are made".into(),
         seen.generation,
         seen.now,
@@ -124,10 +116,10 @@ pub fn after_attempt(
     let next = match failure {
         None => {
             let (reason, message) = if dry_run {
-                (reason::DRY_RUN, report.map(dry_run_message).unwrap_or_default())
+                (Reason::DryRun, report.map(dry_run_message).unwrap_or_default())
             } else {
                 status.last_sync_time = Some(Time(now));
-                (reason::SUCCEEDED, report.map(success_message).unwrap_or_default())
+                (Reason::Succeeded, report.map(success_message).unwrap_or_default())
             };
             status.consecutive_failures = None;
             conditions::set(&mut status.conditions, READY, true, reason, message, seen.generation, now);
@@ -267,21 +259,13 @@ pub fn classify(report: &SyncReport) -> Option<Failure> {
     let errors = || report.properties.iter().filter_map(|p| p.error.as_ref());
     let pms_permanent = errors().any(|e| e.is_permanent());
     let pms_reason = if errors().any(|e| matches!(e, PmsError::NotLicensed(_))) {
-        reason::PMS_NOT_LICENSED
+        Reason::PmsNotLicensed
     } else if pms_permanent {
-        reason::PMS_AUTHENTICATION_FAILED
+        Reason::PmsAuthenticationFailed
     } else {
-        reason::PMS_UNAVAILABLE
+        Reason::PmsUnavailable
     };
-    let failure = |why: &'static str, permanent: bool, message: String| {
-        let auth = why == reason::PMS_AUTHENTICATION_FAILED || why == reason::DESTINATION_AUTHENTICATION_FAILED;
-        let retry = match (permanent, auth) {
-            (true, true) => Retry::Quarantine,
-            (true, false) => Retry::WaitForChange,
-            (false, _) => Retry::Backoff,
-        };
-        Some(Failure { reason: why, message, retry })
-    };
+    let failure = |why: Reason, permanent: bool, message: String| Some(Failure::new(why, permanent, message));
     match &report.fatal {
         Some(RunError::AllPropertiesFailed) => {
             return failure(
@@ -291,21 +275,18 @@ pub fn classify(report: &SyncReport) -> Option<Failure> {
             );
         }
         Some(RunError::DeadlineExceeded) => {
-            return failure(reason::SYNC_INCOMPLETE, false, RunError::DeadlineExceeded.to_string());
+            return failure(Reason::SyncIncomplete, false, RunError::DeadlineExceeded.to_string());
         }
         Some(RunError::Destination(e)) => {
-            let reason = if e.is_permanent() {
-                reason::DESTINATION_AUTHENTICATION_FAILED
-            } else {
-                reason::DESTINATION_UNAVAILABLE
-            };
+            let reason =
+                if e.is_permanent() { Reason::DestinationAuthenticationFailed } else { Reason::DestinationUnavailable };
             return failure(reason, e.is_permanent(), format!("{e}; nothing was changed"));
         }
         None => {}
     }
     if report.not_started > 0 {
         return failure(
-            reason::SYNC_INCOMPLETE,
+            Reason::SyncIncomplete,
             false,
             format!(
                 "the sync deadline passed: {} planned destination writes were not started; the next run continues",
@@ -319,7 +300,7 @@ pub fn classify(report: &SyncReport) -> Option<Failure> {
         let written =
             report.counts.created + report.counts.updated + report.counts.adopted + report.counts.deprovisioned;
         let permanent = written == 0 && report.write_errors.iter().any(|e| e.is_permanent());
-        let reason = if permanent { reason::DESTINATION_AUTHENTICATION_FAILED } else { reason::SYNC_INCOMPLETE };
+        let reason = if permanent { Reason::DestinationAuthenticationFailed } else { Reason::SyncIncomplete };
         let total = report.counts.created + report.counts.updated + report.counts.deprovisioned + report.counts.failed;
         return failure(
             reason,
@@ -343,15 +324,15 @@ pub fn classify(report: &SyncReport) -> Option<Failure> {
     }
     if let Some(Guard::Held { actions, digest, reasons }) = &report.guard {
         let why = reasons.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
-        return Some(Failure {
-            reason: reason::DEPROVISION_HELD,
-            message: format!(
+        return failure(
+            Reason::DeprovisionHeld,
+            false,
+            format!(
                 "deprovisioning of {} users held: {why}; creates and updates were applied. Approve exactly this plan \
                  with the annotation {APPROVE_DEPROVISION_ANNOTATION}={digest}",
                 actions.len()
             ),
-            retry: Retry::Interval,
-        });
+        );
     }
     None
 }
@@ -372,7 +353,7 @@ mod overflow_tests {
         let partial =
             SyncReport { properties: vec![property("1", None), property("2", unlicensed())], ..Default::default() };
         let f = classify(&partial).unwrap();
-        assert_eq!((f.reason, f.retry), (reason::PMS_NOT_LICENSED, Retry::Backoff));
+        assert_eq!((f.reason, f.retry), (Reason::PmsNotLicensed, Retry::Backoff));
         let all = SyncReport {
             properties: vec![property("1", unlicensed()), property("2", unlicensed())],
             fatal: Some(crate::sync::RunError::AllPropertiesFailed),
@@ -389,7 +370,7 @@ mod overflow_tests {
         report.counts.failed = 1;
         report.write_errors.push(refused());
         let f = classify(&report).unwrap();
-        assert_eq!((f.reason, f.retry), (reason::SYNC_INCOMPLETE, Retry::Backoff));
+        assert_eq!((f.reason, f.retry), (Reason::SyncIncomplete, Retry::Backoff));
         report.counts.created = 0;
         assert_eq!(classify(&report).unwrap().retry, Retry::Quarantine);
     }
@@ -403,5 +384,119 @@ mod overflow_tests {
         // Jitter of the largest duration stays within ±10% (or keeps it), never panics.
         let j = jittered(Duration::MAX, 0.1);
         assert!(j >= Duration::MAX.mul_f64(0.89), "{j:?}");
+    }
+}
+
+#[cfg(test)]
+mod outcome_table {
+    use super::*;
+    use crate::destination::DestinationError;
+    use crate::domain::{Guard, HoldReason};
+    use crate::sync::{PropertyResult, RunError};
+
+    fn property(id: &str, error: Option<PmsError>) -> PropertyResult {
+        PropertyResult { id: id.into(), residents: 0, error }
+    }
+
+    #[derive(Debug, PartialEq)]
+    enum Requeue {
+        Interval,
+        Backoff,
+        Quarantine,
+        Never,
+    }
+
+    /// One table from report shapes to what the user sees and when the next try is: (`Ready`
+    /// reason, `Stalled`, requeue).
+    #[test]
+    fn every_report_shape_has_its_reason_stall_and_requeue() {
+        let ok = || property("1", None);
+        let down = || Some(PmsError::Unavailable(crate::http::HttpError::Exhausted { status: 503, attempts: 4 }));
+        let refused = || Some(PmsError::Unauthorized { status: 401 });
+        let all_failed = || Some(RunError::AllPropertiesFailed);
+        let mut wrote_nothing = SyncReport { properties: vec![ok()], ..Default::default() };
+        wrote_nothing.write_errors.push(DestinationError::Unauthorized { status: 403 });
+        let held = Guard::Held {
+            actions: vec![],
+            digest: "d".into(),
+            reasons: vec![HoldReason::PropertiesEmptied(vec!["1".into()])],
+        };
+        let cases: Vec<(&str, SyncReport, (Reason, bool, Requeue))> = vec![
+            (
+                "success",
+                SyncReport { properties: vec![ok()], ..Default::default() },
+                (Reason::Succeeded, false, Requeue::Interval),
+            ),
+            (
+                "one property down",
+                SyncReport { properties: vec![ok(), property("2", down())], ..Default::default() },
+                (Reason::PmsUnavailable, false, Requeue::Backoff),
+            ),
+            (
+                "every property down",
+                SyncReport { properties: vec![property("1", down())], fatal: all_failed(), ..Default::default() },
+                (Reason::PmsUnavailable, false, Requeue::Backoff),
+            ),
+            (
+                "PMS credentials refused everywhere",
+                SyncReport { properties: vec![property("1", refused())], fatal: all_failed(), ..Default::default() },
+                (Reason::PmsAuthenticationFailed, true, Requeue::Quarantine),
+            ),
+            (
+                "PMS credentials refused for one property",
+                SyncReport { properties: vec![ok(), property("2", refused())], ..Default::default() },
+                (Reason::PmsAuthenticationFailed, false, Requeue::Backoff),
+            ),
+            (
+                "destination refused every write",
+                wrote_nothing,
+                (Reason::DestinationAuthenticationFailed, true, Requeue::Quarantine),
+            ),
+            (
+                "destination unreachable",
+                SyncReport {
+                    properties: vec![ok()],
+                    fatal: Some(RunError::Destination(DestinationError::InvalidResponse("x".into()))),
+                    ..Default::default()
+                },
+                (Reason::DestinationUnavailable, false, Requeue::Backoff),
+            ),
+            (
+                "deadline",
+                SyncReport { properties: vec![ok()], fatal: Some(RunError::DeadlineExceeded), ..Default::default() },
+                (Reason::SyncIncomplete, false, Requeue::Backoff),
+            ),
+            (
+                "deprovisioning held",
+                SyncReport { properties: vec![ok()], guard: Some(held), ..Default::default() },
+                (Reason::DeprovisionHeld, false, Requeue::Interval),
+            ),
+        ];
+        let now: jiff::Timestamp = "2026-11-27T10:00:00Z".parse().unwrap();
+        let interval = Duration::from_secs(3600);
+        for (name, report, (reason, stalled, requeue)) in cases {
+            let failure = classify(&report);
+            let seen = Acknowledgement { generation: Some(1), token: None, now };
+            let (status, next) = after_attempt(
+                &PmsIntegrationStatus::default(),
+                &seen,
+                now,
+                "digest",
+                interval,
+                false,
+                Some(&report),
+                failure.as_ref(),
+            );
+            let ready = conditions::get(&status.conditions, READY).unwrap();
+            assert_eq!(ready.reason, reason.as_str(), "{name}");
+            assert_eq!(conditions::get(&status.conditions, STALLED).is_some(), stalled, "{name}");
+            let got = match (next, failure.map(|f| f.retry)) {
+                (None, _) => Requeue::Never,
+                (Some(_), Some(Retry::Quarantine)) => Requeue::Quarantine,
+                (Some(_), Some(Retry::Backoff)) => Requeue::Backoff,
+                (Some(_), _) => Requeue::Interval,
+            };
+            assert_eq!(got, requeue, "{name}");
+        }
     }
 }
