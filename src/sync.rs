@@ -325,3 +325,6 @@ impl ActionKind {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

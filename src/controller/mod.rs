@@ -539,18 +539,30 @@ async fn reconcile(obj: Arc<PmsIntegration>, ctx: Arc<Context>) -> Result<Action
 
     let started = jiff::Timestamp::now();
     let timer = std::time::Instant::now();
-    let (report, failure, interval, dry_run) = match validated {
-        Err(invalid) => (None, Some(Failure::permanent(Reason::InvalidSpec, invalid.0)), validate::MIN_INTERVAL, false),
+    let attempt = match validated {
+        Err(invalid) => status::Attempt {
+            started,
+            interval: validate::MIN_INTERVAL,
+            dry_run: false,
+            report: None,
+            failure: Some(Failure::permanent(Reason::InvalidSpec, invalid.0)),
+        },
         Ok(spec) => {
             let secrets = secrets.expect("secrets are read for every valid spec");
             let scope = Scope::new(&namespace, &name);
-            let (report, failure) = run_sync(&ctx, &obj, scope, &spec, &secrets, approval.clone()).await;
-            (report, failure, spec.interval, spec.dry_run)
+            let (report, failure) = match run_sync(&ctx, &obj, scope, &spec, &secrets, approval.clone()).await {
+                Ok(report) => {
+                    let failure = status::classify(&report);
+                    (Some(report), failure)
+                }
+                Err(failure) => (None, Some(failure)),
+            };
+            status::Attempt { started, interval: spec.interval, dry_run: spec.dry_run, report, failure }
         }
     };
     let seen = Acknowledgement { now: jiff::Timestamp::now(), ..seen };
-    let (next_status, next) =
-        status::after_attempt(&previous, &seen, started, &digest, interval, dry_run, report.as_ref(), failure.as_ref());
+    let (next_status, next) = status::after_attempt(&previous, &seen, &digest, &attempt);
+    let status::Attempt { report, failure, .. } = attempt;
     // Metrics first: whoever sees the new status sees the gauge that goes with it.
     ctx.metrics.observe_duration(timer.elapsed().as_secs_f64());
     ctx.metrics.set_ready(&namespace, &name, failure.is_none());
@@ -565,7 +577,8 @@ async fn reconcile(obj: Arc<PmsIntegration>, ctx: Arc<Context>) -> Result<Action
     Ok(next.map_or_else(Action::await_change, Action::requeue))
 }
 
-/// Builds the connector and destination and runs one sync. Configuration errors are permanent.
+/// Builds the connector and destination and runs one sync; a configuration error (permanent) when
+/// they cannot be built.
 async fn run_sync(
     ctx: &Context,
     obj: &PmsIntegration,
@@ -573,7 +586,7 @@ async fn run_sync(
     spec: &ValidatedSpec,
     secrets: &dereference::Secrets,
     approval: Option<String>,
-) -> (Option<SyncReport>, Option<Failure>) {
+) -> Result<SyncReport, Failure> {
     let http = |target| HttpClient::new(target, ctx.settings.http.clone(), ctx.metrics.clone());
     let key = scope.prefix().trim_end_matches('/').to_string();
     let limiter = |system: &'static str, limit| ctx.limiter(&format!("{key}#{system}"), limit);
@@ -591,7 +604,7 @@ async fn run_sync(
     let (connector, target) =
         match build::clients(spec, scope.namespace(), |name| secrets.get(name), http, &limiter, door_parts) {
             Ok(clients) => clients,
-            Err(failure) => return (None, Some(failure)),
+            Err(failure) => return Err(failure),
         };
     let deadline = tokio::time::Instant::now().checked_add(ctx.settings.sync_deadline);
     let config = build::sync_config(
@@ -602,9 +615,7 @@ async fn run_sync(
         ctx.settings.write_concurrency,
         deadline,
     );
-    let report = sync::run(&connector, &target, &config).await;
-    let failure = status::classify(&report);
-    (Some(report), failure)
+    Ok(sync::run(&connector, &target, &config).await)
 }
 
 /// Writes status by server-side apply, only when it changed (an unchanged status is no write,

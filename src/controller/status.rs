@@ -45,6 +45,18 @@ impl Failure {
     }
 }
 
+/// What one attempt produced, for the status written after it.
+pub struct Attempt {
+    pub started: jiff::Timestamp,
+    /// The interval in force (the minimum for an invalid spec, which has none).
+    pub interval: Duration,
+    pub dry_run: bool,
+    /// The run's report; `None` when no run could start (invalid spec, missing credentials).
+    pub report: Option<SyncReport>,
+    /// Why it did not fully succeed; `None` for a full success.
+    pub failure: Option<Failure>,
+}
+
 /// What a status acknowledges as handled: the generation and sync request acted on, and when.
 pub struct Acknowledgement<'a> {
     pub generation: Option<i64>,
@@ -81,17 +93,14 @@ pub fn disabled(previous: &PmsIntegrationStatus, seen: &Acknowledgement<'_>) -> 
 
 /// After a sync attempt (or a failure to start one). Returns the status and when to run next
 /// (`None`: wait for a change).
-#[allow(clippy::too_many_arguments)]
 pub fn after_attempt(
     previous: &PmsIntegrationStatus,
     seen: &Acknowledgement<'_>,
-    started: jiff::Timestamp,
     secrets_digest: &str,
-    interval: Duration,
-    dry_run: bool,
-    report: Option<&SyncReport>,
-    failure: Option<&Failure>,
+    attempt: &Attempt,
 ) -> (PmsIntegrationStatus, Option<Duration>) {
+    let Attempt { started, interval, dry_run, .. } = *attempt;
+    let (report, failure) = (attempt.report.as_ref(), attempt.failure.as_ref());
     let mut status = acknowledge(previous, seen);
     let now = seen.now;
     status.last_attempt_time = Some(Time(started));
@@ -477,20 +486,13 @@ mod outcome_table {
         for (name, report, (reason, stalled, requeue)) in cases {
             let failure = classify(&report);
             let seen = Acknowledgement { generation: Some(1), token: None, now };
-            let (status, next) = after_attempt(
-                &PmsIntegrationStatus::default(),
-                &seen,
-                now,
-                "digest",
-                interval,
-                false,
-                Some(&report),
-                failure.as_ref(),
-            );
+            let retry = failure.as_ref().map(|f| f.retry);
+            let attempt = Attempt { started: now, interval, dry_run: false, report: Some(report), failure };
+            let (status, next) = after_attempt(&PmsIntegrationStatus::default(), &seen, "digest", &attempt);
             let ready = conditions::get(&status.conditions, READY).unwrap();
             assert_eq!(ready.reason, reason.as_str(), "{name}");
             assert_eq!(conditions::get(&status.conditions, STALLED).is_some(), stalled, "{name}");
-            let got = match (next, failure.map(|f| f.retry)) {
+            let got = match (next, retry) {
                 (None, _) => Requeue::Never,
                 (Some(_), Some(Retry::Quarantine)) => Requeue::Quarantine,
                 (Some(_), Some(Retry::Backoff)) => Requeue::Backoff,

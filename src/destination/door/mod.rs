@@ -289,7 +289,7 @@ impl DoorDestination {
 
     /// Links `user` to the resident and brings the grants we hold on it to what it should hold.
     async fn converge(&self, user: &str, desired: &UserRecord) -> Result<(), DestinationError> {
-        let (key, wanted, changes, contact) = {
+        let Convergence { key, wanted, changes, known } = {
             let mut state = self.state();
             let key = Self::key(&state, &desired.external_id).to_string();
             let recorded = state
@@ -307,9 +307,8 @@ impl DoorDestination {
                 .mapping
                 .entries
                 .insert(key.clone(), mapping::Entry { user: user.to_string(), grants: held.keys().cloned().collect() });
-            let contact =
-                state.user(user).map(|u| (u.first_name.clone(), u.last_name.clone(), u.email.clone(), u.phone.clone()));
-            (key, wanted, changes, contact)
+            let known = state.user(user).cloned();
+            Convergence { key, wanted, changes, known }
         };
         for target in &changes.revoke {
             self.release(user, &key, target).await?;
@@ -323,7 +322,7 @@ impl DoorDestination {
             }
         }
         if !changes.grant.is_empty() {
-            self.grant_more(user, &key, &wanted, &changes.grant, contact).await?;
+            self.grant_more(user, &key, &wanted, &changes.grant, known).await?;
         }
         if wanted.missing_unit_door {
             return Err(DestinationError::Unsendable("NO_DOOR_FOR_UNIT"));
@@ -339,15 +338,16 @@ impl DoorDestination {
         key: &str,
         wanted: &Wanted,
         targets: &[String],
-        contact: Option<(String, String, Option<String>, Option<String>)>,
+        known: Option<User>,
     ) -> Result<(), DestinationError> {
-        let Some((first, last, email, phone)) = contact else {
+        let Some(known) = known else {
             return Err(DestinationError::NotFound(format!("DOOR user {user}")));
         };
+        let (email, phone) = (known.email.as_deref(), known.phone.as_deref());
         if email.is_none() && phone.is_none() {
             return Err(DestinationError::Unsendable("EMAIL_OR_PHONE_REQUIRED"));
         }
-        let contact = Contact { first: &first, last: &last, email: email.as_deref(), phone: phone.as_deref() };
+        let contact = Contact { first: &known.first_name, last: &known.last_name, email, phone };
         let body = self.grant_request(contact, wanted, targets, false);
         // Granting a door the user already holds changes nothing, so a retry is harmless here.
         let granted = match self.client.post_user(&body).await? {
@@ -356,7 +356,7 @@ impl DoorDestination {
                 // No body: the listing shows whether the grant went to our user or to a new one.
                 self.load_users(false).await?;
                 let state = self.state();
-                let holders = state.all_with_contact(email.as_deref(), phone.as_deref());
+                let holders = state.all_with_contact(email, phone);
                 match holders.iter().find(|u| u.user_uuid != user) {
                     Some(other) => (*other).clone(),
                     None => state
@@ -457,6 +457,16 @@ impl DoorDestination {
 }
 
 /// Who a grant request is for.
+/// What [`DoorDestination::converge`] works out under the state lock, before any call.
+struct Convergence {
+    /// The resident's key in the identity map.
+    key: String,
+    wanted: Wanted,
+    changes: grants::GrantChanges,
+    /// The DOOR user as listed, whose contact grants more doors.
+    known: Option<User>,
+}
+
 struct Contact<'a> {
     first: &'a str,
     last: &'a str,

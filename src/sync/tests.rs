@@ -1,0 +1,219 @@
+//! `sync::run` table-tested in milliseconds against an in-memory PMS and destination: what a run
+//! writes, holds and reports for each shape of input (the breaker, failed properties, conflicts,
+//! dry runs). The real components are exercised end to end in `tests/`.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use super::*;
+use crate::domain::{Guard, ManagedUser, Policy, Resident, ResidentStatus, Scope, UserRecord};
+
+/// A PMS whose properties are residents or an outage.
+struct Pms(BTreeMap<&'static str, Option<Vec<Resident>>>);
+
+impl PmsSource for Pms {
+    async fn list_residents(&self, property_id: &str) -> Result<Vec<Resident>, PmsError> {
+        match self.0.get(property_id) {
+            Some(Some(residents)) => Ok(residents.clone()),
+            _ => Err(PmsError::InvalidResponse("down".into())),
+        }
+    }
+}
+
+/// A destination holding users in memory, recording every write by verb and identity.
+#[derive(Default)]
+struct Memory {
+    users: Mutex<BTreeMap<String, ManagedUser>>,
+    writes: Mutex<Vec<String>>,
+}
+
+impl Memory {
+    fn with(users: Vec<UserRecord>) -> Self {
+        let memory = Memory::default();
+        for (i, record) in users.into_iter().enumerate() {
+            let key = if record.external_id.is_empty() { format!("stranger-{i}") } else { record.external_id.clone() };
+            memory.users.lock().unwrap().insert(key, ManagedUser { id: format!("u{i}"), record });
+        }
+        memory
+    }
+
+    fn writes(&self) -> Vec<String> {
+        let mut w = self.writes.lock().unwrap().clone();
+        w.sort();
+        w
+    }
+}
+
+impl Destination for Memory {
+    async fn list_managed(&self, prefix: &str) -> Result<Vec<ManagedUser>, DestinationError> {
+        let users = self.users.lock().unwrap();
+        Ok(users.values().filter(|u| u.record.external_id.starts_with(prefix)).cloned().collect())
+    }
+
+    async fn find_by_emails(&self, emails: &[String]) -> Result<Vec<ManagedUser>, DestinationError> {
+        let users = self.users.lock().unwrap();
+        let wanted = |e: &String| emails.iter().any(|w| w.eq_ignore_ascii_case(e));
+        Ok(users.values().filter(|u| u.record.emails.iter().any(wanted)).cloned().collect())
+    }
+
+    async fn apply(&self, action: &Action) -> Result<(), DestinationError> {
+        self.writes.lock().unwrap().push(format!("{} {}", action.verb(), action.external_id()));
+        let mut users = self.users.lock().unwrap();
+        match action {
+            Action::Create(record) => {
+                let id = format!("n{}", users.len());
+                users.insert(record.external_id.clone(), ManagedUser { id, record: record.clone() });
+            }
+            Action::Update { desired, .. } | Action::Adopt { desired, .. } => {
+                let id = format!("n{}", users.len());
+                users.insert(desired.external_id.clone(), ManagedUser { id, record: desired.clone() });
+            }
+            Action::Deactivate(user) => {
+                if let Some(u) = users.get_mut(&user.record.external_id) {
+                    u.record.active = false;
+                }
+            }
+            Action::Delete(user) => {
+                users.remove(&user.record.external_id);
+            }
+        }
+        Ok(())
+    }
+}
+
+fn resident(property: &str, person: &str, status: ResidentStatus) -> Resident {
+    let mut r = Resident::new(property, person, "raw", status);
+    r.first_name = format!("F{person}");
+    r.last_name = format!("L{person}");
+    r.emails = vec![format!("{person}@example.org")];
+    r
+}
+
+fn config(properties: &[&str], max_percent: u32, dry_run: bool) -> SyncConfig {
+    SyncConfig {
+        scope: Scope::new("ns", "it"),
+        property_ids: properties.iter().map(|p| p.to_string()).collect(),
+        policy: Policy::default(),
+        mode: DeprovisionMode::Deactivate,
+        max_percent,
+        approval: None,
+        dry_run,
+        fetch_concurrency: 2,
+        write_concurrency: 2,
+        deadline: None,
+    }
+}
+
+/// The users a first, unguarded run of `residents` (property 1) leaves behind.
+async fn synced(residents: Vec<Resident>) -> Vec<UserRecord> {
+    let memory = Memory::default();
+    let pms = Pms(BTreeMap::from([("1", Some(residents))]));
+    run(&pms, &memory, &config(&["1"], 100, false)).await;
+    memory.users.into_inner().unwrap().into_values().map(|u| u.record).collect()
+}
+
+struct Case {
+    name: &'static str,
+    /// Users before the run: those a sync of these residents of property 1 made, plus strangers.
+    before: Vec<Resident>,
+    strangers: Vec<UserRecord>,
+    /// What the PMS answers now, per property (`None`: an outage).
+    now: Vec<(&'static str, Option<Vec<Resident>>)>,
+    max_percent: u32,
+    dry_run: bool,
+    writes: Vec<&'static str>,
+    held: bool,
+    conflicts: usize,
+}
+
+fn case(name: &'static str, before: Vec<Resident>, now: Vec<(&'static str, Option<Vec<Resident>>)>) -> Case {
+    Case {
+        name,
+        before,
+        strangers: vec![],
+        now,
+        max_percent: 20,
+        dry_run: false,
+        writes: vec![],
+        held: false,
+        conflicts: 0,
+    }
+}
+
+#[tokio::test]
+async fn each_input_shape_gives_its_writes_holds_and_reports() {
+    use ResidentStatus::*;
+    let a = || resident("1", "a", Current);
+    let b = || resident("1", "b", Current);
+    let stranger = UserRecord {
+        given_name: "Someone".into(),
+        family_name: "Else".into(),
+        emails: vec!["c@example.org".into()],
+        active: true,
+        ..UserRecord::default()
+    };
+    let cases = vec![
+        Case {
+            writes: vec!["create ns/it/1/a", "create ns/it/1/b"],
+            ..case("first run creates every current resident", vec![], vec![("1", Some(vec![a(), b()]))])
+        },
+        case("an idle run writes nothing", vec![a(), b()], vec![("1", Some(vec![a(), b()]))]),
+        Case {
+            max_percent: 100,
+            ..case("a property that failed is left untouched", vec![a(), b()], vec![("1", None), ("2", Some(vec![]))])
+        },
+        Case {
+            max_percent: 100,
+            held: true,
+            ..case("a property that empties is held by the breaker", vec![a(), b()], vec![("1", Some(vec![]))])
+        },
+        Case {
+            writes: vec!["create ns/it/1/d"],
+            held: true,
+            ..case(
+                "more deprovisions than the share are held; creates still apply",
+                vec![a(), b()],
+                vec![("1", Some(vec![a(), resident("1", "d", Current)]))],
+            )
+        },
+        Case {
+            max_percent: 50,
+            writes: vec!["deactivate ns/it/1/b"],
+            ..case(
+                "a move-out within the share is deprovisioned",
+                vec![a(), b()],
+                vec![("1", Some(vec![a(), resident("1", "b", Past)]))],
+            )
+        },
+        Case {
+            strangers: vec![stranger],
+            conflicts: 1,
+            ..case(
+                "an email held by a user who is not the resident is a conflict, never merged",
+                vec![],
+                vec![("1", Some(vec![resident("1", "c", Current)]))],
+            )
+        },
+        Case {
+            max_percent: 100,
+            dry_run: true,
+            ..case("a dry run writes nothing", vec![a()], vec![("1", Some(vec![b()]))])
+        },
+    ];
+    for case in cases {
+        let mut users = synced(case.before.clone()).await;
+        users.extend(case.strangers.clone());
+        let memory = Memory::with(users);
+        let properties: Vec<&str> = case.now.iter().map(|(p, _)| *p).collect();
+        let pms = Pms(case.now.into_iter().collect());
+        let report = run(&pms, &memory, &config(&properties, case.max_percent, case.dry_run)).await;
+        assert_eq!(memory.writes(), case.writes, "{}", case.name);
+        assert_eq!(matches!(report.guard, Some(Guard::Held { .. })), case.held, "{}: {:?}", case.name, report.guard);
+        assert_eq!(report.conflicts.len(), case.conflicts, "{}", case.name);
+        assert!(report.write_errors.is_empty(), "{}", case.name);
+        if case.dry_run {
+            let planned = report.planned_total();
+            assert_eq!((planned.create, planned.deprovision), (1, 1), "{}", case.name);
+        }
+    }
+}
