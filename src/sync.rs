@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use futures::{StreamExt, stream};
 
-use crate::destination::{Destination, DestinationError};
+use crate::destination::{Begun, Destination, DestinationError, DestinationRun};
 use crate::domain::breaker::{self, Guard};
 use crate::domain::{
     Action, Conflict, DeprovisionMode, Plan, Policy, Resident, Scope, adopt, desired_users, plan_with,
@@ -147,6 +147,17 @@ pub async fn fetch_and_plan<P: PmsSource, D: Destination>(
     config: &SyncConfig,
     progress: &dyn Progress,
 ) -> (SyncReport, Option<Plan>) {
+    let (report, planned) = plan_run(pms, destination, config, progress).await;
+    (report, planned.map(|(plan, _run)| plan))
+}
+
+/// [`fetch_and_plan`], keeping the destination's run to apply the plan with.
+async fn plan_run<'a, P: PmsSource, D: Destination>(
+    pms: &P,
+    destination: &'a D,
+    config: &'a SyncConfig,
+    progress: &dyn Progress,
+) -> (SyncReport, Option<(Plan, D::Run<'a>)>) {
     let mut report = SyncReport::default();
     let fetched: Vec<(String, Result<Vec<Resident>, PmsError>)> = stream::iter(config.property_ids.iter().cloned())
         .map(|id| async move {
@@ -180,8 +191,8 @@ pub async fn fetch_and_plan<P: PmsSource, D: Destination>(
         return (report, None);
     }
 
-    let managed = match destination.list_managed(config.scope.prefix()).await {
-        Ok(users) => users,
+    let Begun { run, managed } = match destination.begin(config.scope.prefix()).await {
+        Ok(begun) => begun,
         Err(error) => {
             report.fatal = Some(RunError::Destination(error));
             return (report, None);
@@ -190,7 +201,7 @@ pub async fn fetch_and_plan<P: PmsSource, D: Destination>(
     let mut desired = desired_users(&config.scope, residents, &config.policy);
     // A destination may have no way to hold some users (DOOR has no user without a grant, so a
     // future resident without any date has none there yet): those are not desired there.
-    desired.users.retain(|u| destination.holds(u));
+    desired.users.retain(|u| run.holds(u));
     report.counts.fetched = desired.fetched;
     report.counts.excluded = desired.excluded;
     report.counts.desired = desired.desired();
@@ -199,15 +210,14 @@ pub async fn fetch_and_plan<P: PmsSource, D: Destination>(
     report.counts.unknown_statuses = desired.unknown_statuses.values().sum();
     report.unknown_statuses = desired.unknown_statuses.clone();
     let unknown_by_property = std::mem::take(&mut desired.unknown_by_property);
-    let differs =
-        |existing: &crate::domain::ManagedUser, want: &crate::domain::UserRecord| destination.differs(existing, want);
+    let differs = |existing: &crate::domain::ManagedUser, want: &crate::domain::UserRecord| run.differs(existing, want);
     let mut plan = plan_with(&config.scope, desired, managed, &failed, config.mode, &differs);
 
     // First contact: a create whose email a destination user already holds is an adoption (exact
     // match, no identity of its own) or a conflict (anything else).
     let emails = adopt::create_emails(&plan);
     if !emails.is_empty() {
-        match destination.find_by_emails(&emails).await {
+        match run.find_by_emails(&emails).await {
             Ok(candidates) => report.conflicts = adopt::resolve(&mut plan, candidates),
             Err(error) => {
                 report.fatal = Some(RunError::Destination(error));
@@ -227,7 +237,7 @@ pub async fn fetch_and_plan<P: PmsSource, D: Destination>(
     report.counts.conflicts = report.conflicts.len() as u64;
     report.planned = planned_by_property(&config.scope, &plan);
     report.guard = Some(guard);
-    (report, Some(plan))
+    (report, Some((plan, run)))
 }
 
 fn planned_by_property(scope: &Scope, plan: &Plan) -> BTreeMap<String, PlannedCounts> {
@@ -247,7 +257,7 @@ fn planned_by_property(scope: &Scope, plan: &Plan) -> BTreeMap<String, PlannedCo
 
 /// A full run: fetch, plan and (unless a dry run) apply.
 pub async fn run<P: PmsSource, D: Destination>(pms: &P, destination: &D, config: &SyncConfig) -> SyncReport {
-    let planning = fetch_and_plan(pms, destination, config, &Quiet);
+    let planning = plan_run(pms, destination, config, &Quiet);
     let planned = match config.deadline {
         Some(deadline) => tokio::time::timeout_at(deadline, planning).await.ok(),
         None => Some(planning.await),
@@ -255,7 +265,7 @@ pub async fn run<P: PmsSource, D: Destination>(pms: &P, destination: &D, config:
     let Some((mut report, plan)) = planned else {
         return SyncReport { fatal: Some(RunError::DeadlineExceeded), ..SyncReport::default() };
     };
-    let Some(plan) = plan else { return report };
+    let Some((plan, destination)) = plan else { return report };
     if config.dry_run {
         return report;
     }
@@ -268,10 +278,11 @@ pub async fn run<P: PmsSource, D: Destination>(pms: &P, destination: &D, config:
     };
     // Past the deadline no further write starts; those under way finish (a write cut off midway
     // could leave a destination change made but unrecorded).
+    let writer = &destination;
     let results: Vec<(ActionKind, String, Result<(), DestinationError>)> = stream::iter(plan.actions)
         .take_until(deadline)
         .map(|action| async move {
-            let result = destination.apply(&action).await;
+            let result = writer.apply(&action).await;
             (ActionKind::of(&action), action.external_id().to_string(), result)
         })
         .buffer_unordered(config.write_concurrency.max(1))

@@ -367,7 +367,7 @@ async fn a_secret_without_the_client_secret_is_refused_by_name() {
 async fn listing_reads_every_page() {
     let rig = Rig::new(&["1A", "1B", "1C", "1D", "2A"]).await;
     let door = rig.door();
-    let managed = door.list_managed("acme/harbor/").await.unwrap();
+    let managed = door.begin("acme/harbor/").await.unwrap().managed;
     assert!(managed.is_empty());
     let doors = rig.fake.requests().iter().filter(|r| r.starts_with("GET /v1/doors")).count();
     assert_eq!(doors, 3, "6 doors in pages of 2");

@@ -9,11 +9,32 @@ use crate::credentials::MissingKey;
 use crate::domain::{Action, ManagedUser, UserRecord};
 use crate::http::HttpError;
 
-/// Where residents are provisioned.
+/// Where residents are provisioned. A run starts with [`begin`](Destination::begin), which
+/// lists this integration's users and loads whatever else the destination needs (DOOR: the
+/// building, its users, the identity map); every other call is on the run it returns, which ends
+/// with [`DestinationRun::finish`]. The order is the compiler's to keep, not the caller's.
 pub trait Destination: Send + Sync {
-    /// Every user carrying an identity that starts with `prefix` (ours); nobody else's.
-    fn list_managed(&self, prefix: &str) -> impl Future<Output = Result<Vec<ManagedUser>, DestinationError>> + Send;
+    /// One run's view of the destination.
+    type Run<'a>: DestinationRun + 'a
+    where
+        Self: 'a;
 
+    /// Starts a run: every user carrying an identity that starts with `prefix` (ours; nobody
+    /// else's), and the run to plan and write with.
+    fn begin<'a>(
+        &'a self,
+        prefix: &'a str,
+    ) -> impl Future<Output = Result<Begun<Self::Run<'a>>, DestinationError>> + Send + 'a;
+}
+
+/// A run that has begun, with the users it found.
+pub struct Begun<R> {
+    pub run: R,
+    pub managed: Vec<ManagedUser>,
+}
+
+/// The calls of one run, after [`Destination::begin`].
+pub trait DestinationRun: Send + Sync {
     /// Users whose `userName` or any email equals one of `emails` (case-insensitive), ours or not;
     /// a user without `externalId` has an empty one. Used before creating, to adopt or report.
     fn find_by_emails(
@@ -36,9 +57,12 @@ pub trait Destination: Send + Sync {
         true
     }
 
-    /// Called once after the writes of a run, whatever their outcome, to save the destination's
-    /// own bookkeeping.
-    fn finish(&self) -> impl Future<Output = Result<(), DestinationError>> + Send {
+    /// Ends the run once, after its writes, whatever their outcome: the destination saves its own
+    /// bookkeeping (DOOR's identity map).
+    fn finish(self) -> impl Future<Output = Result<(), DestinationError>> + Send
+    where
+        Self: Sized,
+    {
         async { Ok(()) }
     }
 }
@@ -89,45 +113,61 @@ pub enum Target {
 }
 
 impl Destination for Target {
-    async fn list_managed(&self, prefix: &str) -> Result<Vec<ManagedUser>, DestinationError> {
-        match self {
-            Target::Scim(d) => d.list_managed(prefix).await,
-            Target::Door(d) => d.list_managed(prefix).await,
-        }
-    }
+    type Run<'a> = TargetRun<'a>;
 
+    async fn begin<'a>(&'a self, prefix: &'a str) -> Result<Begun<TargetRun<'a>>, DestinationError> {
+        Ok(match self {
+            Target::Scim(d) => {
+                let Begun { run, managed } = d.begin(prefix).await?;
+                Begun { run: TargetRun::Scim(run), managed }
+            }
+            Target::Door(d) => {
+                let Begun { run, managed } = d.begin(prefix).await?;
+                Begun { run: TargetRun::Door(run), managed }
+            }
+        })
+    }
+}
+
+/// A run of the configured destination.
+pub enum TargetRun<'a> {
+    Scim(&'a scim::Scim),
+    Door(&'a door::DoorDestination),
+}
+
+impl DestinationRun for TargetRun<'_> {
     async fn find_by_emails(&self, emails: &[String]) -> Result<Vec<ManagedUser>, DestinationError> {
         match self {
-            Target::Scim(d) => d.find_by_emails(emails).await,
-            Target::Door(d) => d.find_by_emails(emails).await,
+            TargetRun::Scim(d) => d.find_by_emails(emails).await,
+            TargetRun::Door(d) => d.find_by_emails(emails).await,
         }
     }
 
     async fn apply(&self, action: &Action) -> Result<(), DestinationError> {
         match self {
-            Target::Scim(d) => d.apply(action).await,
-            Target::Door(d) => d.apply(action).await,
+            TargetRun::Scim(d) => d.apply(action).await,
+            TargetRun::Door(d) => d.apply(action).await,
         }
     }
 
     fn differs(&self, existing: &ManagedUser, desired: &UserRecord) -> bool {
         match self {
-            Target::Scim(d) => d.differs(existing, desired),
-            Target::Door(d) => d.differs(existing, desired),
+            TargetRun::Scim(d) => d.differs(existing, desired),
+            TargetRun::Door(d) => d.differs(existing, desired),
         }
     }
 
     fn holds(&self, desired: &UserRecord) -> bool {
         match self {
-            Target::Scim(d) => d.holds(desired),
-            Target::Door(d) => d.holds(desired),
+            TargetRun::Scim(d) => d.holds(desired),
+            TargetRun::Door(d) => d.holds(desired),
         }
     }
 
-    async fn finish(&self) -> Result<(), DestinationError> {
+    async fn finish(self) -> Result<(), DestinationError> {
         match self {
-            Target::Scim(d) => d.finish().await,
-            Target::Door(d) => d.finish().await,
+            TargetRun::Scim(d) => d.finish().await,
+            TargetRun::Door(d) => d.finish().await,
         }
     }
 }

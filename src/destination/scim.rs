@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::OnceCell;
 
-use super::{Destination, DestinationConfigError, DestinationError};
+use super::{Begun, Destination, DestinationConfigError, DestinationError, DestinationRun};
 use crate::credentials::SecretData;
 use crate::domain::{Action, ManagedUser, Phone, PhoneKind, UserRecord};
 use crate::http::HttpClient;
@@ -154,13 +154,14 @@ impl Scim {
     }
 }
 
-impl Destination for Scim {
-    async fn list_managed(&self, prefix: &str) -> Result<Vec<ManagedUser>, DestinationError> {
+/// The calls of a run (see the [`Destination`] impl below).
+impl Scim {
+    pub async fn list_managed(&self, prefix: &str) -> Result<Vec<ManagedUser>, DestinationError> {
         let filter = format!("externalId sw {}", quote(prefix));
         self.list_users(&filter, |u| !u.record.external_id.is_empty() && u.record.external_id.starts_with(prefix)).await
     }
 
-    async fn find_by_emails(&self, emails: &[String]) -> Result<Vec<ManagedUser>, DestinationError> {
+    pub(crate) async fn find_by_emails(&self, emails: &[String]) -> Result<Vec<ManagedUser>, DestinationError> {
         let wanted: std::collections::HashSet<String> = emails.iter().map(|e| e.trim().to_lowercase()).collect();
         let matches = |u: &ManagedUser| {
             wanted.contains(&u.record.user_name().trim().to_lowercase())
@@ -188,7 +189,7 @@ impl Destination for Scim {
         Ok(found)
     }
 
-    async fn apply(&self, action: &Action) -> Result<(), DestinationError> {
+    pub(crate) async fn apply(&self, action: &Action) -> Result<(), DestinationError> {
         match action {
             Action::Create(user) => self.send_json(reqwest::Method::POST, "Users", &user_body(user)).await,
             Action::Update { existing, desired } => self.replace(&existing.id, desired, false).await,
@@ -205,6 +206,24 @@ impl Destination for Scim {
                 }
             }
         }
+    }
+}
+
+impl Destination for Scim {
+    type Run<'a> = &'a Scim;
+
+    async fn begin<'a>(&'a self, prefix: &'a str) -> Result<Begun<&'a Scim>, DestinationError> {
+        Ok(Begun { managed: self.list_managed(prefix).await?, run: self })
+    }
+}
+
+impl DestinationRun for &Scim {
+    async fn find_by_emails(&self, emails: &[String]) -> Result<Vec<ManagedUser>, DestinationError> {
+        Scim::find_by_emails(self, emails).await
+    }
+
+    async fn apply(&self, action: &Action) -> Result<(), DestinationError> {
+        Scim::apply(self, action).await
     }
 }
 

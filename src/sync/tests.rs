@@ -45,11 +45,16 @@ impl Memory {
 }
 
 impl Destination for Memory {
-    async fn list_managed(&self, prefix: &str) -> Result<Vec<ManagedUser>, DestinationError> {
-        let users = self.users.lock().unwrap();
-        Ok(users.values().filter(|u| u.record.external_id.starts_with(prefix)).cloned().collect())
-    }
+    type Run<'a> = &'a Memory;
 
+    async fn begin<'a>(&'a self, prefix: &'a str) -> Result<Begun<&'a Memory>, DestinationError> {
+        let users = self.users.lock().unwrap();
+        let managed = users.values().filter(|u| u.record.external_id.starts_with(prefix)).cloned().collect();
+        Ok(Begun { run: self, managed })
+    }
+}
+
+impl DestinationRun for &Memory {
     async fn find_by_emails(&self, emails: &[String]) -> Result<Vec<ManagedUser>, DestinationError> {
         let users = self.users.lock().unwrap();
         let wanted = |e: &String| emails.iter().any(|w| w.eq_ignore_ascii_case(e));

@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
-use super::{Destination, DestinationConfigError, DestinationError};
+use super::{Begun, Destination, DestinationConfigError, DestinationError, DestinationRun};
 use crate::credentials::SecretData;
 use crate::domain::{Action, ManagedUser, UserRecord};
 use crate::http::HttpClient;
@@ -474,8 +474,9 @@ struct Contact<'a> {
     phone: Option<&'a str>,
 }
 
-impl Destination for DoorDestination {
-    async fn list_managed(&self, prefix: &str) -> Result<Vec<ManagedUser>, DestinationError> {
+/// The calls of a run (see the [`Destination`] impl below).
+impl DoorDestination {
+    pub async fn list_managed(&self, prefix: &str) -> Result<Vec<ManagedUser>, DestinationError> {
         {
             let mut state = self.state();
             state.prefix = prefix.to_string();
@@ -513,7 +514,7 @@ impl Destination for DoorDestination {
         Ok(managed)
     }
 
-    async fn find_by_emails(&self, emails: &[String]) -> Result<Vec<ManagedUser>, DestinationError> {
+    pub(crate) async fn find_by_emails(&self, emails: &[String]) -> Result<Vec<ManagedUser>, DestinationError> {
         let wanted: HashSet<String> = emails.iter().map(|e| e.trim().to_lowercase()).collect();
         let state = self.state();
         let holders: HashMap<&str, &str> =
@@ -540,7 +541,7 @@ impl Destination for DoorDestination {
         Ok(found)
     }
 
-    async fn apply(&self, action: &Action) -> Result<(), DestinationError> {
+    pub(crate) async fn apply(&self, action: &Action) -> Result<(), DestinationError> {
         match action {
             Action::Create(desired) => self.create(desired).await,
             Action::Update { existing, desired } | Action::Adopt { existing, desired } => {
@@ -551,7 +552,7 @@ impl Destination for DoorDestination {
         }
     }
 
-    fn differs(&self, existing: &ManagedUser, desired: &UserRecord) -> bool {
+    pub(crate) fn differs(&self, existing: &ManagedUser, desired: &UserRecord) -> bool {
         let state = self.state();
         let key = Self::key(&state, &desired.external_id);
         let empty = BTreeSet::new();
@@ -564,11 +565,11 @@ impl Destination for DoorDestination {
 
     /// DOOR has no user without a grant: a future resident with no move-in or lease start date
     /// cannot be scheduled yet.
-    fn holds(&self, desired: &UserRecord) -> bool {
+    pub(crate) fn holds(&self, desired: &UserRecord) -> bool {
         desired.active || desired.access_from.is_some()
     }
 
-    async fn finish(&self) -> Result<(), DestinationError> {
+    pub(crate) async fn finish(&self) -> Result<(), DestinationError> {
         let (mapping, changed) = {
             let state = self.state();
             (state.mapping.clone(), state.saved.as_ref() != Some(&state.mapping))
@@ -580,5 +581,35 @@ impl Destination for DoorDestination {
         self.store.save(&mapping).await?;
         self.state().saved = Some(mapping);
         Ok(())
+    }
+}
+
+impl Destination for DoorDestination {
+    type Run<'a> = &'a DoorDestination;
+
+    async fn begin<'a>(&'a self, prefix: &'a str) -> Result<Begun<&'a DoorDestination>, DestinationError> {
+        Ok(Begun { managed: self.list_managed(prefix).await?, run: self })
+    }
+}
+
+impl DestinationRun for &DoorDestination {
+    async fn find_by_emails(&self, emails: &[String]) -> Result<Vec<ManagedUser>, DestinationError> {
+        DoorDestination::find_by_emails(self, emails).await
+    }
+
+    async fn apply(&self, action: &Action) -> Result<(), DestinationError> {
+        DoorDestination::apply(self, action).await
+    }
+
+    fn differs(&self, existing: &ManagedUser, desired: &UserRecord) -> bool {
+        DoorDestination::differs(self, existing, desired)
+    }
+
+    fn holds(&self, desired: &UserRecord) -> bool {
+        DoorDestination::holds(self, desired)
+    }
+
+    async fn finish(self) -> Result<(), DestinationError> {
+        DoorDestination::finish(self).await
     }
 }
