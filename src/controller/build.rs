@@ -96,3 +96,64 @@ pub fn sync_config(
         deadline,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::PmsProvider;
+    use crate::destination::door::MemoryStore;
+    use crate::domain::{DeprovisionMode, Policy};
+    use crate::metrics::Metrics;
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    fn spec(provider: PmsProvider, base_url: Option<&str>, ids: &[&str]) -> ValidatedSpec {
+        ValidatedSpec {
+            interval: Duration::from_secs(3600),
+            provider,
+            pms_secret: "pms".into(),
+            pms_base_url: base_url.map(String::from),
+            max_requests_per_minute: None,
+            property_ids: ids.iter().map(|i| i.to_string()).collect(),
+            policy: Policy::default(),
+            mode: DeprovisionMode::Deactivate,
+            max_percent: 20,
+            dry_run: false,
+            destination: ValidatedDestination::Scim { url: "https://scim.example/v2".into(), secret: "scim".into() },
+        }
+    }
+
+    fn secret(name: &str, keys: &[&str]) -> SecretData {
+        SecretData::new(name, keys.iter().map(|k| (k.to_string(), "v".to_string())).collect::<BTreeMap<_, _>>())
+    }
+
+    /// What building gives for `spec` with these Secrets: the failure's reason, or `None`.
+    fn outcome(spec: &ValidatedSpec, secrets: &[SecretData]) -> Option<Reason> {
+        let http = |target: &'static str| HttpClient::new(target, Default::default(), Metrics::default());
+        let limiter = |_: &'static str, limit| Arc::new(RateLimiter::new(limit));
+        let parts = || DoorParts { tokens: Default::default(), store: Arc::new(MemoryStore::default()) };
+        let find = |name: &str| secrets.iter().find(|s| s.name() == name);
+        clients(spec, "ns", find, http, &limiter, parts).err().map(|f| f.reason)
+    }
+
+    #[test]
+    fn each_configuration_error_has_its_reason() {
+        let buildium = spec(PmsProvider::Buildium, None, &["7"]);
+        let scim = secret("scim", &["token"]);
+        assert_eq!(outcome(&buildium, &[secret("pms", &["clientId", "clientSecret"]), scim.clone()]), None);
+        assert_eq!(outcome(&buildium, &[scim.clone()]), Some(Reason::CredentialsNotFound));
+        assert_eq!(outcome(&buildium, &[secret("pms", &["clientId"]), scim.clone()]), Some(Reason::InvalidSpec));
+        let no_scim_secret = [secret("pms", &["clientId", "clientSecret"])];
+        assert_eq!(outcome(&buildium, &no_scim_secret), Some(Reason::CredentialsNotFound));
+        let bad_ids = spec(PmsProvider::Buildium, None, &["0"]);
+        let pms = secret("pms", &["clientId", "clientSecret"]);
+        assert_eq!(outcome(&bad_ids, &[pms.clone(), scim.clone()]), Some(Reason::InvalidSpec));
+        let entrata_without_url = spec(PmsProvider::Entrata, None, &["7"]);
+        assert_eq!(
+            outcome(&entrata_without_url, &[secret("pms", &["apiKey"]), scim.clone()]),
+            Some(Reason::InvalidSpec)
+        );
+        let mri = spec(PmsProvider::Mri, Some("https://mri.example"), &["7"]);
+        assert_eq!(outcome(&mri, &[pms, scim]), Some(Reason::ProviderNotSupported));
+    }
+}

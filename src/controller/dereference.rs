@@ -48,3 +48,25 @@ fn decode(name: &str, secret: Secret) -> SecretData {
         .collect();
     SecretData::new(name, values)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::ByteString;
+
+    #[test]
+    fn values_that_are_not_text_are_left_out_and_the_rest_kept() {
+        let secret = Secret {
+            data: Some(BTreeMap::from([
+                ("clientId".to_string(), ByteString(b"id-1".to_vec())),
+                ("binary".to_string(), ByteString(vec![0xff, 0xfe])),
+            ])),
+            ..Secret::default()
+        };
+        let data = decode("pms", secret);
+        assert_eq!(data.get("clientId").unwrap(), "id-1");
+        assert!(data.get("binary").is_err(), "not UTF-8: absent, reported as a missing key by name");
+        let empty = decode("pms", Secret::default());
+        assert!(empty.get("clientId").is_err());
+    }
+}

@@ -144,3 +144,66 @@ pub(super) fn learn_granter(mapping: &mut Mapping, user: &User, requested: &[Str
         mapping.granter = Some(only.to_string());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::destination::door::client::{Access, Granter};
+
+    fn access(target: &str, kind: &str, granter: &str) -> Access {
+        Access {
+            door_uuid: target.into(),
+            user_uuid: None,
+            start_time: "2026-01-01T00:00:00Z".parse().unwrap(),
+            end_time: None,
+            granter: Granter { kind: kind.into(), uuid: granter.into() },
+        }
+    }
+
+    fn user(uuid: &str, email: Option<&str>, accesses: Vec<Access>) -> User {
+        User {
+            user_uuid: uuid.into(),
+            first_name: "F".into(),
+            last_name: "L".into(),
+            email: email.map(String::from),
+            phone: None,
+            accesses,
+        }
+    }
+
+    #[test]
+    fn held_grants_are_recorded_partner_grants_of_our_partner_in_this_building() {
+        let mut state = State { targets: ["d1", "d2", "k1"].map(String::from).into(), ..State::default() };
+        state.put_user(user(
+            "u1",
+            Some("A@example.org"),
+            vec![
+                access("d1", "PARTNER", "us"),
+                access("d2", "PARTNER", "another-partner"),
+                access("k1", "USER", "a-manager"),
+                access("elsewhere", "PARTNER", "us"),
+            ],
+        ));
+        let recorded: BTreeSet<String> = ["d1", "d2", "k1", "elsewhere"].map(String::from).into();
+        // Before our partner UUID is known, every recorded partner grant counts.
+        assert_eq!(state.held("u1", &recorded).keys().collect::<Vec<_>>(), ["d1", "d2"]);
+        state.mapping.granter = Some("us".into());
+        assert_eq!(state.held("u1", &recorded).keys().collect::<Vec<_>>(), ["d1"]);
+        assert!(state.held("u1", &BTreeSet::new()).is_empty(), "only what the map records");
+        assert!(
+            state.user("u1").unwrap().accesses.iter().all(|a| a.door_uuid != "elsewhere"),
+            "other buildings dropped"
+        );
+    }
+
+    #[test]
+    fn a_contact_held_by_two_users_is_seen_as_two() {
+        let mut state = State::default();
+        state.put_users([user("u2", Some("a@example.org"), vec![]), user("u1", Some(" A@EXAMPLE.org"), vec![])]);
+        let both: Vec<&str> =
+            state.all_with_contact(Some("a@example.org"), None).iter().map(|u| u.user_uuid.as_str()).collect();
+        assert_eq!(both, ["u1", "u2"]);
+        assert!(state.by_contact(Some("a@example.org"), None).is_some());
+        assert!(state.all_with_contact(None, None).is_empty());
+    }
+}
