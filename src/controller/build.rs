@@ -141,7 +141,7 @@ mod tests {
         let buildium = spec(PmsProvider::Buildium, None, &["7"]);
         let scim = secret("scim", &["token"]);
         assert_eq!(outcome(&buildium, &[secret("pms", &["clientId", "clientSecret"]), scim.clone()]), None);
-        assert_eq!(outcome(&buildium, &[scim.clone()]), Some(Reason::CredentialsNotFound));
+        assert_eq!(outcome(&buildium, std::slice::from_ref(&scim)), Some(Reason::CredentialsNotFound));
         assert_eq!(outcome(&buildium, &[secret("pms", &["clientId"]), scim.clone()]), Some(Reason::InvalidSpec));
         let no_scim_secret = [secret("pms", &["clientId", "clientSecret"])];
         assert_eq!(outcome(&buildium, &no_scim_secret), Some(Reason::CredentialsNotFound));
