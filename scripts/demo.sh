@@ -61,7 +61,7 @@ for u in sorted(users, key=lambda u: u.get("email", "")):
     name = (u.get("firstName", "") + " " + u.get("lastName", "")).strip()
     for a in u.get("accesses", []) or [{}]:
         print("%-26s %-24s %-38s %-22s %s" % (u.get("email", ""), name, a.get("doorUuid", "(none)"),
-              a.get("startTime", ""), a.get("endTime") or ""))
+              a.get("startTime", ""), "" if (a.get("endTime") or "")[:4] >= "2200" else a.get("endTime")))
 PY
 )"
 }
@@ -72,7 +72,7 @@ up() {
   scripts/test-env.sh install
   eval "$(scripts/test-env.sh paths)"
   say "Building pms-sync"
-  cargo build --bins
+  cargo build --workspace --bins
   down >/dev/null 2>&1 || true
   mkdir -p "$STATE"
 

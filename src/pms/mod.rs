@@ -2,7 +2,7 @@
 //! paging, errors) and `map.rs` (vendor records → residents, pure, tested from the captured
 //! samples) — and one line per vendor in [`connectors!`]'s table below.
 //!
-//! Adding a PMS: its folder, its fake in `tests/support/`, and one line in the table
+//! Adding a PMS: its folder, its fake in `fakes/src/`, and one line in the table
 //! (docs/connectors.md#adding-a-pms).
 
 pub mod appfolio;

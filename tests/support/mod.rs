@@ -3,12 +3,11 @@
 
 #![allow(dead_code)]
 
-pub mod buildium_fake;
-pub use buildium_fake::ControlledFake;
-pub mod door_fake;
+pub use pms_sync_fakes::buildium_fake::ControlledFake;
+#[allow(unused_imports)] // each test binary uses some of them
+pub use pms_sync_fakes::{buildium_fake, door_fake, vendor_fakes};
 pub mod hostile;
 pub mod prism;
-pub mod vendor_fakes;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -8,10 +8,7 @@
 //! environment); DOOR's are those of `examples/sandbox/buildium-door.yaml`. The DOOR building has a
 //! PRIVATE door per unit of the data file as it was at start.
 
-#[path = "../../tests/support/buildium_fake.rs"]
-mod buildium_fake;
-#[path = "../../tests/support/door_fake.rs"]
-mod door_fake;
+use pms_sync_fakes::{buildium_fake, door_fake};
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

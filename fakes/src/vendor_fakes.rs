@@ -12,8 +12,6 @@
 //! past the last page, AppFolio's `tenant_directory` columns, the email column's name) the choice
 //! is named where it is made.
 
-#![allow(dead_code)]
-
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -165,7 +163,7 @@ fn transport_fault(fault: &Fault) -> Option<Response> {
 
 /// A captured sample, read at fake start (`../shared/vendor-samples/<name>`).
 fn sample(name: &str) -> Value {
-    let path = format!("{}/../shared/vendor-samples/{name}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!("{}/../../shared/vendor-samples/{name}", env!("CARGO_MANIFEST_DIR"));
     serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}")))
         .unwrap_or_else(|e| panic!("{path}: {e}"))
 }

@@ -6,8 +6,6 @@
 //!
 //! Shared by the end-to-end tests and the `pms-sync-sandbox` binary of the local demo.
 
-#![allow(dead_code)]
-
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -9,8 +9,6 @@
 //!
 //! Shared by the tests and the `pms-sync-sandbox` binary of the local demo.
 
-#![allow(dead_code)]
-
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};

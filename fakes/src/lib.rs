@@ -1,0 +1,7 @@
+//! Stateful fakes of the vendors' APIs, held to evidence none of the connectors wrote: Buildium's
+//! and DOOR's OpenAPI specs, and the captured responses of `../shared/vendor-samples/`. Used by the
+//! end-to-end tests (`tests/support/`) and by the local demo's `pms-sync-sandbox`.
+
+pub mod buildium_fake;
+pub mod door_fake;
+pub mod vendor_fakes;
