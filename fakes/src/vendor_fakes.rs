@@ -204,8 +204,13 @@ fn entrata_error(code: u32, message: &str) -> Response {
     axum::Json(json!({"response": {"requestId": "15", "error": {"code": code, "message": message}}})).into_response()
 }
 
-/// The captured r2 response's first lease, with its Primary and a Guarantor customer.
-fn entrata_templates() -> (Value, Value, Value) {
+/// The captured r2 response's first lease, with its Primary and a Guarantor customer (read once).
+fn entrata_templates() -> &'static (Value, Value, Value) {
+    static TEMPLATES: std::sync::OnceLock<(Value, Value, Value)> = std::sync::OnceLock::new();
+    TEMPLATES.get_or_init(read_entrata_templates)
+}
+
+fn read_entrata_templates() -> (Value, Value, Value) {
     let capture = sample("entrata/getLeases-r2-response-property739084-93-leases.json");
     let leases = &capture["response"]["result"]["leases"]["lease"];
     let lease = leases[0].clone();
@@ -267,7 +272,7 @@ async fn entrata(State(state): State<Shared>, headers: HeaderMap, RawQuery(query
         .iter()
         .skip((page_no - 1) * per_page)
         .take(per_page)
-        .map(|l| entrata_lease(property, l, &templates))
+        .map(|l| entrata_lease(property, l, templates))
         .collect();
     // Past the last page: what r2 answers is not captured; this fake says so as an error
     // (the connector accepts that, an empty list, or a result without leases).
@@ -641,24 +646,32 @@ async fn yardi(State(state): State<Shared>, headers: HeaderMap, body: Bytes) -> 
 // `realpage/rpx-error-and-fault-responses.json`; request: `realpage/request-examples-and-notes.txt`
 // and the public callers' `<getresidentlistargs><ExtensionData/></getresidentlistargs>`.
 
-/// A captured current head of household: every element a resident record has, in capture order.
-fn realpage_template() -> Value {
-    let capture = sample("realpage/rpx-getresidentlistinfo-response-trimmed-300-of-962.json");
-    let residents = capture["residents_info"]["data"]["getresidentlistinfoResult"]["residentlist"]["resident"].clone();
-    residents
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["leasestatus"] == "Current" && r["hohbit"] == "TRUE")
-        .expect("a captured current resident")
-        .clone()
+/// A captured current head of household: every element a resident record has, in capture order
+/// (read once).
+fn realpage_template() -> &'static Value {
+    static TEMPLATE: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+    TEMPLATE.get_or_init(|| {
+        let capture = sample("realpage/rpx-getresidentlistinfo-response-trimmed-300-of-962.json");
+        let residents = &capture["residents_info"]["data"]["getresidentlistinfoResult"]["residentlist"]["resident"];
+        residents
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["leasestatus"] == "Current" && r["hohbit"] == "TRUE")
+            .expect("a captured current resident")
+            .clone()
+    })
+}
+
+/// The captured faults (read once).
+fn realpage_faults() -> &'static Value {
+    static FAULTS: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+    FAULTS.get_or_init(|| sample("realpage/rpx-error-and-fault-responses.json"))
 }
 
 /// The captured HTTP 200 fault (`LicenseKey is not authorized to call the method.`).
 fn realpage_license_fault() -> Response {
-    let faults = sample("realpage/rpx-error-and-fault-responses.json");
-    let fault = pms_sync::fuzzing::rebuild_xml("s:Fault", &faults["activity_types"]["data"]);
-    soap_ok(fault)
+    soap_ok(pms_sync::fuzzing::rebuild_xml("s:Fault", &realpage_faults()["activity_types"]["data"]))
 }
 
 async fn realpage(State(state): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
@@ -673,8 +686,7 @@ async fn realpage(State(state): State<Shared>, headers: HeaderMap, body: Bytes) 
         field("pmcid") == inner.credentials["pmcId"] && field("licensekey") == xml(&inner.credentials["licenseKey"])
     };
     if action != "\"http://tempuri.org/IRPXService/getresidentlist\"" || !is_xml_post(&headers) {
-        let captured = sample("realpage/rpx-error-and-fault-responses.json");
-        let raw = captured["guest_cards"]["raw"].as_str().unwrap().to_string();
+        let raw = realpage_faults()["guest_cards"]["raw"].as_str().unwrap().to_string();
         return (StatusCode::INTERNAL_SERVER_ERROR, [("content-type", "text/xml; charset=utf-8")], raw).into_response();
     }
     // WCF binds the operation's arguments element; every public caller sends it.

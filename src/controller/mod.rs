@@ -602,10 +602,7 @@ async fn run_sync(
         )),
     };
     let (connector, target) =
-        match build::clients(spec, scope.namespace(), |name| secrets.get(name), http, &limiter, door_parts) {
-            Ok(clients) => clients,
-            Err(failure) => return Err(failure),
-        };
+        build::clients(spec, scope.namespace(), |name| secrets.get(name), http, &limiter, door_parts)?;
     let deadline = tokio::time::Instant::now().checked_add(ctx.settings.sync_deadline);
     let config = build::sync_config(
         spec,

@@ -112,14 +112,11 @@ type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 /// One person on several leases of one property (renewal, transfer) is one resident: the lease
 /// giving the most access wins (highest status rank among equals), and exclusions apply to it.
 pub fn desired_users(scope: &Scope, mut residents: Vec<Resident>, policy: &Policy) -> DesiredSet {
+    let overrides = !policy.status_overrides.is_empty();
     for resident in &mut residents {
         super::placeholder::scrub(resident);
-    }
-    if !policy.status_overrides.is_empty() {
-        for resident in &mut residents {
-            if let Some(status) = policy.override_for(&resident.status_raw) {
-                resident.status = status;
-            }
+        if overrides && let Some(status) = policy.override_for(&resident.status_raw) {
+            resident.status = status;
         }
     }
     // Pick each person's winning lease by index, borrowing the IDs: no key is allocated.

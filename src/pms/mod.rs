@@ -142,11 +142,6 @@ pub fn supported() -> Vec<&'static str> {
     DESCRIPTORS.iter().map(|d| d.provider.as_str()).collect()
 }
 
-/// The vendor's default request budget; checked before any Secret is read.
-pub fn default_limit(provider: PmsProvider) -> Result<RateLimit, UnsupportedProvider> {
-    descriptor(provider).map(|d| d.default_limit)
-}
-
 /// Whether this build has a connector for `provider`.
 pub fn check_supported(provider: PmsProvider) -> Result<(), UnsupportedProvider> {
     descriptor(provider).map(|_| ())

@@ -52,13 +52,13 @@ impl Buildium {
     /// Reads every page of a property listing.
     async fn list_all<T: DeserializeOwned + api::Identified>(
         &self,
-        path: &str,
+        path: &'static str,
         property_id: &str,
     ) -> Result<Vec<T>, PmsError> {
         let url = join_url(&self.base_url, path);
         let mut items: Vec<T> = Vec::new();
         let mut seen = std::collections::HashSet::new();
-        let mut pages = super::paging::Pages::new(path_name(path), MAX_PAGES);
+        let mut pages = super::paging::Pages::new(path, MAX_PAGES);
         loop {
             pages.next(items.len())?;
             let offset = items.len().to_string();
@@ -115,14 +115,6 @@ impl Buildium {
                 None => {}
             }
         }
-    }
-}
-
-/// The listing's name for errors (a `'static` one: the paths are constants).
-fn path_name(path: &str) -> &'static str {
-    match path {
-        "/v1/leases" => "/v1/leases",
-        _ => "/v1/leases/tenants",
     }
 }
 

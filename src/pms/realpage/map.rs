@@ -60,7 +60,8 @@ pub(crate) fn resident(site_id: &str, e: &Element) -> Row {
     // The person's own status wins over the lease's: a "Former resident" on a current lease
     // (moved out, lease goes on with the others) has no access, as for Buildium.
     let contact = e.text_of("contactstatus").unwrap_or_default();
-    if contact.eq_ignore_ascii_case("former resident") {
+    let moved_out = contact.eq_ignore_ascii_case("former resident");
+    if moved_out {
         status = ResidentStatus::Past;
     }
     let notice_given = parse_date(e.text_of("noticegivendate").as_deref());
@@ -72,11 +73,7 @@ pub(crate) fn resident(site_id: &str, e: &Element) -> Row {
             status = ResidentStatus::Notice;
         }
     }
-    let raw = if status == ResidentStatus::Past && contact.eq_ignore_ascii_case("former resident") {
-        contact
-    } else {
-        status_raw
-    };
+    let raw = if moved_out { contact } else { status_raw };
     let mut r = Resident::new(site_id, &person, &raw, status);
     r.role = role(e);
     r.lease_id = e.text_of("leaseid").or_else(|| e.text_of("residentid"));
