@@ -43,6 +43,41 @@ impl SecretData {
     pub fn require(&self, keys: &[&str]) -> Result<(), MissingKey> {
         keys.iter().try_for_each(|k| self.get(k).map(|_| ()))
     }
+
+    /// The values of `keys`, once every one is known to be present: what a connector or a
+    /// destination is built from, so building cannot fail on a missing key.
+    pub fn take(&self, keys: &[&'static str]) -> Result<Credentials, MissingKey> {
+        let values = keys.iter().map(|k| Ok((*k, self.get(k)?.to_string()))).collect::<Result<_, MissingKey>>()?;
+        Ok(Credentials { values })
+    }
+}
+
+/// Checked credentials: the keys one way of authenticating needs, each present and non-empty.
+/// Made only by [`SecretData::take`]; like `SecretData`, its `Debug` names keys, never values.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Credentials {
+    values: BTreeMap<&'static str, String>,
+}
+
+impl Credentials {
+    /// Whether `key` was taken (Entrata: an `apiKey`, or a user name and password).
+    pub fn has(&self, key: &str) -> bool {
+        self.values.contains_key(key)
+    }
+
+    /// The value of a taken key. Every constructor reads only the keys its descriptor declares
+    /// (each connector's and destination's tests build one from a checked Secret), so the empty
+    /// answer for another key is a bug that those tests catch, never a credential sent elsewhere.
+    pub fn get(&self, key: &str) -> &str {
+        debug_assert!(self.has(key), "credential {key:?} was not checked");
+        self.values.get(key).map_or("", String::as_str)
+    }
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials").field("keys", &self.values.keys().collect::<Vec<_>>()).finish()
+    }
 }
 
 impl fmt::Debug for SecretData {
@@ -65,5 +100,9 @@ mod tests {
         assert_eq!(data.get("clientSecret"), Ok("hunter2"));
         let err = data.require(&["clientSecret", "clientId"]).unwrap_err();
         assert_eq!(err.to_string(), "Secret \"creds\" has no key \"clientId\"");
+        let taken = data.take(&["clientSecret"]).unwrap();
+        assert_eq!((taken.get("clientSecret"), taken.has("clientId")), ("hunter2", false));
+        assert!(!format!("{taken:?}").contains("hunter2"));
+        assert_eq!(data.take(&["clientSecret", "clientId"]).unwrap_err().key, "clientId");
     }
 }

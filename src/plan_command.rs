@@ -71,19 +71,23 @@ async fn plan(args: &PlanArgs) -> Result<u8, String> {
         .clone()
         .or_else(|| integration.metadata.namespace.clone())
         .unwrap_or_else(|| "default".to_string());
-    let spec = validate::validate(&integration.spec, &namespace).map_err(|e| format!("invalid spec: {e}"))?;
-
+    // The spec's own rules first, so a broken spec is reported without reaching for a cluster;
+    // `validate` below checks them again with the Secrets.
+    validate::validate_spec(&integration.spec, &namespace).map_err(|e| format!("invalid spec: {e}"))?;
+    let names = validate::secret_names(&integration.spec);
     let (secrets, cluster) = match &args.secrets_dir {
-        Some(dir) => (read_secret_dir(dir, &spec.secret_names())?, None),
+        Some(dir) => (read_secret_dir(dir, &names)?, None),
         None => {
-            eprintln!("reading Secrets {:?} from namespace {namespace:?}", spec.secret_names());
+            eprintln!("reading Secrets {names:?} from namespace {namespace:?}");
             let client = kube::Client::try_default()
                 .await
                 .map_err(|e| format!("no cluster to read Secrets from ({e}); use --secrets DIR"))?;
-            let read = dereference::read(&client, &namespace, &spec.secret_names()).await.map_err(|e| e.to_string())?;
+            let read = dereference::read(&client, &namespace, &names).await.map_err(|e| e.to_string())?;
             (read.found.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))).collect(), Some(client))
         }
     };
+    let validated = validate::validate(&integration.spec, &namespace, |n| secrets.get(n))
+        .map_err(|f| format!("{}: {}", f.reason, f.message))?;
 
     let http = |target| HttpClient::new(target, HttpSettings::default(), Metrics::default());
     let limiter = |_: &'static str, limit| std::sync::Arc::new(crate::http::RateLimiter::new(limit));
@@ -91,7 +95,8 @@ async fn plan(args: &PlanArgs) -> Result<u8, String> {
     // nothing); with --secrets it starts empty and existing DOOR users show up as adoptions.
     let store: std::sync::Arc<dyn MappingStore> = match &cluster {
         Some(client) => {
-            let building = spec
+            let building = validated
+                .spec
                 .door_building()
                 .map(|(url, uuid)| crate::controller::identity_store::building_key(url, uuid))
                 .unwrap_or_default();
@@ -102,12 +107,11 @@ async fn plan(args: &PlanArgs) -> Result<u8, String> {
         None => std::sync::Arc::new(MemoryStore::default()),
     };
     let door_parts = || build::DoorParts { tokens: Default::default(), store };
-    let (connector, target) = build::clients(&spec, &namespace, |n| secrets.get(n), http, &limiter, door_parts)
-        .map_err(|f| format!("{}: {}", f.reason, f.message))?;
+    let (connector, target) = build::clients(&validated, http, &limiter, door_parts);
     let approval =
         integration.metadata.annotations.as_ref().and_then(|a| a.get(APPROVE_DEPROVISION_ANNOTATION)).cloned();
     let scope = Scope::new(&namespace, &name);
-    let config = build::sync_config(&spec, scope, approval, 2, 1, None);
+    let config = build::sync_config(&validated.spec, scope, approval, 2, 1, None);
     let (report, plan) = sync::fetch_and_plan(&connector, &target, &config, &StderrProgress).await;
 
     let document = describe(&namespace, &name, &report, plan.as_ref());
@@ -152,7 +156,7 @@ fn read_secret_dir(dir: &Path, names: &[&str]) -> Result<BTreeMap<String, Secret
         let path = dir.join(name);
         let entries = match std::fs::read_dir(&path) {
             Ok(entries) => entries,
-            Err(_) => continue, // reported as CredentialsNotFound by `build::clients`
+            Err(_) => continue, // reported as CredentialsNotFound by `validate`
         };
         let mut values = BTreeMap::new();
         for entry in entries.flatten() {

@@ -33,7 +33,8 @@ fn connector(base_url: &str) -> Connector {
         property_ids: &ids,
         max_requests_per_minute: Some(6000),
     };
-    Connector::new(&options, &secret, http, &|limit| std::sync::Arc::new(RateLimiter::new(limit))).unwrap()
+    let config = pms_sync::pms::check(&options, &secret).unwrap();
+    Connector::new(config, http, &|limit| std::sync::Arc::new(RateLimiter::new(limit)))
 }
 
 #[tokio::test]

@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use jiff::civil::Date;
 use pms_sync::credentials::SecretData;
-use pms_sync::destination::door::{DoorDestination, DoorSettings, Mapping, MappingStore, MemoryStore, TokenCache};
+use pms_sync::destination::door::{
+    self, DoorDestination, DoorSettings, Mapping, MappingStore, MemoryStore, TokenCache,
+};
 use pms_sync::destination::{Destination, DestinationError};
 use pms_sync::domain::{DeprovisionMode, Phone, PhoneKind, Policy, Resident, ResidentStatus, Scope};
 use pms_sync::http::{HttpClient, HttpSettings, RateLimit, RateLimiter};
@@ -50,10 +52,6 @@ fn http() -> HttpClient {
         ..HttpSettings::default()
     };
     HttpClient::new("door", settings, Metrics::default())
-}
-
-fn settings(fake: &DoorFake, passcode: &str) -> DoorSettings {
-    settings_at(fake.url(), fake.token_url(), passcode)
 }
 
 fn settings_at(base_url: String, token_url: String, passcode: &str) -> DoorSettings {
@@ -103,17 +101,16 @@ impl Rig {
             .into_iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        let secret = SecretData::new("door", values);
+        let credentials = SecretData::new("door", values).take(&door::SECRET_KEYS).unwrap();
         let limiter = Arc::new(RateLimiter::new(RateLimit::per_minute(6000)));
         DoorDestination::new(
             settings_at(self.urls.0.clone(), self.urls.1.clone(), self.passcode),
-            &secret,
+            &credentials,
             http().with_limiter(limiter),
             http(),
             self.tokens.clone(),
             self.store.clone() as Arc<dyn MappingStore>,
         )
-        .unwrap()
     }
 
     /// One sync run with a fresh destination (as the controller builds one per run).
@@ -349,18 +346,6 @@ async fn door_errors_are_reported_by_their_enum() {
     let messages = errors(&report);
     assert_eq!(messages.len(), 1);
     assert!(messages[0].contains("INVALID_END_TIME"), "{messages:?}");
-}
-
-#[tokio::test]
-async fn a_secret_without_the_client_secret_is_refused_by_name() {
-    let rig = Rig::new(&["1A"]).await;
-    let secret = SecretData::new("door", [("clientId".to_string(), "id".to_string())].into());
-    let store = Arc::new(MemoryStore::default()) as Arc<dyn MappingStore>;
-    let refused =
-        DoorDestination::new(settings(&rig.fake, "PERMANENT"), &secret, http(), http(), Default::default(), store);
-    let message = refused.err().expect("refused").to_string();
-    assert_eq!(message, r#"Secret "door" has no key "clientSecret""#);
-    assert!(rig.fake.requests().is_empty());
 }
 
 #[tokio::test]

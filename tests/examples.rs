@@ -48,7 +48,7 @@ fn every_example_integration_is_valid() {
             }
             let obj: pms_sync::api::PmsIntegration =
                 serde_yaml::from_value(value).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-            pms_sync::controller::validate::validate(&obj.spec, "acme")
+            pms_sync::controller::validate::validate_spec(&obj.spec, "acme")
                 .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             seen.push(obj.spec.destination.latch.is_some());
         }

@@ -141,7 +141,8 @@ async fn connector(case: &Case, answers: &[(Option<&str>, &str, String)]) -> (Mo
         property_ids: &["101".into()],
         max_requests_per_minute: None,
     };
-    let connector = Connector::new(&options, &secret, http, &|limit| Arc::new(RateLimiter::new(limit))).unwrap();
+    let config = pms_sync::pms::check(&options, &secret).unwrap();
+    let connector = Connector::new(config, http, &|limit| Arc::new(RateLimiter::new(limit)));
     (server, connector)
 }
 

@@ -1,19 +1,16 @@
-//! From a validated spec and its Secrets to a ready connector, destination and sync config.
+//! From a validated integration to a ready connector, destination and sync configuration.
 //! No Kubernetes types: the `plan` command uses it outside any cluster.
 
-use crate::credentials::SecretData;
-use crate::destination::door::{DoorDestination, MappingStore, TokenCache};
-use crate::destination::{DestinationConfigError, Target, scim::Scim};
-use crate::sync::SyncConfig;
 use std::sync::Arc;
 
+use crate::destination::door::{DoorDestination, MappingStore, TokenCache};
+use crate::destination::{Target, scim::Scim};
 use crate::domain::Scope;
 use crate::http::{HttpClient, RateLimit, RateLimiter};
-use crate::pms::{Connector, ConnectorConfigError, ConnectorOptions, check_supported};
+use crate::pms::Connector;
+use crate::sync::SyncConfig;
 
-use super::status::Failure;
-use super::validate::{ValidatedDestination, ValidatedSpec};
-use crate::conditions::Reason;
+use super::validate::{Validated, ValidatedDestination, ValidatedSpec};
 
 /// What a DOOR destination keeps beyond one run: its token cache and its identity map's store.
 pub struct DoorParts {
@@ -21,57 +18,29 @@ pub struct DoorParts {
     pub store: Arc<dyn MappingStore>,
 }
 
-/// Checks provider support and credentials, then builds both clients. Nothing is called.
-/// `limiter` hands out the integration's rate limiter per system (`"pms"`, `"door"`).
-pub fn clients<'a>(
-    spec: &ValidatedSpec,
-    namespace: &str,
-    secret: impl Fn(&str) -> Option<&'a SecretData>,
+/// Builds both clients of a validated integration. Nothing is called, and nothing can fail:
+/// validation checked every setting and key. `limiter` hands out the integration's rate limiter
+/// per system (`"pms"`, `"door"`).
+pub fn clients(
+    validated: &Validated,
     http: impl Fn(&'static str) -> HttpClient,
     limiter: &dyn Fn(&'static str, RateLimit) -> Arc<RateLimiter>,
     door_parts: impl FnOnce() -> DoorParts,
-) -> Result<(Connector, Target), Failure> {
-    let missing = |name: &str| {
-        Failure::permanent(Reason::CredentialsNotFound, format!("Secret {name:?} not found in namespace {namespace:?}"))
-    };
-    check_supported(spec.provider).map_err(|e| Failure::permanent(Reason::ProviderNotSupported, e.to_string()))?;
-    let pms_secret = secret(&spec.pms_secret).ok_or_else(|| missing(&spec.pms_secret))?;
-    let options = ConnectorOptions {
-        provider: spec.provider,
-        base_url: spec.pms_base_url.as_deref(),
-        property_ids: &spec.property_ids,
-        max_requests_per_minute: spec.max_requests_per_minute,
-    };
-    let connector = Connector::new(&options, pms_secret, http(spec.provider.as_str()), &|l| limiter("pms", l))
-        .map_err(|e| match e {
-            ConnectorConfigError::Unsupported(e) => Failure::permanent(Reason::ProviderNotSupported, e.to_string()),
-            other => Failure::permanent(Reason::InvalidSpec, other.to_string()),
-        })?;
+) -> (Connector, Target) {
+    let spec = &validated.spec;
+    let connector = Connector::new(validated.pms.clone(), http(spec.provider.as_str()), &|l| limiter("pms", l));
+    let credentials = &validated.destination_credentials;
     let target = match &spec.destination {
-        ValidatedDestination::Scim { url, secret: name } => {
-            let data = secret(name).ok_or_else(|| missing(name))?;
-            Target::Scim(Box::new(
-                Scim::new(url, data, http("scim"))
-                    .map_err(|e: DestinationConfigError| Failure::permanent(Reason::InvalidSpec, e.to_string()))?,
-            ))
-        }
-        ValidatedDestination::Door { settings, secret: name, max_requests_per_minute } => {
-            let data = secret(name).ok_or_else(|| missing(name))?;
+        ValidatedDestination::Scim { url, .. } => Target::Scim(Box::new(Scim::new(url, credentials, http("scim")))),
+        ValidatedDestination::Door { settings, max_requests_per_minute, .. } => {
             let parts = door_parts();
             let budget = limiter("door", RateLimit::per_minute(*max_requests_per_minute));
-            let door = DoorDestination::new(
-                settings.clone(),
-                data,
-                http("door").with_limiter(budget),
-                http("door-auth"),
-                parts.tokens,
-                parts.store,
-            )
-            .map_err(|e| Failure::permanent(Reason::InvalidSpec, e.to_string()))?;
+            let (calls, auth) = (http("door").with_limiter(budget), http("door-auth"));
+            let door = DoorDestination::new(settings.clone(), credentials, calls, auth, parts.tokens, parts.store);
             Target::Door(Box::new(door))
         }
     };
-    Ok((connector, target))
+    (connector, target)
 }
 
 /// The configuration of one sync run (`crate::sync`) of `spec`.
@@ -100,60 +69,57 @@ pub fn sync_config(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::PmsProvider;
+    use crate::api::PmsIntegrationSpec;
+    use crate::controller::validate::validate;
+    use crate::credentials::SecretData;
     use crate::destination::door::MemoryStore;
-    use crate::domain::{DeprovisionMode, Policy};
     use crate::metrics::Metrics;
     use std::collections::BTreeMap;
-    use std::time::Duration;
-
-    fn spec(provider: PmsProvider, base_url: Option<&str>, ids: &[&str]) -> ValidatedSpec {
-        ValidatedSpec {
-            interval: Duration::from_secs(3600),
-            provider,
-            pms_secret: "pms".into(),
-            pms_base_url: base_url.map(String::from),
-            max_requests_per_minute: None,
-            property_ids: ids.iter().map(|i| i.to_string()).collect(),
-            policy: Policy::default(),
-            mode: DeprovisionMode::Deactivate,
-            max_percent: 20,
-            dry_run: false,
-            destination: ValidatedDestination::Scim { url: "https://scim.example/v2".into(), secret: "scim".into() },
-        }
-    }
+    use std::sync::Mutex;
 
     fn secret(name: &str, keys: &[&str]) -> SecretData {
         SecretData::new(name, keys.iter().map(|k| (k.to_string(), "v".to_string())).collect::<BTreeMap<_, _>>())
     }
 
-    /// What building gives for `spec` with these Secrets: the failure's reason, or `None`.
-    fn outcome(spec: &ValidatedSpec, secrets: &[SecretData]) -> Option<Reason> {
+    /// Builds `spec`'s clients and says which rate budgets were asked for, by system.
+    fn build(spec: serde_json::Value) -> (Target, Vec<(&'static str, RateLimit)>) {
+        let spec: PmsIntegrationSpec = serde_json::from_value(spec).unwrap();
+        let secrets =
+            [secret("pms", &["clientId", "clientSecret"]), secret("dest", &["token", "clientId", "clientSecret"])];
+        let validated = validate(&spec, "ns", |name| secrets.iter().find(|s| s.name() == name)).unwrap();
+        let asked = Mutex::new(Vec::new());
+        let limiter = |system: &'static str, limit: RateLimit| {
+            asked.lock().unwrap().push((system, limit));
+            Arc::new(RateLimiter::new(limit))
+        };
         let http = |target: &'static str| HttpClient::new(target, Default::default(), Metrics::default());
-        let limiter = |_: &'static str, limit| Arc::new(RateLimiter::new(limit));
         let parts = || DoorParts { tokens: Default::default(), store: Arc::new(MemoryStore::default()) };
-        let find = |name: &str| secrets.iter().find(|s| s.name() == name);
-        clients(spec, "ns", find, http, &limiter, parts).err().map(|f| f.reason)
+        let (_connector, target) = clients(&validated, http, &limiter, parts);
+        (target, asked.into_inner().unwrap())
+    }
+
+    fn spec(destination: serde_json::Value, max_requests_per_minute: Option<u32>) -> serde_json::Value {
+        serde_json::json!({
+            "pms": {"provider": "buildium", "credentialsSecretRef": {"name": "pms"},
+                    "maxRequestsPerMinute": max_requests_per_minute},
+            "propertyIds": ["7"],
+            "destination": destination,
+        })
     }
 
     #[test]
-    fn each_configuration_error_has_its_reason() {
-        let buildium = spec(PmsProvider::Buildium, None, &["7"]);
-        let scim = secret("scim", &["token"]);
-        assert_eq!(outcome(&buildium, &[secret("pms", &["clientId", "clientSecret"]), scim.clone()]), None);
-        assert_eq!(outcome(&buildium, std::slice::from_ref(&scim)), Some(Reason::CredentialsNotFound));
-        assert_eq!(outcome(&buildium, &[secret("pms", &["clientId"]), scim.clone()]), Some(Reason::InvalidSpec));
-        let no_scim_secret = [secret("pms", &["clientId", "clientSecret"])];
-        assert_eq!(outcome(&buildium, &no_scim_secret), Some(Reason::CredentialsNotFound));
-        let bad_ids = spec(PmsProvider::Buildium, None, &["0"]);
-        let pms = secret("pms", &["clientId", "clientSecret"]);
-        assert_eq!(outcome(&bad_ids, &[pms.clone(), scim.clone()]), Some(Reason::InvalidSpec));
-        let entrata_without_url = spec(PmsProvider::Entrata, None, &["7"]);
-        assert_eq!(
-            outcome(&entrata_without_url, &[secret("pms", &["apiKey"]), scim.clone()]),
-            Some(Reason::InvalidSpec)
-        );
-        let mri = spec(PmsProvider::Mri, Some("https://mri.example"), &["7"]);
-        assert_eq!(outcome(&mri, &[pms, scim]), Some(Reason::ProviderNotSupported));
+    fn each_destination_is_built_with_the_budgets_in_force() {
+        let scim =
+            serde_json::json!({"scim": {"url": "https://scim.example/v2", "credentialsSecretRef": {"name": "dest"}}});
+        let (target, asked) = build(spec(scim, None));
+        assert!(matches!(target, Target::Scim(_)));
+        assert_eq!(asked, [("pms", crate::pms::buildium::DESCRIPTOR.default_limit)], "the provider's default");
+
+        let door = serde_json::json!({"latch": {
+            "buildingUuid": "8a7c1e3b-0000-4000-8000-000000000001",
+            "credentialsSecretRef": {"name": "dest"}, "maxRequestsPerMinute": 30}});
+        let (target, asked) = build(spec(door, Some(5)));
+        assert!(matches!(target, Target::Door(_)));
+        assert_eq!(asked, [("pms", RateLimit::per_minute(5)), ("door", RateLimit::per_minute(30))]);
     }
 }

@@ -1,7 +1,8 @@
 //! The `PmsIntegration` controller: kube-runtime wiring and the reconcile pipeline.
 //!
-//! reconcile = gate (enabled?) → validate → dereference Secrets → due? → build connector and
-//! destination → sync (fetch → plan → apply, in `crate::sync`) → status and events.
+//! reconcile = gate (enabled?) → dereference Secrets → validate (spec, provider, every Secret
+//! key) → due? → build connector and destination (cannot fail) → sync (fetch → plan → apply, in
+//! `crate::sync`) → status and events.
 //! Every step but the Kubernetes reads and writes is a pure or Kubernetes-free function.
 
 pub mod build;
@@ -38,7 +39,7 @@ use crate::metrics::Metrics;
 use crate::sync::{self, SyncReport};
 use due::{Due, Observed};
 use status::{Acknowledgement, Failure};
-use validate::ValidatedSpec;
+use validate::Validated;
 
 /// Field manager of every status write.
 pub const FIELD_MANAGER: &str = "pms-sync";
@@ -492,12 +493,9 @@ async fn reconcile(obj: Arc<PmsIntegration>, ctx: Arc<Context>) -> Result<Action
         return Ok(Action::await_change());
     }
 
-    let validated = validate::validate(&obj.spec, &namespace);
-    let secrets = match &validated {
-        Ok(spec) => Some(dereference::read(&ctx.client, &namespace, &spec.secret_names()).await?),
-        Err(_) => None,
-    };
-    let digest = secrets.as_ref().map_or("none", |s| s.digest.as_str()).to_string();
+    let secrets = dereference::read(&ctx.client, &namespace, &validate::secret_names(&obj.spec)).await?;
+    let validated = validate::validate(&obj.spec, &namespace, |name| secrets.get(name));
+    let digest = secrets.digest;
 
     let approval = obj.annotations().get(APPROVE_DEPROVISION_ANNOTATION).cloned();
     let observed = Observed {
@@ -540,24 +538,19 @@ async fn reconcile(obj: Arc<PmsIntegration>, ctx: Arc<Context>) -> Result<Action
     let started = jiff::Timestamp::now();
     let timer = std::time::Instant::now();
     let attempt = match validated {
-        Err(invalid) => status::Attempt {
+        Err(failure) => status::Attempt {
             started,
             interval: validate::MIN_INTERVAL,
             dry_run: false,
             report: None,
-            failure: Some(Failure::permanent(Reason::InvalidSpec, invalid.0)),
+            failure: Some(failure),
         },
-        Ok(spec) => {
-            let secrets = secrets.expect("secrets are read for every valid spec");
+        Ok(validated) => {
             let scope = Scope::new(&namespace, &name);
-            let (report, failure) = match run_sync(&ctx, &obj, scope, &spec, &secrets, approval.clone()).await {
-                Ok(report) => {
-                    let failure = status::classify(&report);
-                    (Some(report), failure)
-                }
-                Err(failure) => (None, Some(failure)),
-            };
-            status::Attempt { started, interval: spec.interval, dry_run: spec.dry_run, report, failure }
+            let report = run_sync(&ctx, &obj, scope, &validated, approval.clone()).await;
+            let failure = status::classify(&report);
+            let spec = &validated.spec;
+            status::Attempt { started, interval: spec.interval, dry_run: spec.dry_run, report: Some(report), failure }
         }
     };
     let seen = Acknowledgement { now: jiff::Timestamp::now(), ..seen };
@@ -577,16 +570,15 @@ async fn reconcile(obj: Arc<PmsIntegration>, ctx: Arc<Context>) -> Result<Action
     Ok(next.map_or_else(Action::await_change, Action::requeue))
 }
 
-/// Builds the connector and destination and runs one sync; a configuration error (permanent) when
-/// they cannot be built.
+/// Builds the connector and destination of a validated integration and runs one sync.
 async fn run_sync(
     ctx: &Context,
     obj: &PmsIntegration,
     scope: Scope,
-    spec: &ValidatedSpec,
-    secrets: &dereference::Secrets,
+    validated: &Validated,
     approval: Option<String>,
-) -> Result<SyncReport, Failure> {
+) -> SyncReport {
+    let spec = &validated.spec;
     let http = |target| HttpClient::new(target, ctx.settings.http.clone(), ctx.metrics.clone());
     let key = scope.prefix().trim_end_matches('/').to_string();
     let limiter = |system: &'static str, limit| ctx.limiter(&format!("{key}#{system}"), limit);
@@ -601,8 +593,7 @@ async fn run_sync(
             &spec.door_building().map(|(url, uuid)| identity_store::building_key(url, uuid)).unwrap_or_default(),
         )),
     };
-    let (connector, target) =
-        build::clients(spec, scope.namespace(), |name| secrets.get(name), http, &limiter, door_parts)?;
+    let (connector, target) = build::clients(validated, http, &limiter, door_parts);
     let deadline = tokio::time::Instant::now().checked_add(ctx.settings.sync_deadline);
     let config = build::sync_config(
         spec,
@@ -612,7 +603,7 @@ async fn run_sync(
         ctx.settings.write_concurrency,
         deadline,
     );
-    Ok(sync::run(&connector, &target, &config).await)
+    sync::run(&connector, &target, &config).await
 }
 
 /// Writes status by server-side apply, only when it changed (an unchanged status is no write,

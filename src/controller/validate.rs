@@ -1,6 +1,8 @@
-//! Validation of a spec before anything is read or called. The API server (1.20) enforces the
-//! schema but not CEL rules, and objects may predate a schema change: everything is checked here
-//! again, with messages that name the field.
+//! Validation, once and completely, before anything is called: the spec's own rules, then its
+//! provider and the keys of the Secrets it references. The API server (1.20) enforces the schema
+//! but not CEL rules, and objects may predate a schema change: everything is checked here again,
+//! with messages that name the field. What passes is a [`Validated`], from which building the
+//! connector and the destination cannot fail (`build`).
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -8,8 +10,14 @@ use std::time::Duration;
 use crate::api::{
     AccessRole, DeprovisionMode as SpecMode, DoorDestinationSpec, NormalizedStatus, PmsIntegrationSpec, PmsProvider,
 };
-use crate::destination::door::{DoorSettings, client as door_client};
+use crate::conditions::Reason;
+use crate::credentials::{Credentials, SecretData};
+use crate::destination::door::{self, DoorSettings, client as door_client};
+use crate::destination::scim;
 use crate::domain::{DeprovisionMode, Exclusions, Policy, ResidentRole, ResidentStatus};
+use crate::pms::{ConnectorConfig, ConnectorConfigError, ConnectorOptions};
+
+use super::status::Failure;
 
 pub const MIN_INTERVAL: Duration = Duration::from_secs(60);
 /// Longest interval: 30 days. Far beyond any sensible schedule, and far inside every clock's range.
@@ -49,14 +57,79 @@ impl ValidatedSpec {
         }
     }
 
-    /// Names of the Secrets this integration reads, PMS first.
-    pub fn secret_names(&self) -> [&str; 2] {
+    fn destination_secret(&self) -> &str {
         match &self.destination {
-            ValidatedDestination::Scim { secret, .. } | ValidatedDestination::Door { secret, .. } => {
-                [&self.pms_secret, secret]
-            }
+            ValidatedDestination::Scim { secret, .. } | ValidatedDestination::Door { secret, .. } => secret,
         }
     }
+}
+
+/// An integration ready to run: its spec, and its PMS and destination configurations checked
+/// against the Secrets as they were read. Building clients from it cannot fail.
+#[derive(Clone, Debug)]
+pub struct Validated {
+    pub spec: ValidatedSpec,
+    pub pms: ConnectorConfig,
+    /// The destination Secret's keys ([`scim::SECRET_KEYS`] or [`door::SECRET_KEYS`]).
+    pub destination_credentials: Credentials,
+}
+
+/// The names of the Secrets `spec` references, PMS first, without repeats: what to read before
+/// [`validate`]. A name that is no valid Secret name is left out (never looked up or used as a
+/// path); [`validate`] reports it.
+pub fn secret_names(spec: &PmsIntegrationSpec) -> Vec<&str> {
+    let destination = [
+        spec.destination.scim.as_ref().map(|d| &d.credentials_secret_ref),
+        spec.destination.latch.as_ref().map(|d| &d.credentials_secret_ref),
+    ];
+    let mut names: Vec<&str> = Vec::new();
+    for r in std::iter::once(&spec.pms.credentials_secret_ref).chain(destination.into_iter().flatten()) {
+        if is_secret_name(&r.name) && !names.contains(&r.name.as_str()) {
+            names.push(&r.name);
+        }
+    }
+    names
+}
+
+/// Validates everything about one integration: the spec's rules ([`validate_spec`]), then its
+/// provider, base URL and property IDs, then the referenced Secrets and every key they must
+/// hold. `secret` finds a Secret by name (`None`: it does not exist). The failure's reason says
+/// which: `InvalidSpec`, `ProviderNotSupported` or `CredentialsNotFound`; all are permanent until
+/// the spec or a Secret changes.
+pub fn validate<'a>(
+    spec: &PmsIntegrationSpec,
+    namespace: &str,
+    secret: impl Fn(&str) -> Option<&'a SecretData>,
+) -> Result<Validated, Failure> {
+    let invalid = |message: String| Failure::permanent(Reason::InvalidSpec, message);
+    let spec = validate_spec(spec, namespace).map_err(|e| invalid(e.0))?;
+    let found = |name: &str| {
+        secret(name).ok_or_else(|| {
+            let message = format!("Secret {name:?} not found in namespace {namespace:?}");
+            Failure::permanent(Reason::CredentialsNotFound, message)
+        })
+    };
+    let options = ConnectorOptions {
+        provider: spec.provider,
+        base_url: spec.pms_base_url.as_deref(),
+        property_ids: &spec.property_ids,
+        max_requests_per_minute: spec.max_requests_per_minute,
+    };
+    // Provider support first: an unsupported provider's Secret is not worth asking for.
+    if let Err(unsupported) = crate::pms::check_supported(spec.provider) {
+        return Err(Failure::permanent(Reason::ProviderNotSupported, unsupported.to_string()));
+    }
+    let pms = crate::pms::check(&options, found(&spec.pms_secret)?).map_err(|e| match e {
+        ConnectorConfigError::Unsupported(e) => Failure::permanent(Reason::ProviderNotSupported, e.to_string()),
+        other => invalid(other.to_string()),
+    })?;
+    let keys: &[&'static str] = match spec.destination {
+        ValidatedDestination::Scim { .. } => &scim::SECRET_KEYS,
+        ValidatedDestination::Door { .. } => &door::SECRET_KEYS,
+    };
+    let destination_credentials =
+        found(spec.destination_secret())?.take(keys).map_err(|missing| invalid(missing.to_string()))?;
+    Ok(Validated { spec, pms, destination_credentials })
 }
 
 /// A spec problem, phrased for `kubectl describe`.
@@ -64,7 +137,8 @@ impl ValidatedSpec {
 #[error("{0}")]
 pub struct InvalidSpec(pub String);
 
-pub fn validate(spec: &PmsIntegrationSpec, namespace: &str) -> Result<ValidatedSpec, InvalidSpec> {
+/// The spec's own rules, without its Secrets.
+pub fn validate_spec(spec: &PmsIntegrationSpec, namespace: &str) -> Result<ValidatedSpec, InvalidSpec> {
     let refs = [
         Some(("spec.pms.credentialsSecretRef", &spec.pms.credentials_secret_ref)),
         spec.destination
@@ -244,10 +318,19 @@ fn normalized(status: NormalizedStatus) -> ResidentStatus {
 }
 
 fn secret_name(name: &str, field: &str) -> Result<String, InvalidSpec> {
-    let ok = !name.is_empty()
+    if is_secret_name(name) {
+        Ok(name.to_string())
+    } else {
+        Err(InvalidSpec(format!("{field} {name:?} is not a valid Secret name")))
+    }
+}
+
+/// A DNS subdomain name, as Kubernetes names Secrets: never a path or an empty lookup.
+fn is_secret_name(name: &str) -> bool {
+    !name.is_empty()
         && name.len() <= 253
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
-    if ok { Ok(name.to_string()) } else { Err(InvalidSpec(format!("{field} {name:?} is not a valid Secret name"))) }
+        && !name.starts_with('.')
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
 }
 
 /// An `https://` URL, or `http://` to loopback (test servers, sidecars) or with
@@ -334,9 +417,9 @@ mod tests {
 
     #[test]
     fn a_good_spec_validates() {
-        let v = validate(&spec(), "ns").unwrap();
+        let v = validate_spec(&spec(), "ns").unwrap();
         assert_eq!(v.interval, Duration::from_secs(3600));
-        assert_eq!(v.secret_names(), ["buildium", "scim"]);
+        assert_eq!(secret_names(&spec()), ["buildium", "scim"]);
     }
 
     fn latch() -> DoorDestinationSpec {
@@ -352,7 +435,7 @@ mod tests {
         let mut s = spec();
         s.destination.scim = None;
         s.destination.latch = Some(latch());
-        let v = validate(&s, "ns").unwrap();
+        let v = validate_spec(&s, "ns").unwrap();
         let ValidatedDestination::Door { settings, secret, max_requests_per_minute } = v.destination else {
             panic!("a DOOR destination")
         };
@@ -369,17 +452,78 @@ mod tests {
         for url in ["http://127.0.0.1:8080", "http://localhost/x", "http://[::1]:9/", "http://127.3.4.5"] {
             let mut s = spec();
             s.pms.base_url = Some(url.into());
-            assert!(validate(&s, "ns").is_ok(), "{url}");
+            assert!(validate_spec(&s, "ns").is_ok(), "{url}");
         }
         let mut s = spec();
         s.pms.base_url = Some("http://pms.internal:8080".into());
-        assert!(validate(&s, "ns").is_err());
+        assert!(validate_spec(&s, "ns").is_err());
         s.allow_insecure_http = true;
-        assert!(validate(&s, "ns").is_ok());
-        assert_eq!(validate(&spec(), "ns").unwrap().interval, Duration::from_secs(3600));
+        assert!(validate_spec(&s, "ns").is_ok());
+        assert_eq!(validate_spec(&spec(), "ns").unwrap().interval, Duration::from_secs(3600));
         let mut s = spec();
         s.interval = "720h".into();
-        assert_eq!(validate(&s, "ns").unwrap().interval, MAX_INTERVAL);
+        assert_eq!(validate_spec(&s, "ns").unwrap().interval, MAX_INTERVAL);
+    }
+
+    fn secret(name: &str, keys: &[&str]) -> SecretData {
+        SecretData::new(name, keys.iter().map(|k| (k.to_string(), "v".to_string())).collect())
+    }
+
+    /// What validating `spec` with these Secrets gives: the failure's reason, or `None`.
+    fn outcome(spec: &PmsIntegrationSpec, secrets: &[SecretData]) -> Option<Reason> {
+        let find = |name: &str| secrets.iter().find(|s| s.name() == name);
+        validate(spec, "ns", find).err().map(|f| {
+            assert!(f.is_permanent(), "{}: configuration errors wait for a change", f.message);
+            f.reason
+        })
+    }
+
+    #[test]
+    fn each_configuration_error_has_its_reason() {
+        let pms = secret("buildium", &["clientId", "clientSecret"]);
+        let scim = secret("scim", &["token"]);
+        let both = [pms.clone(), scim.clone()];
+        assert_eq!(outcome(&spec(), &both), None);
+        assert_eq!(outcome(&spec(), std::slice::from_ref(&scim)), Some(Reason::CredentialsNotFound));
+        assert_eq!(outcome(&spec(), std::slice::from_ref(&pms)), Some(Reason::CredentialsNotFound));
+        assert_eq!(outcome(&spec(), &[secret("buildium", &["clientId"]), scim.clone()]), Some(Reason::InvalidSpec));
+        assert_eq!(outcome(&spec(), &[pms.clone(), secret("scim", &["tokn"])]), Some(Reason::InvalidSpec));
+        let mut bad_ids = spec();
+        bad_ids.property_ids = vec!["0".into()];
+        assert_eq!(outcome(&bad_ids, &both), Some(Reason::InvalidSpec));
+        let mut entrata_without_url = spec();
+        entrata_without_url.pms.provider = PmsProvider::Entrata;
+        assert_eq!(
+            outcome(&entrata_without_url, &[secret("buildium", &["apiKey"]), scim.clone()]),
+            Some(Reason::InvalidSpec)
+        );
+        let mut mri = spec();
+        mri.pms.provider = PmsProvider::Mri;
+        assert_eq!(outcome(&mri, &[]), Some(Reason::ProviderNotSupported), "before asking for its Secret");
+        let mut door = spec();
+        door.destination.scim = None;
+        door.destination.latch = Some(latch());
+        let door_secret = secret("door", &["clientId", "clientSecret"]);
+        assert_eq!(outcome(&door, &[pms.clone(), door_secret]), None);
+        let only_token = [pms, secret("door", &["token"])];
+        assert_eq!(outcome(&door, &only_token), Some(Reason::InvalidSpec));
+        let find = |name: &str| only_token.iter().find(|s| s.name() == name);
+        let refused = validate(&door, "ns", find).unwrap_err().message;
+        assert_eq!(refused, r#"Secret "door" has no key "clientId""#, "named, the value never shown");
+        let mut bad_name = spec();
+        bad_name.pms.credentials_secret_ref.name = "../etc".into();
+        assert_eq!(outcome(&bad_name, &both), Some(Reason::InvalidSpec));
+    }
+
+    #[test]
+    fn only_well_formed_secret_names_are_read_and_each_once() {
+        let mut s = spec();
+        s.destination.scim.as_mut().unwrap().credentials_secret_ref.name = "buildium".into();
+        assert_eq!(secret_names(&s), ["buildium"]);
+        for bad in ["", "../x", ".", "..", "A", "a/b"] {
+            s.pms.credentials_secret_ref.name = bad.into();
+            assert_eq!(secret_names(&s), ["buildium"], "{bad:?}");
+        }
     }
 
     #[test]
@@ -442,7 +586,7 @@ mod tests {
         for (mutate, needle) in cases {
             let mut s = spec();
             mutate(&mut s);
-            let err = validate(&s, "ns").unwrap_err();
+            let err = validate_spec(&s, "ns").unwrap_err();
             assert!(err.0.contains(needle), "{err} should mention {needle}");
         }
     }

@@ -5,7 +5,6 @@ pub mod scim;
 
 use std::future::Future;
 
-use crate::credentials::MissingKey;
 use crate::domain::{Action, ManagedUser, UserRecord};
 use crate::http::HttpError;
 
@@ -95,15 +94,6 @@ impl DestinationError {
     pub fn is_permanent(&self) -> bool {
         matches!(self, DestinationError::Unauthorized { .. })
     }
-}
-
-/// Everything wrong with a destination's configuration, found before any call.
-#[derive(Debug, thiserror::Error)]
-pub enum DestinationConfigError {
-    #[error(transparent)]
-    MissingKey(#[from] MissingKey),
-    #[error("{0}")]
-    Invalid(String),
 }
 
 /// The configured destination of one integration.

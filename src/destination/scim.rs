@@ -10,12 +10,13 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::OnceCell;
 
-use super::{Begun, Destination, DestinationConfigError, DestinationError, DestinationRun};
-use crate::credentials::SecretData;
+use super::{Begun, Destination, DestinationError, DestinationRun};
+use crate::credentials::Credentials;
 use crate::domain::{Action, ManagedUser, Phone, PhoneKind, UserRecord};
 use crate::http::HttpClient;
 use crate::pms::join_url;
 
+/// The keys of a SCIM destination's Secret: a bearer token.
 pub const SECRET_KEYS: [&str; 1] = ["token"];
 const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 const PATCH_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
@@ -42,16 +43,15 @@ pub struct Scim {
 }
 
 impl Scim {
-    pub fn new(url: &str, secret: &SecretData, http: HttpClient) -> Result<Self, DestinationConfigError> {
-        if !(url.starts_with("https://") || url.starts_with("http://")) {
-            return Err(DestinationConfigError::Invalid(format!("SCIM url must be http(s): {url:?}")));
-        }
-        Ok(Self {
+    /// A client for the SCIM service at `url` (checked by validation), authenticating with the
+    /// checked [`SECRET_KEYS`].
+    pub fn new(url: &str, credentials: &Credentials, http: HttpClient) -> Self {
+        Self {
             http,
             base_url: url.trim_end_matches('/').to_string(),
-            token: secret.get("token")?.to_string(),
+            token: credentials.get("token").to_string(),
             capabilities: OnceCell::new(),
-        })
+        }
     }
 
     /// Discovers the provider's capabilities (once per client).
@@ -510,8 +510,9 @@ mod paging_tests {
             .mount(&server)
             .await;
         let secret = crate::credentials::SecretData::new("s", BTreeMap::from([("token".into(), "t".into())]));
+        let credentials = secret.take(&SECRET_KEYS).unwrap();
         let scim =
-            Scim::new(&server.uri(), &secret, HttpClient::new("scim", Default::default(), Metrics::default())).unwrap();
+            Scim::new(&server.uri(), &credentials, HttpClient::new("scim", Default::default(), Metrics::default()));
         let err = scim.list_managed("ns/it/").await.unwrap_err();
         assert!(err.to_string().contains("returned user u1 twice"), "{err}");
     }

@@ -82,7 +82,7 @@ pub enum ConnectorConfigError {
     Invalid(String),
 }
 
-/// How to reach one integration's PMS.
+/// How to reach one integration's PMS, as the spec says.
 pub struct ConnectorOptions<'a> {
     pub provider: PmsProvider,
     pub base_url: Option<&'a str>,
@@ -91,9 +91,26 @@ pub struct ConnectorOptions<'a> {
     pub max_requests_per_minute: Option<u32>,
 }
 
+/// How to reach one integration's PMS, checked against its provider's [`Descriptor`]: building a
+/// [`Connector`] from it cannot fail.
+#[derive(Clone, Debug)]
+pub struct ConnectorConfig {
+    build: fn(Config, HttpClient) -> Connector,
+    config: Config,
+    limit: RateLimit,
+}
+
+/// Checks provider support, base URL, property IDs and Secret keys without calling anyone.
+pub fn check(options: &ConnectorOptions<'_>, secret: &SecretData) -> Result<ConnectorConfig, ConnectorConfigError> {
+    let (descriptor, build) = entry(options.provider).ok_or(UnsupportedProvider(options.provider.as_str()))?;
+    let config = descriptor.check(options.base_url, options.property_ids, secret)?;
+    let limit = options.max_requests_per_minute.map_or(descriptor.default_limit, RateLimit::per_minute);
+    Ok(ConnectorConfig { build, config, limit })
+}
+
 /// The connector table: one line per supported provider (`Variant => module::Type`). It makes the
 /// [`Connector`] enum, its dispatch, and [`DESCRIPTORS`] (each module's `DESCRIPTOR`); a module
-/// provides `DESCRIPTOR`, `Type::new(&Config, HttpClient)` and `impl PmsSource for Type`.
+/// provides `DESCRIPTOR`, `Type::new(Config, HttpClient) -> Type` and `impl PmsSource for Type`.
 macro_rules! connectors {
     ($($variant:ident => $module:ident :: $kind:ident),+ $(,)?) => {
         /// The configured connector of one integration.
@@ -104,13 +121,12 @@ macro_rules! connectors {
         /// Every supported provider's facts, in table order.
         pub const DESCRIPTORS: &[Descriptor] = &[$($module::DESCRIPTOR,)+];
 
-        impl Connector {
-            fn build(provider: PmsProvider, config: &Config<'_>, http: HttpClient) -> Result<Self, ConnectorConfigError> {
-                match provider {
-                    $(PmsProvider::$variant => Ok(Self::$variant($module::$kind::new(config, http)?)),)+
-                    #[allow(unreachable_patterns)]
-                    other => Err(UnsupportedProvider(other.as_str()).into()),
-                }
+        /// The descriptor and constructor of `provider`, if this build has a connector for it.
+        fn entry(provider: PmsProvider) -> Option<(&'static Descriptor, fn(Config, HttpClient) -> Connector)> {
+            match provider {
+                $(PmsProvider::$variant => Some((&$module::DESCRIPTOR, |c, h| Connector::$variant($module::$kind::new(c, h)))),)+
+                #[allow(unreachable_patterns)]
+                _ => None,
             }
         }
 
@@ -148,21 +164,10 @@ pub fn check_supported(provider: PmsProvider) -> Result<(), UnsupportedProvider>
 }
 
 impl Connector {
-    /// Checks provider support, Secret keys, base URL and property IDs without calling anyone.
-    /// `limiter` hands out the integration's rate limiter for the budget in force.
-    pub fn new(
-        options: &ConnectorOptions<'_>,
-        secret: &SecretData,
-        http: HttpClient,
-        limiter: &dyn Fn(RateLimit) -> Arc<RateLimiter>,
-    ) -> Result<Self, ConnectorConfigError> {
-        let descriptor = descriptor(options.provider)?;
-        let config = descriptor.check(options.base_url, options.property_ids, secret)?;
-        let limit = match options.max_requests_per_minute {
-            Some(calls) => RateLimit::per_minute(calls),
-            None => descriptor.default_limit,
-        };
-        Self::build(options.provider, &config, http.with_limiter(limiter(limit)))
+    /// The connector of a checked configuration. `limiter` hands out the integration's rate
+    /// limiter for the budget in force.
+    pub fn new(config: ConnectorConfig, http: HttpClient, limiter: &dyn Fn(RateLimit) -> Arc<RateLimiter>) -> Self {
+        (config.build)(config.config, http.with_limiter(limiter(config.limit)))
     }
 }
 

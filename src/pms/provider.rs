@@ -4,7 +4,7 @@
 //! supported providers in errors, and the README's credentials table (a test compares them).
 
 use crate::api::PmsProvider;
-use crate::credentials::SecretData;
+use crate::credentials::{Credentials, SecretData};
 use crate::http::RateLimit;
 
 use super::ConnectorConfigError;
@@ -43,21 +43,24 @@ pub struct Descriptor {
     pub property_ids_are: &'static str,
 }
 
-/// A provider's configuration once checked: what a connector's constructor takes.
-pub struct Config<'a> {
+/// A provider's configuration once checked: what a connector's constructor takes, so that
+/// building a connector cannot fail.
+#[derive(Clone, Debug)]
+pub struct Config {
     /// The given base URL, or the provider's default.
-    pub base_url: &'a str,
-    pub secret: &'a SecretData,
+    pub base_url: reqwest::Url,
+    /// The keys of the first way of authenticating the Secret fully holds.
+    pub credentials: Credentials,
 }
 
 impl Descriptor {
     /// Checks the base URL, the property IDs and the Secret's keys, without calling anyone.
-    pub fn check<'a>(
+    pub fn check(
         &self,
-        base_url: Option<&'a str>,
+        base_url: Option<&str>,
         property_ids: &[String],
-        secret: &'a SecretData,
-    ) -> Result<Config<'a>, ConnectorConfigError> {
+        secret: &SecretData,
+    ) -> Result<Config, ConnectorConfigError> {
         let name = self.provider.as_str();
         let base_url = match (base_url, self.base_url) {
             (Some(url), _) => url,
@@ -66,6 +69,8 @@ impl Descriptor {
                 return Err(ConnectorConfigError::Invalid(format!("spec.pms.baseUrl is required for {name}: {what}")));
             }
         };
+        let base_url = reqwest::Url::parse(base_url)
+            .map_err(|_| ConnectorConfigError::Invalid(format!("spec.pms.baseUrl {base_url:?} is not a URL")))?;
         let malformed = property_ids.iter().find(|id| match self.property_ids {
             PropertyIds::Any => false,
             PropertyIds::Digits => !id.bytes().all(|b| b.is_ascii_digit()),
@@ -78,12 +83,14 @@ impl Descriptor {
             };
             return Err(ConnectorConfigError::Invalid(format!("{} are {form}; {bad:?} is not", self.property_ids_are)));
         }
-        // Any one way the Secret fully holds will do; otherwise the preferred way's missing key.
-        let held = self.secret_keys.iter().any(|keys| secret.require(keys).is_ok());
-        if !held && let Some(Err(missing)) = self.secret_keys.first().map(|keys| secret.require(keys)) {
-            return Err(missing.into());
-        }
-        Ok(Config { base_url, secret })
+        // The first way the Secret fully holds; otherwise the preferred way's missing key.
+        let mut ways = self.secret_keys.iter().map(|keys| secret.take(keys));
+        let preferred = ways.next().unwrap_or_else(|| Ok(Credentials::default()));
+        let credentials = match preferred {
+            Ok(credentials) => credentials,
+            Err(missing) => ways.find_map(Result::ok).ok_or(missing)?,
+        };
+        Ok(Config { base_url, credentials })
     }
 
     /// Every key any way of authenticating uses, in order, without repeats.
@@ -119,11 +126,13 @@ mod tests {
     #[test]
     fn checks_base_url_ids_and_any_one_way_of_authenticating() {
         let ids = ["42".to_string()];
-        let err = |r: Result<Config<'_>, ConnectorConfigError>| r.err().map(|e| e.to_string()).unwrap_or_default();
+        let err = |r: Result<Config, ConnectorConfigError>| r.err().map(|e| e.to_string()).unwrap_or_default();
         assert!(err(SAMPLE.check(None, &ids, &secret(&["apiKey"]))).contains("baseUrl is required for entrata"));
         assert!(err(SAMPLE.check(Some("https://x"), &["4a".into()], &secret(&["apiKey"]))).contains("are numeric"));
         assert!(SAMPLE.check(Some("https://x"), &ids, &secret(&["apiKey"])).is_ok());
-        assert!(SAMPLE.check(Some("https://x"), &ids, &secret(&["username", "password"])).is_ok());
+        let basic = SAMPLE.check(Some("https://x"), &ids, &secret(&["username", "password"])).unwrap();
+        assert!(basic.credentials.has("password") && !basic.credentials.has("apiKey"));
+        assert!(err(SAMPLE.check(Some("not a url"), &ids, &secret(&["apiKey"]))).contains("is not a URL"));
         assert!(err(SAMPLE.check(Some("https://x"), &ids, &secret(&["username"]))).contains("\"apiKey\""));
         assert_eq!(SAMPLE.all_secret_keys(), ["apiKey", "username", "password"]);
     }

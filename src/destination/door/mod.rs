@@ -23,8 +23,8 @@ use std::sync::{Arc, Mutex};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
-use super::{Begun, Destination, DestinationConfigError, DestinationError, DestinationRun};
-use crate::credentials::SecretData;
+use super::{Begun, Destination, DestinationError, DestinationRun};
+use crate::credentials::Credentials;
 use crate::domain::{Action, ManagedUser, UserRecord};
 use crate::http::HttpClient;
 pub use client::TokenCache;
@@ -64,30 +64,25 @@ pub struct DoorDestination {
 }
 
 impl DoorDestination {
+    /// The DOOR destination of checked settings (validation) and credentials ([`SECRET_KEYS`]).
     pub fn new(
         settings: DoorSettings,
-        secret: &SecretData,
+        credentials: &Credentials,
         http: HttpClient,
         auth_http: HttpClient,
         tokens: Arc<TokenCache>,
         store: Arc<dyn MappingStore>,
-    ) -> Result<Self, DestinationConfigError> {
-        for (field, url) in [("baseUrl", &settings.base_url), ("tokenUrl", &settings.token_url)] {
-            if !(url.starts_with("https://") || url.starts_with("http://")) {
-                return Err(DestinationConfigError::Invalid(format!("DOOR {field} must be http(s): {url:?}")));
-            }
-        }
-        secret.require(&SECRET_KEYS)?;
+    ) -> Self {
         let client = Client {
             http,
             auth_http,
             base_url: settings.base_url.trim_end_matches('/').to_string(),
             token_url: settings.token_url.clone(),
-            client_id: secret.get("clientId")?.to_string(),
-            client_secret: secret.get("clientSecret")?.to_string(),
+            client_id: credentials.get("clientId").to_string(),
+            client_secret: credentials.get("clientSecret").to_string(),
             tokens,
         };
-        Ok(Self { client, settings, store, state: Mutex::new(State::default()) })
+        Self { client, settings, store, state: Mutex::new(State::default()) }
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {

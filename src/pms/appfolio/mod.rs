@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use crate::domain::Resident;
 use crate::http::{HttpClient, RateLimit};
 use crate::pms::provider::{BaseUrl, Config, Descriptor, PropertyIds};
-use crate::pms::{ConnectorConfigError, PmsError, PmsSource, join_url};
+use crate::pms::{PmsError, PmsSource, join_url};
 
 pub const SECRET_KEYS: [&str; 2] = ["clientId", "clientSecret"];
 pub const DEFAULT_LIMIT: RateLimit = RateLimit { calls: 7, per: std::time::Duration::from_secs(15) };
@@ -40,16 +40,10 @@ pub struct Appfolio {
 
 impl Appfolio {
     /// A connector for a checked configuration ([`DESCRIPTOR`]).
-    pub fn new(config: &Config<'_>, http: HttpClient) -> Result<Self, ConnectorConfigError> {
-        let base = config.base_url;
-        let base_url = reqwest::Url::parse(base)
-            .map_err(|_| ConnectorConfigError::Invalid(format!("spec.pms.baseUrl {base:?} is not a URL")))?;
-        Ok(Self {
-            http,
-            base_url,
-            client_id: config.secret.get("clientId")?.to_string(),
-            client_secret: config.secret.get("clientSecret")?.to_string(),
-        })
+    pub fn new(config: Config, http: HttpClient) -> Self {
+        let Config { base_url, credentials } = config;
+        let (client_id, client_secret) = (credentials.get("clientId").into(), credentials.get("clientSecret").into());
+        Self { http, base_url, client_id, client_secret }
     }
 
     /// POSTs `body` as JSON (`Content-Type: application/json`); page links get `{}`.
@@ -134,7 +128,7 @@ mod tests {
         let http = HttpClient::new("appfolio", Default::default(), Metrics::default())
             .with_limiter(Arc::new(RateLimiter::new(limit)));
         let uri = server.uri();
-        Appfolio::new(&Config { base_url: &uri, secret: &secret }, http).unwrap()
+        Appfolio::new(DESCRIPTOR.check(Some(&uri), &[], &secret).unwrap(), http)
     }
 
     #[tokio::test]

@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 use crate::domain::Resident;
 use crate::http::{HttpClient, RateLimit};
 use crate::pms::provider::{BaseUrl, Config, Descriptor, PropertyIds};
-use crate::pms::{ConnectorConfigError, PmsError, PmsSource, join_url};
+use crate::pms::{PmsError, PmsSource, join_url};
 
 pub const DEFAULT_BASE_URL: &str = "https://api.buildium.com";
 /// Integrators throttle Buildium to 10 requests/s; stay well below.
@@ -40,13 +40,13 @@ pub struct Buildium {
 
 impl Buildium {
     /// A connector for a checked configuration ([`DESCRIPTOR`]).
-    pub fn new(config: &Config<'_>, http: HttpClient) -> Result<Self, ConnectorConfigError> {
-        Ok(Self {
+    pub fn new(config: Config, http: HttpClient) -> Self {
+        Self {
             http,
             base_url: config.base_url.to_string(),
-            client_id: config.secret.get("clientId")?.to_string(),
-            client_secret: config.secret.get("clientSecret")?.to_string(),
-        })
+            client_id: config.credentials.get("clientId").to_string(),
+            client_secret: config.credentials.get("clientSecret").to_string(),
+        }
     }
 
     /// Reads every page of a property listing.
@@ -158,7 +158,7 @@ mod tests {
         );
         let http = HttpClient::new("buildium", Default::default(), Metrics::default());
         let uri = server.uri();
-        let buildium = Buildium::new(&Config { base_url: &uri, secret: &secret }, http).unwrap();
+        let buildium = Buildium::new(DESCRIPTOR.check(Some(&uri), &[], &secret).unwrap(), http);
         let err = buildium.list_residents("7").await.unwrap_err();
         assert!(matches!(&err, PmsError::Incomplete(m) if m.contains("returned record 1 twice")), "{err}");
     }

@@ -25,7 +25,7 @@ use serde_json::{Value, json};
 use crate::domain::Resident;
 use crate::http::{HttpClient, RateLimit};
 use crate::pms::provider::{BaseUrl, Config, Descriptor, PropertyIds};
-use crate::pms::{ConnectorConfigError, PmsError, PmsSource, join_url};
+use crate::pms::{PmsError, PmsSource, join_url};
 
 /// Conservative default: Entrata limits per web service and credential per minute, hour and day.
 pub const DEFAULT_LIMIT: RateLimit = RateLimit::per_minute(60);
@@ -59,16 +59,14 @@ pub struct Entrata {
 
 impl Entrata {
     /// A connector for a checked configuration ([`DESCRIPTOR`]): an API key, else Basic.
-    pub fn new(config: &Config<'_>, http: HttpClient) -> Result<Self, ConnectorConfigError> {
-        let secret = config.secret;
-        let auth = match secret.get("apiKey") {
-            Ok(key) => Auth::ApiKey(key.to_string()),
-            Err(missing) => match (secret.get("username"), secret.get("password")) {
-                (Ok(u), Ok(p)) => Auth::Basic { username: u.to_string(), password: p.to_string() },
-                _ => return Err(missing.into()),
-            },
+    pub fn new(config: Config, http: HttpClient) -> Self {
+        let c = &config.credentials;
+        let auth = if c.has("apiKey") {
+            Auth::ApiKey(c.get("apiKey").to_string())
+        } else {
+            Auth::Basic { username: c.get("username").to_string(), password: c.get("password").to_string() }
         };
-        Ok(Self { http, base_url: config.base_url.to_string(), auth, request_id: AtomicU64::new(1) })
+        Self { http, base_url: config.base_url.to_string(), auth, request_id: AtomicU64::new(1) }
     }
 
     async fn page(&self, property_id: &str, page_no: usize) -> Result<Page, PmsError> {
@@ -204,7 +202,7 @@ mod tests {
         let secret = SecretData::new("s", BTreeMap::from([("apiKey".to_string(), "k".to_string())]));
         let http = HttpClient::new("entrata", Default::default(), Metrics::default());
         let uri = server.uri();
-        Entrata::new(&Config { base_url: &uri, secret: &secret }, http).unwrap()
+        Entrata::new(DESCRIPTOR.check(Some(&uri), &[], &secret).unwrap(), http)
     }
 
     fn leases(ids: &[u32]) -> serde_json::Value {

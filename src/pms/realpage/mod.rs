@@ -17,7 +17,7 @@ use crate::domain::Resident;
 use crate::http::{HttpClient, RateLimit};
 use crate::pms::provider::{BaseUrl, Config, Descriptor, PropertyIds};
 use crate::pms::soap::{self, Element};
-use crate::pms::{ConnectorConfigError, PmsError, PmsSource};
+use crate::pms::{PmsError, PmsSource};
 pub use map::normalize;
 
 pub const SECRET_KEYS: [&str; 2] = ["pmcId", "licenseKey"];
@@ -43,13 +43,13 @@ pub struct Realpage {
 
 impl Realpage {
     /// A connector for a checked configuration ([`DESCRIPTOR`]).
-    pub fn new(config: &Config<'_>, http: HttpClient) -> Result<Self, ConnectorConfigError> {
-        Ok(Self {
+    pub fn new(config: Config, http: HttpClient) -> Self {
+        Self {
             http,
             url: config.base_url.to_string(),
-            pmc_id: config.secret.get("pmcId")?.to_string(),
-            license_key: config.secret.get("licenseKey")?.to_string(),
-        })
+            pmc_id: config.credentials.get("pmcId").to_string(),
+            license_key: config.credentials.get("licenseKey").to_string(),
+        }
     }
 
     fn envelope(&self, site_id: &str) -> String {
@@ -205,7 +205,7 @@ mod fault_tests {
         );
         let http = HttpClient::new("realpage", Default::default(), Metrics::default());
         let uri = server.uri();
-        let c = Realpage::new(&Config { base_url: &uri, secret: &secret }, http).unwrap();
+        let c = Realpage::new(DESCRIPTOR.check(Some(&uri), &[], &secret).unwrap(), http);
         let err = c.list_residents("5446271").await.unwrap_err();
         assert!(
             matches!(&err, PmsError::NotLicensed(m) if m.contains("getresidentlist") && !m.contains("lk-secret-1")),

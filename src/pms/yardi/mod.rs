@@ -19,7 +19,7 @@ use crate::domain::Resident;
 use crate::http::{HttpClient, RateLimit};
 use crate::pms::provider::{BaseUrl, Config, Descriptor, PropertyIds};
 use crate::pms::soap::{self, Element};
-use crate::pms::{ConnectorConfigError, PmsError, PmsSource, join_url};
+use crate::pms::{PmsError, PmsSource, join_url};
 pub use map::normalize;
 
 pub const SECRET_KEYS: [&str; 7] =
@@ -62,7 +62,7 @@ fn service_url(base: &str) -> String {
 
 impl Yardi {
     /// A connector for a checked configuration ([`DESCRIPTOR`]).
-    pub fn new(config: &Config<'_>, http: HttpClient) -> Result<Self, ConnectorConfigError> {
+    pub fn new(config: Config, http: HttpClient) -> Self {
         let pairs = [
             ("UserName", "username"),
             ("Password", "password"),
@@ -72,11 +72,9 @@ impl Yardi {
             ("InterfaceEntity", "interfaceEntity"),
             ("InterfaceLicense", "interfaceLicense"),
         ];
-        let credentials = pairs
-            .iter()
-            .map(|(element, key)| Ok((*element, config.secret.get(key)?.to_string())))
-            .collect::<Result<_, crate::credentials::MissingKey>>()?;
-        Ok(Self { http, url: service_url(config.base_url), credentials })
+        let credentials =
+            pairs.iter().map(|(element, key)| (*element, config.credentials.get(key).to_string())).collect();
+        Self { http, url: service_url(config.base_url.as_str()), credentials }
     }
 
     /// The WSDL's parameter order: five credentials, `YardiPropertyId`, entity, license

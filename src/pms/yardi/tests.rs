@@ -159,7 +159,7 @@ mod requests {
         let secret = SecretData::new("s", keys.collect::<BTreeMap<_, _>>());
         let http = HttpClient::new("yardi", Default::default(), Metrics::default());
         let base = format!("{}/voyager/", server.uri());
-        let c = Yardi::new(&Config { base_url: &base, secret: &secret }, http).unwrap();
+        let c = Yardi::new(DESCRIPTOR.check(Some(&base), &[], &secret).unwrap(), http);
         assert_eq!(c.list_residents("p&1").await.unwrap().len(), 71);
     }
 }
