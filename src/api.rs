@@ -189,8 +189,8 @@ pub enum NormalizedStatus {
     Unknown,
 }
 
-/// Supported and planned PMS providers. Providers without a connector in this build are rejected
-/// with the condition reason `ProviderNotSupported` before any call is made.
+/// The PMS providers. Each has a connector; the Secret keys and `baseUrl` rule of each are in the
+/// README's credentials table.
 #[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum PmsProvider {
@@ -204,11 +204,11 @@ pub enum PmsProvider {
     Yardi,
     /// RealPage OneSite (RPX SOAP gateway).
     Realpage,
-    /// Rent Manager 12 (REST/JSON).
+    /// Rent Manager 12 (REST/JSON: AuthorizeUser, then Tenants with embeds).
     Rentmanager,
-    /// ResMan Partners API.
+    /// ResMan (MITS GetResidentTransactions2_0).
     Resman,
-    /// MRI API Services.
+    /// MRI API Services (MRI_S-PMRM_ResidentLeaseDetailsByPropertyID, JSON).
     Mri,
 }
 

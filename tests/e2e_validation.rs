@@ -58,9 +58,9 @@ async fn bad_specs_are_refused_or_reported_without_any_outbound_call() {
         ),
         ("unknown-provider", |m| m["spec"]["pms"]["provider"] = json!("propertyware"), Expect::Refused),
         (
-            "unsupported-provider",
+            "mri-without-its-farm",
             |m| m["spec"]["pms"]["provider"] = json!("mri"),
-            Expect::Reported("ProviderNotSupported", "mri"),
+            Expect::Reported("InvalidSpec", "baseUrl is required for mri"),
         ),
         ("no-destination", |m| m["spec"]["destination"] = json!({}), Expect::Refused),
         (

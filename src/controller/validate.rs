@@ -115,10 +115,6 @@ pub fn validate<'a>(
         property_ids: &spec.property_ids,
         max_requests_per_minute: spec.max_requests_per_minute,
     };
-    // Provider support first: an unsupported provider's Secret is not worth asking for.
-    if let Err(unsupported) = crate::pms::check_supported(spec.provider) {
-        return Err(Failure::permanent(Reason::ProviderNotSupported, unsupported.to_string()));
-    }
     let pms = crate::pms::check(&options, found(&spec.pms_secret)?).map_err(|e| match e {
         ConnectorConfigError::Unsupported(e) => Failure::permanent(Reason::ProviderNotSupported, e.to_string()),
         other => invalid(other.to_string()),
@@ -499,7 +495,10 @@ mod tests {
         );
         let mut mri = spec();
         mri.pms.provider = PmsProvider::Mri;
-        assert_eq!(outcome(&mri, &[]), Some(Reason::ProviderNotSupported), "before asking for its Secret");
+        assert_eq!(outcome(&mri, &both), Some(Reason::InvalidSpec), "an MRI farm URL is required");
+        mri.pms.base_url = Some("https://farm.example".into());
+        let mri_keys = ["clientId", "databaseName", "username", "password", "partnerKey"];
+        assert_eq!(outcome(&mri, &[secret("buildium", &mri_keys), scim.clone()]), None);
         let mut door = spec();
         door.destination.scim = None;
         door.destination.latch = Some(latch());

@@ -8,9 +8,13 @@
 pub mod appfolio;
 pub mod buildium;
 pub mod entrata;
+mod mits;
+pub mod mri;
 mod paging;
 pub mod provider;
 pub mod realpage;
+pub mod rentmanager;
+pub mod resman;
 pub mod soap;
 pub mod yardi;
 
@@ -146,6 +150,9 @@ connectors! {
     Appfolio => appfolio::Appfolio,
     Yardi => yardi::Yardi,
     Realpage => realpage::Realpage,
+    Resman => resman::Resman,
+    Mri => mri::Mri,
+    Rentmanager => rentmanager::Rentmanager,
 }
 
 /// The facts of `provider`, if this build has a connector for it.
@@ -183,6 +190,19 @@ pub(crate) fn parse_date(value: Option<&str>) -> Option<crate::domain::Date> {
     v.get(..10).unwrap_or(v).parse().ok()
 }
 
+/// A vendor's status word matched loosely: the status of the first row with a word the
+/// lowercased text contains, else `unknown` (never access; reported and mappable).
+pub(crate) fn loose_status(
+    raw: &str,
+    table: &[(&[&str], crate::domain::ResidentStatus)],
+) -> crate::domain::ResidentStatus {
+    let text = raw.trim().to_ascii_lowercase();
+    table
+        .iter()
+        .find(|(words, _)| words.iter().any(|w| text.contains(w)))
+        .map_or(crate::domain::ResidentStatus::Unknown, |(_, status)| *status)
+}
+
 /// A vendor row that names a person but carries no ID for them.
 #[derive(Debug)]
 pub(crate) struct MissingId;
@@ -212,7 +232,9 @@ impl People {
         self.residents.len() + self.missing_ids
     }
 
-    /// The residents, or an incomplete property when anyone came without an ID.
+    /// The residents, or an incomplete property when anyone came without an ID. A person listed
+    /// twice (on several leases) stays twice: the core picks the listing that decides
+    /// (`domain::desired_users`).
     pub fn finish(self, what: &str) -> Result<Vec<Resident>, PmsError> {
         match self.missing_ids {
             0 => Ok(self.residents),
@@ -247,6 +269,31 @@ pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(
     })
 }
 
+/// The first of `names` present in a JSON record (keys matched without regard to case), as
+/// trimmed text: a string, or a number written out. `None` for null, empty or anything else.
+pub(crate) fn json_text(record: &serde_json::Map<String, serde_json::Value>, names: &[&str]) -> Option<String> {
+    use serde_json::Value;
+    names.iter().find_map(|name| {
+        let value = record.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v)?;
+        let text = match value {
+            Value::String(s) => s.trim().to_string(),
+            Value::Number(n) => n.to_string(),
+            _ => return None,
+        };
+        (!text.is_empty()).then_some(text)
+    })
+}
+
+/// A vendor's page link, resolved against `base`, when it stays on `base`'s scheme, host and
+/// port: credentials go with the next request and must never go anywhere else.
+pub(crate) fn same_origin(base: &reqwest::Url, link: &str, what: &str) -> Result<reqwest::Url, PmsError> {
+    let url = base.join(link).map_err(|_| PmsError::InvalidResponse(format!("{what} is not a URL")))?;
+    if url.origin() != base.origin() {
+        return Err(PmsError::InvalidResponse(format!("{what} points to another host")));
+    }
+    Ok(url)
+}
+
 /// Joins a base URL and an absolute API path without doubling or dropping slashes.
 pub(crate) fn join_url(base: &str, path: &str) -> String {
     format!("{}/{}", base.trim_end_matches('/'), path.trim_start_matches('/'))
@@ -278,16 +325,21 @@ mod table_tests {
                 provider::BaseUrl::Required(_) => assert!(row.contains("required"), "README's {name} row: required"),
             }
         }
-        for unsupported in ["rentmanager", "resman", "mri"] {
-            assert!(!rows.iter().any(|r| r.starts_with(&format!("| `{unsupported}` |"))), "{unsupported}");
-        }
     }
 
+    /// Every provider the schema accepts has a connector: nothing is refused as unsupported.
     #[test]
-    fn unsupported_providers_are_named_with_the_supported_list() {
-        let err = check_supported(PmsProvider::Mri).unwrap_err().to_string();
-        assert!(err.contains("\"mri\"") && err.contains("buildium, entrata, appfolio, yardi, realpage"), "{err}");
-        assert_eq!(supported().len(), DESCRIPTORS.len());
+    fn every_provider_in_the_schema_is_supported() {
+        use PmsProvider::*;
+        let all = [Buildium, Entrata, Appfolio, Yardi, Realpage, Rentmanager, Resman, Mri];
+        // Adding a variant breaks this match: the list above must grow with it.
+        for provider in all {
+            match provider {
+                Buildium | Entrata | Appfolio | Yardi | Realpage | Rentmanager | Resman | Mri => {}
+            }
+            assert!(check_supported(provider).is_ok(), "{provider:?}");
+        }
+        assert_eq!(supported().len(), all.len());
     }
 }
 

@@ -55,16 +55,6 @@ impl Appfolio {
         }
         super::read_json(&self.http, response, "the tenant directory").await
     }
-
-    /// A `next_page_url` on the customer's own host, so credentials never go anywhere else.
-    fn next_page(&self, link: &str) -> Result<String, PmsError> {
-        let url =
-            self.base_url.join(link).map_err(|_| PmsError::InvalidResponse("next_page_url is not a URL".into()))?;
-        if url.host_str() != self.base_url.host_str() || url.scheme() != self.base_url.scheme() {
-            return Err(PmsError::InvalidResponse("next_page_url points to another host".into()));
-        }
-        Ok(url.to_string())
-    }
 }
 
 /// The rows of one page of the tenant directory.
@@ -99,7 +89,7 @@ impl PmsSource for Appfolio {
             let Some(link) = page["next_page_url"].as_str().filter(|l| !l.is_empty()) else {
                 return residents.finish("the tenant directory");
             };
-            let url = self.next_page(link)?;
+            let url = super::same_origin(&self.base_url, link, "next_page_url")?.to_string();
             pages.next(url.clone())?;
             page = self.post(&url, &json!({}), false).await?;
         }

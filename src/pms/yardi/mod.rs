@@ -132,18 +132,11 @@ pub(crate) fn residents(property_id: &str, result: Element) -> Result<Vec<Reside
     if let Some(first) = errors.first() {
         return Err(classify(first));
     }
-    let households = result.descendants("RT_Customer");
-    if households.is_empty() && result.name != "ResidentTransactions" && result.descendants("Property").is_empty() {
+    let no_households = result.descendants("RT_Customer").is_empty();
+    if no_households && result.name != "ResidentTransactions" && result.descendants("Property").is_empty() {
         return Err(PmsError::InvalidResponse(format!("{RESULT} holds no ResidentTransactions document")));
     }
-    let mut people = super::People::default();
-    for household in households {
-        for row in map::household_residents(property_id, household) {
-            people.push(row);
-        }
-        super::check_rows(people.len(), "GetResidentTransactions_Login")?;
-    }
-    people.finish("GetResidentTransactions_Login")
+    crate::pms::mits::residents(property_id, &result, "GetResidentTransactions_Login", normalize)
 }
 
 impl PmsSource for Yardi {

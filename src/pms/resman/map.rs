@@ -1,0 +1,24 @@
+//! ResMan statuses → normalized statuses (docs/connectors.md#resman). The households themselves
+//! are MITS (`crate::pms::mits`).
+
+use crate::domain::ResidentStatus;
+
+/// `Customer@Type` in the captures: "current resident", "former resident", "future resident".
+/// ResMan's own lease words (its partners API lists Pending, Pending Renewal, Pending Transfer,
+/// Denied, Cancelled, Current, Notice to Vacate, Month to Month, Under Eviction, Former, Evicted,
+/// Renewed) are read too, should a type carry them. Anything else is `unknown` (overridable).
+pub fn normalize(raw: &str) -> ResidentStatus {
+    use ResidentStatus::*;
+    crate::pms::loose_status(
+        raw,
+        &[
+            (&["notice"], Notice),
+            (&["evict"], Evicted),
+            (&["current", "month to month", "renewed", "pending renewal", "pending transfer"], Current),
+            (&["future"], Future),
+            (&["former", "past"], Past),
+            (&["cancel", "denied"], Cancelled),
+            (&["pending", "applicant"], Applicant),
+        ],
+    )
+}
