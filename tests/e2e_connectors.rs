@@ -117,6 +117,21 @@ async fn realpage_syncs_a_building() {
 }
 
 #[tokio::test]
+async fn rentmanager_syncs_a_building() {
+    syncs_a_building(Vendor::Rentmanager, "PmsUnavailable").await;
+}
+
+#[tokio::test]
+async fn resman_syncs_a_building() {
+    syncs_a_building(Vendor::Resman, "PmsUnavailable").await;
+}
+
+#[tokio::test]
+async fn mri_syncs_a_building() {
+    syncs_a_building(Vendor::Mri, "PmsUnavailable").await;
+}
+
+#[tokio::test]
 async fn unknown_statuses_are_reported_never_given_access_and_can_be_mapped() {
     let client = client().await;
     let ns = namespace(&client, "unknown").await;

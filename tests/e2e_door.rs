@@ -437,3 +437,45 @@ async fn a_resident_moving_between_two_integrations_of_one_building_is_never_loc
     assert_eq!(w.door.writes().len(), writes, "idle runs wrote {:?}", &w.door.writes()[writes..]);
     assert_eq!(w.user("zoe@example.org").doors(), sorted(vec![unit_door("2C"), KEY_LOBBY.into()]));
 }
+
+/// The newer connectors into DOOR, each from its own fake: five residents created with their unit
+/// door and the common key, the future one scheduled from move-in, a move-out revoked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rent_manager_resman_and_mri_residents_open_their_doors() {
+    use support::vendor_fakes::{Vendor, VendorFake};
+    let client = client().await;
+    for vendor in [Vendor::Rentmanager, Vendor::Resman, Vendor::Mri] {
+        let ns = namespace(&client, &format!("door-{}", vendor.provider())).await;
+        let pms = VendorFake::start(vendor, building()).await;
+        let door = DoorFake::start(&UNITS).await;
+        create_secret(&client, &ns, "pms", &vendor.credentials()).await;
+        let door_keys = [("clientId", door_fake::CLIENT_ID), ("clientSecret", door_fake::CLIENT_SECRET)];
+        create_secret(&client, &ns, "door-partner", &door_keys).await;
+        let controller = start_controller(&client, &ns);
+        let mut m = integration(NAME, &pms.url(), "http://unused.invalid", &["101", "102"]);
+        m["spec"]["pms"] =
+            json!({"provider": vendor.provider(), "credentialsSecretRef": {"name": "pms"}, "baseUrl": pms.url()});
+        m["spec"]["destination"] = json!({"latch": {
+            "buildingUuid": door_fake::BUILDING, "credentialsSecretRef": {"name": "door-partner"},
+            "baseUrl": door.url(), "tokenUrl": door.token_url(), "keyUuids": [KEY_LOBBY], "maxRequestsPerMinute": 6000,
+        }});
+        m["spec"]["deprovision"] = json!({"maxPercent": 50});
+        apply_integration(&client, &ns, &m).await;
+        let obj = wait_ready(&client, &ns, NAME, "True", "Succeeded").await;
+        let s = summary(&obj);
+        assert_eq!((s.created, s.failed, s.desired), (5, 0, 5), "{vendor:?}");
+        let user =
+            |email: &str| door.user_by_email(email).unwrap_or_else(|| panic!("{vendor:?}: no DOOR user {email}"));
+        assert_eq!(user("zoe@example.org").doors(), sorted(vec![unit_door("1A"), KEY_LOBBY.into()]), "{vendor:?}");
+        let mei = user("mei@example.org");
+        assert_eq!(at(&mei.access(&unit_door("1B")).unwrap().start), midnight(today() + 30.days()), "{vendor:?}");
+        assert_no_personal_data(&obj);
+
+        pms.update(|d| d.tenant_mut(1).for_each(|t| t.status = "MovedOut".into()));
+        let obj = request_sync(&client, &ns, NAME).await;
+        assert_eq!(summary(&obj).deprovisioned, 1, "{vendor:?}: {:?}", obj.status);
+        assert!(user("zoe@example.org").doors().is_empty(), "{vendor:?}");
+        assert_eq!(user("jose@example.org").doors(), sorted(vec![unit_door("1A"), KEY_LOBBY.into()]), "{vendor:?}");
+        drop(controller);
+    }
+}

@@ -58,9 +58,9 @@ async fn bad_specs_are_refused_or_reported_without_any_outbound_call() {
         ),
         ("unknown-provider", |m| m["spec"]["pms"]["provider"] = json!("propertyware"), Expect::Refused),
         (
-            "mri-without-its-farm",
+            "mri-with-a-buildium-secret",
             |m| m["spec"]["pms"]["provider"] = json!("mri"),
-            Expect::Reported("InvalidSpec", "baseUrl is required for mri"),
+            Expect::Reported("InvalidSpec", "has no key \"databaseName\""),
         ),
         ("no-destination", |m| m["spec"]["destination"] = json!({}), Expect::Refused),
         (

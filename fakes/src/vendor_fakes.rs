@@ -1,4 +1,5 @@
-//! Stateful fakes of Entrata, AppFolio, Yardi Voyager and RealPage OneSite. They serve the same
+//! Stateful fakes of Entrata, AppFolio, Yardi Voyager, RealPage OneSite, Rent Manager, ResMan
+//! and MRI (the last three in `vendor_fakes/`). They serve the same
 //! [`Dataset`] as the Buildium fake, in each vendor's vocabulary, with paging where the API pages,
 //! errors in 200 bodies, SOAP faults, and injected faults (401, 429, 5xx, slowness).
 //!
@@ -26,12 +27,19 @@ use serde_json::{Value, json};
 
 use super::buildium_fake::{ControlledFake, Controls, Dataset, Fault, Lease, Tenant};
 
+mod mri;
+mod rentmanager;
+mod resman;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Vendor {
     Entrata,
     Appfolio,
     Yardi,
     Realpage,
+    Rentmanager,
+    Resman,
+    Mri,
 }
 
 impl Vendor {
@@ -41,6 +49,9 @@ impl Vendor {
             Vendor::Appfolio => "appfolio",
             Vendor::Yardi => "yardi",
             Vendor::Realpage => "realpage",
+            Vendor::Rentmanager => "rentmanager",
+            Vendor::Resman => "resman",
+            Vendor::Mri => "mri",
         }
     }
 
@@ -59,6 +70,17 @@ impl Vendor {
                 ("interfaceLicense", "LICENSE-3Zt"),
             ],
             Vendor::Realpage => vec![("pmcId", "4248314"), ("licenseKey", "rp-license-8Hq")],
+            Vendor::Rentmanager => vec![("username", "rm-user"), ("password", "rm-pass-4Lw"), ("locationId", "40177")],
+            Vendor::Resman => {
+                vec![("integrationPartnerId", "partner-31"), ("apiKey", "resman-key-6Tg"), ("accountId", "400")]
+            }
+            Vendor::Mri => vec![
+                ("clientId", "C123"),
+                ("databaseName", "GCDB"),
+                ("username", "mri-user"),
+                ("password", "mri-pass-2Pz"),
+                ("partnerKey", "PK-77"),
+            ],
         }
     }
 }
@@ -68,6 +90,9 @@ struct Inner {
     credentials: BTreeMap<String, String>,
     /// Each lease's household head for Yardi, fixed at start (a `t…` code does not move).
     heads: BTreeMap<i64, i64>,
+    /// Rent Manager: logins so far, and the session tokens they issued.
+    sessions: u32,
+    tokens: Vec<String>,
 }
 
 type Shared = Arc<Mutex<Inner>>;
@@ -102,12 +127,18 @@ impl VendorFake {
             heads,
             controls: Controls::new(data),
             credentials: vendor.credentials().into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            sessions: 0,
+            tokens: Vec::new(),
         }));
         let app = Router::new()
             .route("/leases", post(entrata))
             .route("/api/v2/reports/tenant_directory.json", post(appfolio))
             .route("/WebServices/ItfResidentTransactions20.asmx", post(yardi))
             .route("/rpx", post(realpage))
+            .route("/Authentication/AuthorizeUser", post(rentmanager::authorize))
+            .route("/Tenants", axum::routing::get(rentmanager::tenants))
+            .route("/MITS/GetResidentTransactions2_0", post(resman::transactions))
+            .route("/mriapiservices/api.asp", axum::routing::get(mri::api))
             .with_state(inner.clone());
         let (addr, task) = super::buildium_fake::serve("127.0.0.1:0".parse().unwrap(), app).await;
         Self { vendor, addr, inner, task }
@@ -127,6 +158,8 @@ impl VendorFake {
     pub fn person_id(&self, id: i64) -> String {
         match self.vendor {
             Vendor::Yardi => yardi_code(&self.inner.lock().unwrap(), id),
+            Vendor::Resman => resman::guid(2, id),
+            Vendor::Mri => format!("{id:010}"),
             _ => id.to_string(),
         }
     }
@@ -364,9 +397,7 @@ async fn appfolio(State(state): State<Shared>, headers: HeaderMap, RawQuery(quer
         let mut inner = state.lock().unwrap();
         inner.controls.requests.push(format!("/api/v2/reports/tenant_directory.json?{query}"));
         let expected = format!("{}:{}", inner.credentials["clientId"], inner.credentials["clientSecret"]);
-        let given = headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Basic "));
-        let decoded = given.and_then(base64_decode);
-        (decoded.as_deref() == Some(expected.as_str()), inner.controls.max_page)
+        (basic_auth(&headers).as_deref() == Some(expected.as_str()), inner.controls.max_page)
     };
     if !authorized {
         return appfolio_refusal(StatusCode::UNAUTHORIZED, "Unauthorized");
@@ -432,6 +463,12 @@ async fn appfolio(State(state): State<Shared>, headers: HeaderMap, RawQuery(quer
         .then(|| format!("http://{host}/api/v2/reports/tenant_directory.json?page={}&property={property}", page + 1));
     let results: Vec<Value> = rows.into_iter().skip(start).take(max_page).collect();
     axum::Json(json!({"results": results, "next_page_url": next})).into_response()
+}
+
+/// The `user:password` of a Basic `Authorization` header.
+fn basic_auth(headers: &HeaderMap) -> Option<String> {
+    let given = headers.get("authorization").and_then(|v| v.to_str().ok())?.strip_prefix("Basic ")?;
+    base64_decode(given)
 }
 
 fn base64_decode(text: &str) -> Option<String> {

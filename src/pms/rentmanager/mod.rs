@@ -142,9 +142,17 @@ impl PmsSource for Rentmanager {
                 }
             }
             super::check_rows(people.len(), "Tenants")?;
-            // The last page: short, empty, or the reported total reached.
-            if tenants.len() < PAGE_SIZE || total.is_some_and(|t| read >= t) {
-                break;
+            // With a total (`x-total-results`), read up to it, whatever page size the server
+            // chose: a page short of the asked size ends nothing, and an empty page before the
+            // total leaves the listing incomplete. Without one, a short page is the last.
+            match total {
+                Some(total) if read >= total => break,
+                Some(_) if tenants.is_empty() => {
+                    return Err(PmsError::Incomplete("Tenants ended before x-total-results".into()));
+                }
+                Some(_) => {}
+                None if tenants.len() < PAGE_SIZE => break,
+                None => {}
             }
         }
         people.finish("Tenants")

@@ -154,6 +154,41 @@ async fn logs_in_once_pages_by_total_and_renews_the_token_once_on_401() {
     assert_eq!(logins, 2, "one login, one renewal");
 }
 
+/// A server that caps the page size below the one asked is read to its total; one that stops
+/// short of its total fails the property instead of dropping the rest.
+#[tokio::test]
+async fn pages_are_read_to_the_reported_total_whatever_their_size() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST")).respond_with(ResponseTemplate::new(200).set_body_string("\"t\"")).mount(&server).await;
+    for (page, body) in [("1", json!([tenant(1, "Current"), tenant(2, "Current")])), ("2", json!([tenant(3, "Past")]))]
+    {
+        Mock::given(method("GET"))
+            .and(query_param("pageNumber", page))
+            .respond_with(ResponseTemplate::new(200).set_body_json(body).insert_header("x-total-results", "3"))
+            .mount(&server)
+            .await;
+    }
+    assert_eq!(connector(&server, &LOGIN).list_residents("12").await.unwrap().len(), 9);
+
+    let server = MockServer::start().await;
+    Mock::given(method("POST")).respond_with(ResponseTemplate::new(200).set_body_string("\"t\"")).mount(&server).await;
+    Mock::given(method("GET"))
+        .and(query_param("pageNumber", "1"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!([tenant(1, "Current")]))
+                .insert_header("x-total-results", "3"),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([])).insert_header("x-total-results", "3"))
+        .mount(&server)
+        .await;
+    let err = connector(&server, &LOGIN).list_residents("12").await.unwrap_err();
+    assert!(matches!(err, PmsError::Incomplete(_)), "{err}");
+}
+
 #[tokio::test]
 async fn rejected_logins_sessions_exhausted_and_errors_are_reported() {
     let server = MockServer::start().await;
