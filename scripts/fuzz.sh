@@ -13,7 +13,7 @@ seconds="${1:-600}"
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(buildium entrata appfolio yardi realpage scim door token identity_map)
+  targets=(buildium entrata appfolio yardi realpage rentmanager resman mri scim door token identity_map)
 fi
 export RUSTC_BOOTSTRAP=1
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked

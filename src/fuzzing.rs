@@ -6,11 +6,25 @@
 //! Used by the libFuzzer targets in `fuzz/` (long runs, `scripts/fuzz.sh`) and by the property
 //! tests in `tests/fuzz_parsers.rs` (a short bounded run in every test run).
 
-use crate::pms::{People, appfolio, buildium, entrata, realpage, soap, yardi};
+use crate::pms::{People, appfolio, buildium, entrata, mri, realpage, rentmanager, resman, soap, yardi};
 
 /// The parsers, by name (the fuzz target and seed directory names).
-pub const TARGETS: &[&str] =
-    &["buildium", "entrata", "appfolio", "yardi", "realpage", "scim", "door", "token", "identity_map"];
+pub const TARGETS: &[&str] = &[
+    "buildium",
+    "entrata",
+    "appfolio",
+    "yardi",
+    "realpage",
+    "rentmanager",
+    "resman",
+    "mri",
+    "scim",
+    "door",
+    "token",
+    "identity_map",
+];
+
+const RESMAN_PROPERTY: &str = "b342e58c-f5ba-4c63-b050-cf44439bb37d";
 
 /// Runs the parser `target` on `bytes`; returns how many records came out (so that the work is
 /// not optimized away). Unknown targets do nothing.
@@ -21,6 +35,10 @@ pub fn run(target: &str, bytes: &[u8]) -> usize {
         "appfolio" => appfolio_page(bytes),
         "yardi" => soap_result(bytes, yardi::RESULT, |r| yardi::residents("p1", r)),
         "realpage" => soap_result(bytes, "getresidentlistResult", |r| realpage::residents("1", r)),
+        "rentmanager" => rentmanager_tenants(bytes),
+        // The captured property's ID: an answer naming another property is refused.
+        "resman" => resman::residents(RESMAN_PROPERTY, &String::from_utf8_lossy(bytes)).map_or(0, |r| r.len()),
+        "mri" => mri_page(bytes),
         "scim" => crate::destination::scim::parse_for_fuzzing(bytes),
         "door" | "token" => crate::destination::door::client::parse_for_fuzzing(bytes),
         "identity_map" => identity_map(bytes),
@@ -55,6 +73,29 @@ fn appfolio_page(bytes: &[u8]) -> usize {
         people.push(appfolio::map::resident("17", row));
     }
     people.finish("the tenant directory").map_or(0, |r| r.len())
+}
+
+/// A `/Tenants` page (a JSON array) → tenants → residents; the same bytes as a login answer.
+fn rentmanager_tenants(bytes: &[u8]) -> usize {
+    let token = rentmanager::read_token(&String::from_utf8_lossy(bytes)).map_or(0, |t| t.len());
+    let Ok(tenants) = serde_json::from_slice::<Vec<serde_json::Value>>(bytes) else { return token };
+    let mut people = People::default();
+    for tenant in &tenants {
+        for row in rentmanager::map::tenant_residents("12", tenant) {
+            people.push(row);
+        }
+    }
+    people.finish("Tenants").map_or(0, |r| r.len()) + token
+}
+
+/// An MRI page → errors in 200 bodies → rows → residents, and its `nextLink` → the next URL.
+fn mri_page(bytes: &[u8]) -> usize {
+    let Ok(page) = serde_json::from_slice(bytes) else { return 0 };
+    let Ok((rows, next)) = mri::read_page("GCNS01", &page) else { return 0 };
+    let link = next.map_or(0, |l| mri::next_url_for_fuzzing(&l));
+    let mut people = People::default();
+    rows.into_iter().for_each(|r| people.push(r));
+    people.finish(mri::API).map_or(0, |r| r.len()) + link
 }
 
 fn soap_result(
@@ -111,6 +152,21 @@ pub fn seeds(target: &str, shared: Option<&std::path::Path>) -> Vec<Vec<u8>> {
                 if let Some(document) = read(name) {
                     out.push(envelope(yardi::RESULT, &String::from_utf8_lossy(&document)).into_bytes());
                 }
+            }
+        }
+        "resman" => {
+            out.extend(read("resman/MITS-GetResidentTransactions2_0-response-first-100-of-283-rt-customers.xml"));
+            out.extend(read("resman/MITS-GetResidentTransactions2_0-response-vacant-units-only.xml"));
+        }
+        "mri" => {
+            for name in [
+                "mri/MRI_S-PMRM_ResidentLeaseDetailsByPropertyID-response.json",
+                "mri/MRI_S-PMRM_ResidentsByPropertyID-response.json",
+                "mri/MRI_S-PMRM_Residents-response-json-IncludePII-shape.json",
+                "mri/MRI_S-PMRM_PendingMoveIns-response.json",
+                "mri/MRI_S-PMRM_ResidentLedger-response.json",
+            ] {
+                out.extend(read(name));
             }
         }
         "realpage" => {
@@ -207,6 +263,26 @@ fn builtin(target: &str) -> &'static [&'static str] {
                <leasestatus>Current</leasestatus><firstname>A</firstname><lastname>B</lastname><email>a@example.org</email>
                <unitnumber>101</unitnumber><moveindate>2025-01-15T00:00:00</moveindate><noticegivendate>0001-01-01</noticegivendate>
                </resident></residents></getresidentlistResult></getresidentlistResponse></s:Body></s:Envelope>"#,
+        ],
+        "rentmanager" => &[
+            r#"[{"TenantID": 1, "Status": "Current", "Contacts": [{"ContactID": 10, "FirstName": "A", "LastName": "B", "IsPrimary": true,
+                "Email": "a@example.org", "PhoneNumbers": [{"PhoneNumber": "555-0100", "PhoneNumberType": {"Name": "Cell"}}]},
+                {"contactid": 11, "ApplicantType": "Occupant"}], "Leases": [{"LeaseID": 7, "UnitID": 3, "MoveInDate": "2025-01-01T00:00:00",
+                "Unit": {"Name": "4B"}}]}, {"TenantID": 2, "Status": "Past"}]"#,
+            r#""rm-session-token""#,
+        ],
+        "resman" => &[
+            r#"<ResMan><Status>Success</Status><PropertyID>b342e58c-f5ba-4c63-b050-cf44439bb37d</PropertyID><Response>&lt;ResidentTransactions&gt;&lt;Property&gt;
+               &lt;RT_Customer&gt;&lt;CustomerID&gt;h1&lt;/CustomerID&gt;&lt;Customers&gt;&lt;MITS:Customer Type="current resident"&gt;
+               &lt;CustomerID&gt;c1&lt;/CustomerID&gt;&lt;MITS:Name&gt;&lt;MITS:FirstName&gt;A&lt;/MITS:FirstName&gt;&lt;/MITS:Name&gt;
+               &lt;/MITS:Customer&gt;&lt;/Customers&gt;&lt;/RT_Customer&gt;&lt;/Property&gt;&lt;/ResidentTransactions&gt;</Response></ResMan>"#,
+            r#"<ResMan><Status>Failed</Status><ErrorDescription>Invalid ApiKey</ErrorDescription></ResMan>"#,
+        ],
+        "mri" => &[
+            r#"{"odata.metadata": "m", "nextLink": "https://f.example/mriapiservices/api.asp?%24format=xml&_next=ae49",
+                "value": [{"ResidentNameID": "0000000001", "ResidentStatus": "Co-Resident", "IsCurrent": "Y", "UnitID": "101",
+                "Email": "a@example.org", "CellPhoneNumber": "555", "OccupyDate": "2018-01-12T00:00:00.0000000"}]}"#,
+            r#"{"value": [{"Error": {"Message": "Invalid user name"}}]}"#,
         ],
         "scim" => &[
             r#"{"totalResults": 2, "startIndex": 1, "Resources": [{"id": "u1", "externalId": "ns/it/1/7", "userName": "a@example.org",

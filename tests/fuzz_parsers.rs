@@ -99,6 +99,10 @@ fn every_target_has_seeds_and_every_seed_parses_without_panicking() {
         assert!(yardi.iter().any(|s| run("yardi", s) == 71), "the 48-household Yardi capture maps to 71 residents");
         let realpage = seeds("realpage", shared());
         assert!(realpage.iter().any(|s| run("realpage", s) == 300), "the RealPage capture maps to 300 residents");
+        let resman = seeds("resman", shared());
+        assert!(resman.iter().any(|s| run("resman", s) == 197), "the ResMan capture maps to 197 residents");
+        let mri = seeds("mri", shared());
+        assert!(mri.iter().any(|s| run("mri", s) > 2), "the MRI lease details map to residents and a next link");
     }
 }
 
@@ -111,6 +115,9 @@ fn pathological_inputs_are_refused_within_bounds() {
     );
     assert_eq!(run("yardi", deep.as_bytes()), 0);
     assert_eq!(run("realpage", deep.as_bytes()), 0);
+    let deep_resman =
+        format!("<ResMan><Status>Success</Status><Response>{}</Response></ResMan>", "&lt;a&gt;".repeat(200_000));
+    assert_eq!(run("resman", deep_resman.as_bytes()), 0);
     let nested_json = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
     for target in TARGETS {
         run(target, nested_json.as_bytes());

@@ -108,7 +108,7 @@ impl PmsSource for Mri {
 }
 
 /// One page's rows and its `nextLink`, or the error the page reports. Pure.
-pub(crate) fn read_page(property_id: &str, page: &Value) -> Result<(Vec<Row>, Option<String>), PmsError> {
+pub fn read_page(property_id: &str, page: &Value) -> Result<(Vec<Row>, Option<String>), PmsError> {
     let rows = page["value"]
         .as_array()
         .ok_or_else(|| PmsError::InvalidResponse(format!("{API} answered without a value list")))?;
@@ -144,6 +144,12 @@ fn next_url(endpoint: &Url, link: &str) -> Result<Url, PmsError> {
         .collect();
     url.query_pairs_mut().clear().extend_pairs(pairs);
     Ok(url)
+}
+
+/// [`next_url`] under a fixed farm, for the fuzz targets: the length of what it accepts.
+pub fn next_url_for_fuzzing(link: &str) -> usize {
+    let endpoint = Url::parse("https://f.example/mriapiservices/api.asp").expect("a URL");
+    next_url(&endpoint, link).map_or(0, |u| u.as_str().len())
 }
 
 /// An error message in a 200 answer: vendor free text, read for a classification, never reported.

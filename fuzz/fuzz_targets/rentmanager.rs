@@ -1,0 +1,5 @@
+//! libFuzzer target: the rentmanager parser (see `pms_sync::fuzzing`).
+#![no_main]
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    pms_sync::fuzzing::run("rentmanager", data);
+});
