@@ -108,7 +108,7 @@ impl PmsSource for Mri {
 }
 
 /// One page's rows and its `nextLink`, or the error the page reports. Pure.
-pub fn read_page(property_id: &str, page: &Value) -> Result<(Vec<Row>, Option<String>), PmsError> {
+pub(crate) fn read_page(property_id: &str, page: &Value) -> Result<(Vec<Row>, Option<String>), PmsError> {
     let rows = page["value"]
         .as_array()
         .ok_or_else(|| PmsError::InvalidResponse(format!("{API} answered without a value list")))?;

@@ -41,7 +41,7 @@ fn flag(record: &Map<String, Value>, name: &str) -> bool {
 }
 
 /// The people of one tenant. Without contacts, the tenant is one person (`tenant-<TenantID>`).
-pub fn tenant_residents(property_id: &str, tenant: &Value) -> Vec<Row> {
+pub(crate) fn tenant_residents(property_id: &str, tenant: &Value) -> Vec<Row> {
     let Some(tenant) = tenant.as_object() else { return vec![Some(Err(MissingId))] };
     let Some(tenant_id) = field(tenant, &["TenantID"]) else { return vec![Some(Err(MissingId))] };
     let status_raw = field(tenant, &["Status"]).unwrap_or_default();
