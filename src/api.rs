@@ -66,7 +66,8 @@ pub struct PmsIntegrationSpec {
 
     /// PMS property IDs whose residents are synced into this building: at least one, each unique.
     /// buildium: the rental property's integer ID; entrata: `propertyId`; appfolio: `property_id`;
-    /// yardi: the `YardiPropertyId` code; realpage: the OneSite site ID.
+    /// yardi: the `YardiPropertyId` code; realpage: the OneSite site ID; rentmanager: the numeric
+    /// `PropertyID`; resman: the property's `PropertyID` (a GUID); mri: the `RMPROPID`.
     #[schemars(length(min = 1), extend("x-kubernetes-list-type" = "set"))]
     pub property_ids: Vec<String>,
 
@@ -137,7 +138,9 @@ pub struct PmsSpec {
     /// `clientId`, `clientSecret`; entrata `apiKey` (gateway) or `username`, `password` (legacy
     /// host); appfolio `clientId`, `clientSecret`; yardi `username`, `password`, `serverName`,
     /// `database`, `platform`, `interfaceEntity`, `interfaceLicense`; realpage `pmcId`,
-    /// `licenseKey` (property IDs are site IDs).
+    /// `licenseKey` (property IDs are site IDs); rentmanager `username`, `password`, `locationId`
+    /// (or `partnerToken`, `locationId`); resman `integrationPartnerId`, `apiKey`, `accountId`;
+    /// mri `clientId`, `databaseName`, `username`, `password`, `partnerKey`.
     pub credentials_secret_ref: SecretRef,
 
     /// API base URL. buildium: default `https://api.buildium.com` (set it for the sandbox);
@@ -146,7 +149,10 @@ pub struct PmsSpec {
     /// with username/password); appfolio: required, `https://<database>.appfolio.com`; yardi:
     /// required, the Voyager web-services base holding `ItfResidentTransactions20.asmx` (an
     /// `….asmx` URL under it is taken as that base); realpage: the RPX
-    /// service URL (default: the RPX gateway's partner endpoint).
+    /// service URL (default: the RPX gateway's partner endpoint); rentmanager: required,
+    /// `https://<company>.api.rentmanager.com`; resman: default `https://api.myresman.com`; mri:
+    /// required, the API farm (e.g. `https://<farm>.saas.mrisoftware.com`; `/mriapiservices/api.asp`
+    /// is added unless given).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^https?://"))]
     pub base_url: Option<String>,
@@ -160,7 +166,8 @@ pub struct PmsSpec {
 
     /// Requests per minute this integration may send to its PMS, shared by all of its runs.
     /// Defaults follow the vendors: buildium 300/min, entrata 60/min, appfolio 7 per 15 s (page
-    /// links not counted), yardi 60/min, realpage 60/min. A vendor's own rate-limit headers and
+    /// links not counted), yardi 60/min, realpage 60/min, rentmanager 250/min (half the usual
+    /// 500/min per credential), resman 60/min, mri 60/min. A vendor's own rate-limit headers and
     /// `Retry-After` are honoured on top.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 10000))]
@@ -395,6 +402,46 @@ pub struct ScimDestinationSpec {
 
     /// Secret in the same namespace whose key `token` is sent as a Bearer token.
     pub credentials_secret_ref: SecretRef,
+
+    /// Groups whose membership follows access: access platforms that take users over SCIM (Kisi,
+    /// Avigilon Alta, Verkada, Brivo) open doors through group membership mapped to access levels.
+    /// A group is ours when its `externalId` is `<namespace>/<name>/group/<displayName>`: missing
+    /// ones are created, and only the membership of users this integration manages is changed
+    /// (PATCH add/remove). Groups are never renamed or deleted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 20))]
+    pub groups: Vec<ScimGroupSpec>,
+}
+
+/// One group, or one group per unit, property or role.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ScimGroupSpec {
+    /// The group's name; `{unit}`, `{propertyId}` and `{role}` make one group per value (e.g.
+    /// `Harbor View unit {unit}`). A resident without a value (no unit) is in no such group.
+    #[schemars(length(min = 1, max = 200))]
+    pub display_name: String,
+
+    /// Who belongs: `access` (default), the residents with access now; `all`, every managed
+    /// resident, future ones too.
+    #[serde(default)]
+    pub of: GroupMembers,
+
+    /// Take over an existing group with this `displayName` and no `externalId` (setting ours on
+    /// it). Without it such a group is reported as a conflict and left alone.
+    #[serde(default)]
+    pub adopt_existing: bool,
+}
+
+/// Who belongs to a SCIM group.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum GroupMembers {
+    /// Residents with access now.
+    #[default]
+    Access,
+    /// Every managed resident, future ones too.
+    All,
 }
 
 /// Deprovisioning behaviour.
@@ -522,6 +569,26 @@ pub struct PlanStatus {
     /// The same, per property with planned writes.
     #[serde(default)]
     pub properties: Vec<PropertyPlan>,
+    /// Planned SCIM group changes (at most 50 groups, 50 users each), by group and user identity.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<GroupPlan>,
+}
+
+/// Planned changes of one SCIM group.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupPlan {
+    /// The group's `externalId` (`<namespace>/<name>/group/<displayName>`).
+    pub external_id: String,
+    /// Whether the group would be created (or adopted).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub create: bool,
+    /// Identities of the users that would join.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub add: Vec<String>,
+    /// Identities of the users that would leave.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub remove: Vec<String>,
 }
 
 /// Planned writes of one property.
@@ -577,6 +644,28 @@ pub struct SyncSummary {
     /// named in an `UnknownStatus` event. Add them to `spec.pms.statusMapping`.
     #[serde(default)]
     pub unknown_statuses: u64,
+    /// SCIM groups created.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub groups_created: u64,
+    /// Group memberships added (residents who joined a group).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub memberships_added: u64,
+    /// Group memberships removed (residents who left a group).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub memberships_removed: u64,
+    /// Group memberships left in place because removing them would take more than
+    /// `spec.deprovision.maxPercent` of this integration's memberships from residents who keep
+    /// their access (a renamed group template, say).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub memberships_held: u64,
+    /// Groups not managed because one with the same `displayName` exists and is not ours (see the
+    /// `Conflict` events; `adoptExisting` takes over one without an `externalId`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub group_conflicts: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// The result of one attached property in the last run.

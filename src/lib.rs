@@ -7,7 +7,7 @@
 //! - [`domain`]: the pure core — residents, statuses, placeholders, identity, desired users, the
 //!   planner, adoption, the breaker; no Kubernetes, no HTTP.
 //! - [`pms`]: the [`pms::PmsSource`] trait and one module per PMS (Buildium, Entrata, AppFolio,
-//!   Yardi, RealPage).
+//!   Yardi, RealPage, Rent Manager, ResMan, MRI).
 //! - [`destination`]: the [`destination::Destination`] trait and one module per target (SCIM,
 //!   DOOR).
 //! - [`http`]: the shared outbound client (timeouts, retries with backoff and jitter, Retry-After).

@@ -206,6 +206,10 @@ fn describe(namespace: &str, name: &str, report: &SyncReport, plan: Option<&Plan
         "breaker": breaker,
         "conflicts": report.conflicts.iter().map(|c| json!({"externalId": c.external_id, "userId": c.user_id})).collect::<Vec<_>>(),
         "duplicateEmails": report.duplicate_emails,
+        "groups": report.groups.changes.iter().map(|g| json!({"externalId": g.external_id, "create": g.id.is_none() || g.adopt,
+            "add": g.add, "remove": g.remove})).collect::<Vec<_>>(),
+        "groupConflicts": report.groups.conflicts,
+        "groupMembershipsHeld": report.groups.held,
         "summary": {"fetched": c.fetched, "excluded": c.excluded, "desired": c.desired, "unchanged": c.unchanged,
                     "held": c.held, "conflicts": c.conflicts, "duplicateEmails": c.duplicate_emails},
         "error": report.fatal.as_ref().map(|e| e.to_string()),
@@ -247,6 +251,30 @@ fn table(doc: &Value) -> String {
                 a["userId"].as_str().unwrap_or("-")
             ));
         }
+    }
+    let groups = doc["groups"].as_array().cloned().unwrap_or_default();
+    if !groups.is_empty() {
+        out.push_str(&format!("\n{:<8} {:<50} {}\n", "GROUP", "IDENTITY (externalId)", "MEMBERS (+ join, - leave)"));
+        for g in &groups {
+            let ids = |side: &str, sign: char| -> Vec<String> {
+                g[side]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|v| v.as_str())
+                    .map(|id| format!("{sign}{id}"))
+                    .collect()
+            };
+            let members = [ids("add", '+'), ids("remove", '-')].concat().join(" ");
+            let verb = if g["create"] == true { "create" } else { "update" };
+            out.push_str(&format!("{verb:<8} {:<50} {members}\n", g["externalId"].as_str().unwrap_or("")));
+        }
+    }
+    for g in doc["groupConflicts"].as_array().into_iter().flatten() {
+        out.push_str(&format!("group conflict: {} (a group of that name is not ours)\n", g.as_str().unwrap_or("")));
+    }
+    if n(&doc["groupMembershipsHeld"]) > 0 {
+        out.push_str(&format!("{} group memberships held by the breaker\n", n(&doc["groupMembershipsHeld"])));
     }
     let s = &doc["summary"];
     out.push_str(&format!(

@@ -10,6 +10,7 @@ use futures::{StreamExt, stream};
 
 use crate::destination::{Begun, Destination, DestinationError, DestinationRun};
 use crate::domain::breaker::{self, Guard};
+use crate::domain::groups::{self, GroupPlan};
 use crate::domain::{
     Action, Conflict, DeprovisionMode, Plan, Policy, Resident, Scope, adopt, desired_users, plan_with,
 };
@@ -65,6 +66,13 @@ pub struct Counts {
     pub duplicate_emails: u64,
     /// Residents whose raw status the mapping does not know (never given access).
     pub unknown_statuses: u64,
+    /// SCIM groups created, memberships added and removed, removals the breaker held, and
+    /// groups left alone because a group of their name is not ours.
+    pub groups_created: u64,
+    pub memberships_added: u64,
+    pub memberships_removed: u64,
+    pub memberships_held: u64,
+    pub group_conflicts: u64,
 }
 
 /// Planned writes of one property (dry runs and `pms-sync plan`).
@@ -107,6 +115,8 @@ pub struct SyncReport {
     pub planned: BTreeMap<String, PlannedCounts>,
     /// Planned writes not started because the sync deadline passed.
     pub not_started: u64,
+    /// The planned group changes (SCIM groups), carried out after the user writes.
+    pub groups: GroupPlan,
 }
 
 impl SyncReport {
@@ -210,6 +220,22 @@ async fn plan_run<'a, P: PmsSource, D: Destination>(
     report.counts.unknown_statuses = desired.unknown_statuses.values().sum();
     report.unknown_statuses = desired.unknown_statuses.clone();
     let unknown_by_property = std::mem::take(&mut desired.unknown_by_property);
+    // Group memberships follow the desired users, except for residents whose data is not usable
+    // this run (their property failed, or they share an email): theirs stay as they are.
+    let mut frozen: BTreeSet<String> = managed
+        .iter()
+        .map(|u| &u.record.external_id)
+        .filter(|e| config.scope.parse(e).is_some_and(|(property, _)| failed.contains(property)))
+        .cloned()
+        .collect();
+    frozen.extend(desired.duplicate_emails.iter().cloned());
+    match run.plan_groups(&config.scope, &desired.users, &frozen).await {
+        Ok(groups) => report.groups = groups,
+        Err(error) => {
+            report.fatal = Some(RunError::Destination(error));
+            return (report, None);
+        }
+    }
     let differs = |existing: &crate::domain::ManagedUser, want: &crate::domain::UserRecord| run.differs(existing, want);
     let mut plan = plan_with(&config.scope, desired, managed, &failed, config.mode, &differs);
 
@@ -236,8 +262,32 @@ async fn plan_run<'a, P: PmsSource, D: Destination>(
     report.counts.held = plan.held + held_by_breaker;
     report.counts.conflicts = report.conflicts.len() as u64;
     report.planned = planned_by_property(&config.scope, &plan);
+    guard_groups(&mut report.groups, &plan, &guard, config.max_percent);
+    report.counts.memberships_held = report.groups.held;
+    report.counts.group_conflicts = report.groups.conflicts.len() as u64;
     report.guard = Some(guard);
     (report, Some((plan, run)))
+}
+
+/// The breaker for group memberships: a user whose deprovisioning the breaker holds keeps their
+/// memberships too, and removals from residents who keep their access are bounded
+/// ([`groups::guard`]).
+fn guard_groups(groups: &mut GroupPlan, plan: &Plan, guard: &Guard, max_percent: u32) {
+    let held: BTreeSet<&str> = match guard {
+        Guard::Held { actions, .. } => actions.iter().map(Action::external_id).collect(),
+        _ => BTreeSet::new(),
+    };
+    for change in &mut groups.changes {
+        change.remove.retain(|id| !held.contains(id.as_str()));
+    }
+    let deprovisioned: BTreeSet<String> = plan
+        .actions
+        .iter()
+        .filter(|a| matches!(a, Action::Deactivate(_) | Action::Delete(_)))
+        .map(|a| a.external_id().to_string())
+        .collect();
+    let memberships = groups.memberships;
+    groups::guard(groups, &deprovisioned, memberships, max_percent);
 }
 
 fn planned_by_property(scope: &Scope, plan: &Plan) -> BTreeMap<String, PlannedCounts> {
@@ -289,6 +339,15 @@ pub async fn run<P: PmsSource, D: Destination>(pms: &P, destination: &D, config:
         .collect()
         .await;
     report.not_started = planned_writes - results.len() as u64;
+    // Group memberships follow, once the new users have IDs (none after the deadline).
+    if tokio::time::Instant::now() < config.deadline.unwrap_or_else(far_future) {
+        let outcome = writer.apply_groups(&report.groups).await;
+        report.counts.groups_created = outcome.created;
+        report.counts.memberships_added = outcome.added;
+        report.counts.memberships_removed = outcome.removed;
+        report.counts.failed += outcome.errors.len() as u64;
+        report.write_errors.extend(outcome.errors);
+    }
     // The destination's own bookkeeping (DOOR's identity map) is saved once, after every write,
     // whatever failed: what was done must be remembered.
     let finished = destination.finish().await;
@@ -316,6 +375,10 @@ pub async fn run<P: PmsSource, D: Destination>(pms: &P, destination: &D, config:
         report.write_errors.push(error);
     }
     report
+}
+
+fn far_future() -> tokio::time::Instant {
+    tokio::time::Instant::now() + std::time::Duration::from_secs(86_400 * 365)
 }
 
 #[derive(Clone, Copy, Debug)]

@@ -31,7 +31,9 @@ pub fn clients(
     let connector = Connector::new(validated.pms.clone(), http(spec.provider.as_str()), &|l| limiter("pms", l));
     let credentials = &validated.destination_credentials;
     let target = match &spec.destination {
-        ValidatedDestination::Scim { url, .. } => Target::Scim(Box::new(Scim::new(url, credentials, http("scim")))),
+        ValidatedDestination::Scim { url, groups, .. } => {
+            Target::Scim(Box::new(Scim::new(url, credentials, http("scim")).with_groups(groups.clone())))
+        }
         ValidatedDestination::Door { settings, max_requests_per_minute, .. } => {
             let parts = door_parts();
             let budget = limiter("door", RateLimit::per_minute(*max_requests_per_minute));

@@ -668,6 +668,14 @@ async fn publish(ctx: &Context, obj: &PmsIntegration, report: Option<&SyncReport
             );
             events.push(warning(Reason::Conflict, note));
         }
+        if !report.groups.conflicts.is_empty() {
+            let note = format!(
+                "{} groups not managed: a group with the same displayName exists and is not ours (adoptExisting takes over one without an externalId): {}",
+                report.groups.conflicts.len(),
+                bounded_list(report.groups.conflicts.iter().cloned())
+            );
+            events.push(warning(Reason::Conflict, note));
+        }
         if !report.unknown_statuses.is_empty() {
             let statuses = report.unknown_statuses.iter().map(|(raw, n)| format!("{raw:?} ({n})"));
             let note = format!(

@@ -6,8 +6,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use super::due::{jittered, retry_delay};
 use crate::api::{
-    APPROVE_DEPROVISION_ANNOTATION, HeldDeprovision, PlanStatus, PmsIntegrationStatus, PropertyPlan, PropertyStatus,
-    SyncSummary,
+    APPROVE_DEPROVISION_ANNOTATION, GroupPlan, HeldDeprovision, PlanStatus, PmsIntegrationStatus, PropertyPlan,
+    PropertyStatus, SyncSummary,
 };
 pub use crate::conditions::Retry;
 use crate::conditions::{self, READY, Reason, STALLED};
@@ -208,7 +208,26 @@ fn plan_status(report: &SyncReport) -> PlanStatus {
                 deprovision: p.deprovision,
             })
             .collect(),
+        groups: group_plans(&report.groups),
     }
+}
+
+/// Most groups, and users per group and side, a planned status lists (the counts stay whole).
+const PLANNED_GROUPS: usize = 50;
+const PLANNED_MEMBERS: usize = 50;
+
+fn group_plans(plan: &crate::domain::groups::GroupPlan) -> Vec<GroupPlan> {
+    let ids = |list: &[String]| list.iter().take(PLANNED_MEMBERS).cloned().collect();
+    plan.changes
+        .iter()
+        .take(PLANNED_GROUPS)
+        .map(|c| GroupPlan {
+            external_id: c.external_id.clone(),
+            create: c.id.is_none() || c.adopt,
+            add: ids(&c.add),
+            remove: ids(&c.remove),
+        })
+        .collect()
 }
 
 fn dry_run_message(report: &SyncReport) -> String {
@@ -235,6 +254,11 @@ fn summary(c: &Counts) -> SyncSummary {
         conflicts: c.conflicts,
         duplicate_emails: c.duplicate_emails,
         unknown_statuses: c.unknown_statuses,
+        groups_created: c.groups_created,
+        memberships_added: c.memberships_added,
+        memberships_removed: c.memberships_removed,
+        memberships_held: c.memberships_held,
+        group_conflicts: c.group_conflicts,
     }
 }
 
@@ -255,6 +279,18 @@ fn success_message(report: &SyncReport) -> String {
         message.push_str(&format!(
             "; {} conflicts and {} residents sharing an email held back (see events)",
             c.conflicts, c.duplicate_emails
+        ));
+    }
+    if c.groups_created + c.memberships_added + c.memberships_removed > 0 {
+        message.push_str(&format!(
+            "; groups: {} created, {} memberships added, {} removed",
+            c.groups_created, c.memberships_added, c.memberships_removed
+        ));
+    }
+    if c.memberships_held + c.group_conflicts > 0 {
+        message.push_str(&format!(
+            "; {} group memberships held by the breaker, {} groups in conflict (see events)",
+            c.memberships_held, c.group_conflicts
         ));
     }
     message

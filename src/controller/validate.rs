@@ -8,12 +8,14 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use crate::api::{
-    AccessRole, DeprovisionMode as SpecMode, DoorDestinationSpec, NormalizedStatus, PmsIntegrationSpec, PmsProvider,
+    AccessRole, DeprovisionMode as SpecMode, DoorDestinationSpec, GroupMembers, NormalizedStatus, PmsIntegrationSpec,
+    PmsProvider, ScimGroupSpec,
 };
 use crate::conditions::Reason;
 use crate::credentials::{Credentials, SecretData};
 use crate::destination::door::{self, DoorSettings, client as door_client};
 use crate::destination::scim;
+use crate::domain::groups::{self, GroupTemplate, Members};
 use crate::domain::{DeprovisionMode, Exclusions, Policy, ResidentRole, ResidentStatus};
 use crate::pms::{ConnectorConfig, ConnectorConfigError, ConnectorOptions};
 
@@ -41,7 +43,7 @@ pub struct ValidatedSpec {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ValidatedDestination {
-    Scim { url: String, secret: String },
+    Scim { url: String, secret: String, groups: Vec<GroupTemplate> },
     Door { settings: DoorSettings, secret: String, max_requests_per_minute: u32 },
 }
 
@@ -205,6 +207,7 @@ pub fn validate_spec(spec: &PmsIntegrationSpec, namespace: &str) -> Result<Valid
         (Some(scim), None) => ValidatedDestination::Scim {
             url: http_url(&scim.url, "spec.destination.scim.url", insecure)?,
             secret: secret_name(&scim.credentials_secret_ref.name, "spec.destination.scim.credentialsSecretRef.name")?,
+            groups: scim_groups(&scim.groups)?,
         },
         (None, Some(latch)) => door(latch, insecure)?,
         _ => {
@@ -298,6 +301,26 @@ fn door(spec: &DoorDestinationSpec, insecure: bool) -> Result<ValidatedDestinati
         secret: secret_name(&spec.credentials_secret_ref.name, &format!("{field}.credentialsSecretRef.name"))?,
         max_requests_per_minute: spec.max_requests_per_minute.unwrap_or(DOOR_DEFAULT_REQUESTS_PER_MINUTE),
     })
+}
+
+/// The group templates, each checked and named once.
+fn scim_groups(groups: &[ScimGroupSpec]) -> Result<Vec<GroupTemplate>, InvalidSpec> {
+    let mut out: Vec<GroupTemplate> = Vec::new();
+    for (i, group) in groups.iter().enumerate() {
+        let name = group.display_name.trim();
+        groups::check_template(name).map_err(|why| {
+            InvalidSpec(format!("spec.destination.scim.groups[{i}].displayName {:?} {why}", group.display_name))
+        })?;
+        if out.iter().any(|g| g.display_name == name) {
+            return Err(InvalidSpec(format!("spec.destination.scim.groups lists {name:?} more than once")));
+        }
+        let members = match group.of {
+            GroupMembers::Access => Members::Access,
+            GroupMembers::All => Members::All,
+        };
+        out.push(GroupTemplate { display_name: name.to_string(), members, adopt_existing: group.adopt_existing });
+    }
+    Ok(out)
 }
 
 fn normalized(status: NormalizedStatus) -> ResidentStatus {
@@ -401,6 +424,7 @@ mod tests {
                 scim: Some(ScimDestinationSpec {
                     url: "http://127.0.0.1:1/v2".into(),
                     credentials_secret_ref: SecretRef { name: "scim".into(), namespace: None },
+                    groups: Vec::new(),
                 }),
                 latch: None,
             },
@@ -409,6 +433,10 @@ mod tests {
             dry_run: false,
             allow_insecure_http: false,
         }
+    }
+
+    fn group(name: &str) -> ScimGroupSpec {
+        ScimGroupSpec { display_name: name.into(), of: GroupMembers::Access, adopt_existing: false }
     }
 
     #[test]
@@ -547,6 +575,14 @@ mod tests {
             (|s| s.destination.scim = None, "spec.destination"),
             (|s| s.destination.scim.as_mut().unwrap().url = "ftp://x".into(), "spec.destination.scim.url"),
             (|s| s.pms.base_url = Some("https://user:pw@x".into()), "spec.pms.baseUrl"),
+            (
+                |s| s.destination.scim.as_mut().unwrap().groups = vec![group("Unit {unti}")],
+                "spec.destination.scim.groups[0].displayName \"Unit {unti}\" has the unknown placeholder",
+            ),
+            (
+                |s| s.destination.scim.as_mut().unwrap().groups = vec![group("Residents"), group(" Residents")],
+                "lists \"Residents\" more than once",
+            ),
             (|s| s.destination.latch = Some(latch()), "exactly one destination"),
             (
                 |s| {

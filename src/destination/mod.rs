@@ -5,7 +5,10 @@ pub mod scim;
 
 use std::future::Future;
 
-use crate::domain::{Action, ManagedUser, UserRecord};
+use std::collections::BTreeSet;
+
+use crate::domain::groups::GroupPlan;
+use crate::domain::{Action, ManagedUser, Scope, UserRecord};
 use crate::http::HttpError;
 
 /// Where residents are provisioned. A run starts with [`begin`](Destination::begin), which
@@ -56,6 +59,23 @@ pub trait DestinationRun: Send + Sync {
         true
     }
 
+    /// The group changes that bring this destination's groups (SCIM groups) in line with `users`
+    /// (the desired users), leaving the memberships of `frozen` identities as they are. Reads
+    /// only; a destination without groups plans none.
+    fn plan_groups(
+        &self,
+        _scope: &Scope,
+        _users: &[UserRecord],
+        _frozen: &BTreeSet<String>,
+    ) -> impl Future<Output = Result<GroupPlan, DestinationError>> + Send {
+        async { Ok(GroupPlan::default()) }
+    }
+
+    /// Carries out a group plan, after the user writes (new users have IDs by then).
+    fn apply_groups(&self, _plan: &GroupPlan) -> impl Future<Output = GroupOutcome> + Send {
+        async { GroupOutcome::default() }
+    }
+
     /// Ends the run once, after its writes, whatever their outcome: the destination saves its own
     /// bookkeeping (DOOR's identity map).
     fn finish(self) -> impl Future<Output = Result<(), DestinationError>> + Send
@@ -64,6 +84,15 @@ pub trait DestinationRun: Send + Sync {
     {
         async { Ok(()) }
     }
+}
+
+/// What carrying out a group plan did.
+#[derive(Debug, Default)]
+pub struct GroupOutcome {
+    pub created: u64,
+    pub added: u64,
+    pub removed: u64,
+    pub errors: Vec<DestinationError>,
 }
 
 /// Why a destination call failed. Messages carry statuses and protocol error types only.
@@ -151,6 +180,25 @@ impl DestinationRun for TargetRun<'_> {
         match self {
             TargetRun::Scim(d) => d.holds(desired),
             TargetRun::Door(d) => d.holds(desired),
+        }
+    }
+
+    async fn plan_groups(
+        &self,
+        scope: &Scope,
+        users: &[UserRecord],
+        frozen: &BTreeSet<String>,
+    ) -> Result<GroupPlan, DestinationError> {
+        match self {
+            TargetRun::Scim(d) => d.plan_groups(scope, users, frozen).await,
+            TargetRun::Door(d) => d.plan_groups(scope, users, frozen).await,
+        }
+    }
+
+    async fn apply_groups(&self, plan: &GroupPlan) -> GroupOutcome {
+        match self {
+            TargetRun::Scim(d) => d.apply_groups(plan).await,
+            TargetRun::Door(d) => d.apply_groups(plan).await,
         }
     }
 

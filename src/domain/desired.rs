@@ -240,6 +240,7 @@ fn to_user(scope: &Scope, resident: Resident, active: bool) -> UserRecord {
         unit,
         access_from,
         access_until,
+        role: Some(resident.role),
     }
 }
 

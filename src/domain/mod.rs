@@ -6,6 +6,7 @@
 pub mod adopt;
 pub mod breaker;
 pub mod desired;
+pub mod groups;
 pub mod model;
 pub mod placeholder;
 pub mod plan;

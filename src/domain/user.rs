@@ -4,7 +4,7 @@
 //! `<namespace>/<integration name>/<property id>/<person id>`. In SCIM this is the `externalId`;
 //! only users carrying our prefix are ever considered managed.
 
-use super::model::{Date, Phone};
+use super::model::{Date, Phone, ResidentRole};
 
 /// The integration a sync runs for; the source of every identity it manages.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -71,6 +71,9 @@ pub struct UserRecord {
     pub access_from: Option<Date>,
     /// The move-out date when the PMS knows it: access ends at the end of that day.
     pub access_until: Option<Date>,
+    /// The resident's role on the lease (desired records; destinations do not store it): the
+    /// `{role}` of a SCIM group name.
+    pub role: Option<ResidentRole>,
 }
 
 impl std::fmt::Debug for UserRecord {

@@ -332,20 +332,44 @@ impl ScimServer {
 
     /// Every user, read page by page (the reduced server caps pages at 5).
     pub async fn users(&self) -> Vec<Value> {
-        let mut users = Vec::new();
+        self.list("Users").await
+    }
+
+    /// Every group, read page by page.
+    pub async fn groups(&self) -> Vec<Value> {
+        self.list("Groups").await
+    }
+
+    async fn list(&self, path: &str) -> Vec<Value> {
+        let mut resources = Vec::new();
         loop {
-            let url = format!("{}/Users?startIndex={}&count=5", self.url(), users.len() + 1);
+            let url = format!("{}/{path}?startIndex={}&count=5", self.url(), resources.len() + 1);
             let page: Value = self.http.get(&url).bearer_auth(SCIM_TOKEN).send().await.unwrap().json().await.unwrap();
-            let resources = page["Resources"].as_array().cloned().unwrap_or_default();
+            let received = page["Resources"].as_array().cloned().unwrap_or_default();
             let total = page["totalResults"].as_u64().unwrap_or(0) as usize;
-            if resources.is_empty() {
-                return users;
+            if received.is_empty() {
+                return resources;
             }
-            users.extend(resources);
-            if users.len() >= total {
-                return users;
+            resources.extend(received);
+            if resources.len() >= total {
+                return resources;
             }
         }
+    }
+
+    /// POSTs a resource (as someone other than pms-sync would) and returns what the server made.
+    pub async fn post(&self, path: &str, body: Value) -> Value {
+        let response = self
+            .http
+            .post(format!("{}/{path}", self.url()))
+            .bearer_auth(SCIM_TOKEN)
+            .header("content-type", "application/scim+json")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201, "create {path}");
+        response.json().await.unwrap()
     }
 
     /// Users by externalId (users without one are keyed by userName).
@@ -361,16 +385,7 @@ impl ScimServer {
     }
 
     pub async fn create_user(&self, body: Value) {
-        let response = self
-            .http
-            .post(format!("{}/Users", self.url()))
-            .bearer_auth(SCIM_TOKEN)
-            .header("content-type", "application/scim+json")
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 201, "create user: {}", response.text().await.unwrap());
+        self.post("Users", body).await;
     }
 }
 

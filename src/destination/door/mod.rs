@@ -191,6 +191,7 @@ impl DoorDestination {
                 access_from: start.map(date),
                 // Stored as the exclusive end (the day after move-out).
                 access_until: end.map(date).and_then(|d| d.yesterday().ok()),
+                role: None,
             },
         }
     }

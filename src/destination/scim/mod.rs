@@ -10,9 +10,15 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::OnceCell;
 
-use super::{Begun, Destination, DestinationError, DestinationRun};
+mod groups;
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Mutex;
+
+use super::{Begun, Destination, DestinationError, DestinationRun, GroupOutcome};
 use crate::credentials::Credentials;
-use crate::domain::{Action, ManagedUser, Phone, PhoneKind, UserRecord};
+use crate::domain::groups::{GroupPlan, GroupTemplate};
+use crate::domain::{Action, ManagedUser, Phone, PhoneKind, Scope, UserRecord};
 use crate::http::HttpClient;
 use crate::pms::join_url;
 
@@ -40,6 +46,13 @@ pub struct Scim {
     base_url: String,
     token: String,
     capabilities: OnceCell<Capabilities>,
+    /// `spec.destination.scim.groups`.
+    groups: Vec<GroupTemplate>,
+    /// The run's managed users, identity → SCIM `id`, from the listing and this run's creates
+    /// (group members are IDs).
+    ids: Mutex<HashMap<String, String>>,
+    /// This integration's identity prefix, from `begin`.
+    prefix: std::sync::OnceLock<String>,
 }
 
 impl Scim {
@@ -51,7 +64,20 @@ impl Scim {
             base_url: url.trim_end_matches('/').to_string(),
             token: credentials.get("token").to_string(),
             capabilities: OnceCell::new(),
+            groups: Vec::new(),
+            ids: Mutex::new(HashMap::new()),
+            prefix: std::sync::OnceLock::new(),
         }
+    }
+
+    /// The groups whose membership this destination keeps (`spec.destination.scim.groups`).
+    pub fn with_groups(mut self, groups: Vec<GroupTemplate>) -> Self {
+        self.groups = groups;
+        self
+    }
+
+    fn ids(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
+        self.ids.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Discovers the provider's capabilities (once per client).
@@ -110,17 +136,28 @@ impl Scim {
         }
     }
 
-    /// Reads users page by page (`startIndex`/`count`, never assuming a full page), with `filter`
-    /// when the provider supports filtering (else everything), keeping those `keep` accepts.
+    /// Reads users page by page, with `filter` when the provider supports filtering (else
+    /// everything), keeping those `keep` accepts.
     async fn list_users(
         &self,
         filter: &str,
         keep: impl Fn(&ManagedUser) -> bool,
     ) -> Result<Vec<ManagedUser>, DestinationError> {
+        let users = self.list::<UserResource>("Users", filter).await?;
+        Ok(users.into_iter().map(to_user).filter(|u| keep(u)).collect())
+    }
+
+    /// Reads the resources at `path` page by page (`startIndex`/`count`, never assuming a full
+    /// page), with `filter` when the provider supports filtering (else everything).
+    async fn list<T: serde::de::DeserializeOwned + Listed>(
+        &self,
+        path: &str,
+        filter: &str,
+    ) -> Result<Vec<T>, DestinationError> {
         let caps = self.capabilities().await?;
         let count = PAGE_SIZE.min(caps.max_results).to_string();
-        let url = self.url("Users");
-        let mut users = Vec::new();
+        let url = self.url(path);
+        let mut resources = Vec::new();
         let mut seen = std::collections::HashSet::new();
         let mut start_index: u64 = 1;
         for _ in 0..MAX_PAGES {
@@ -134,23 +171,24 @@ impl Scim {
                     c.get(&url).query(&query)
                 })
                 .await?;
-            let page: ListResponse = read_json(&self.http, response).await?;
+            let page: ListResponse<T> = read_json(&self.http, response).await?;
             let received = page.resources.len() as u64;
-            // A user seen on an earlier page means the pages shifted: another may have been
+            // A resource seen on an earlier page means the pages shifted: another may have been
             // skipped, and a managed user missing from the listing would be created twice.
-            if let Some(repeated) = page.resources.iter().find(|r| !seen.insert(r.id.clone())) {
+            if let Some(repeated) = page.resources.iter().find(|r| !seen.insert(r.id().to_string())) {
+                let kind = if path == "Users" { "user" } else { "resource" };
                 return Err(DestinationError::InvalidResponse(format!(
-                    "the user listing returned user {} twice (paging is inconsistent)",
-                    encode_path(&repeated.id)
+                    "the {path} listing returned {kind} {} twice (paging is inconsistent)",
+                    encode_path(repeated.id())
                 )));
             }
-            users.extend(page.resources.into_iter().map(to_user).filter(|u| keep(u)));
+            resources.extend(page.resources);
             start_index += received;
             if received == 0 || start_index > page.total_results {
-                return Ok(users);
+                return Ok(resources);
             }
         }
-        Err(DestinationError::InvalidResponse(format!("user listing exceeded {MAX_PAGES} pages")))
+        Err(DestinationError::InvalidResponse(format!("{path} listing exceeded {MAX_PAGES} pages")))
     }
 }
 
@@ -158,7 +196,11 @@ impl Scim {
 impl Scim {
     pub async fn list_managed(&self, prefix: &str) -> Result<Vec<ManagedUser>, DestinationError> {
         let filter = format!("externalId sw {}", quote(prefix));
-        self.list_users(&filter, |u| !u.record.external_id.is_empty() && u.record.external_id.starts_with(prefix)).await
+        let users = self
+            .list_users(&filter, |u| !u.record.external_id.is_empty() && u.record.external_id.starts_with(prefix))
+            .await?;
+        self.ids().extend(users.iter().map(|u| (u.record.external_id.clone(), u.id.clone())));
+        Ok(users)
     }
 
     pub(crate) async fn find_by_emails(&self, emails: &[String]) -> Result<Vec<ManagedUser>, DestinationError> {
@@ -191,9 +233,24 @@ impl Scim {
 
     pub(crate) async fn apply(&self, action: &Action) -> Result<(), DestinationError> {
         match action {
-            Action::Create(user) => self.send_json(reqwest::Method::POST, "Users", &user_body(user)).await,
+            Action::Create(user) => {
+                let url = self.url("Users");
+                let body = serde_json::to_vec(&user_body(user)).expect("a serde_json::Value always serializes");
+                let response = self
+                    .call(|c| c.post(&url).header(reqwest::header::CONTENT_TYPE, CONTENT_TYPE).body(body.clone()))
+                    .await?;
+                // The new user's ID, for group membership; a body without one is looked up later.
+                if let Ok(created) = read_json::<UserResource>(&self.http, response).await {
+                    self.ids().insert(user.external_id.clone(), created.id);
+                }
+                Ok(())
+            }
             Action::Update { existing, desired } => self.replace(&existing.id, desired, false).await,
-            Action::Adopt { existing, desired } => self.replace(&existing.id, desired, true).await,
+            Action::Adopt { existing, desired } => {
+                self.replace(&existing.id, desired, true).await?;
+                self.ids().insert(desired.external_id.clone(), existing.id.clone());
+                Ok(())
+            }
             Action::Deactivate(existing) => {
                 let record = UserRecord { active: false, ..existing.record.clone() };
                 self.replace(&existing.id, &record, false).await
@@ -201,7 +258,10 @@ impl Scim {
             Action::Delete(existing) => {
                 let url = self.url(&format!("Users/{}", encode_path(&existing.id)));
                 match self.call(|c| c.delete(&url)).await {
-                    Ok(_) | Err(DestinationError::Rejected { status: 404, .. }) => Ok(()),
+                    Ok(_) | Err(DestinationError::Rejected { status: 404, .. }) => {
+                        self.ids().remove(&existing.record.external_id);
+                        Ok(())
+                    }
                     Err(e) => Err(e),
                 }
             }
@@ -213,6 +273,7 @@ impl Destination for Scim {
     type Run<'a> = &'a Scim;
 
     async fn begin<'a>(&'a self, prefix: &'a str) -> Result<Begun<&'a Scim>, DestinationError> {
+        let _ = self.prefix.set(prefix.to_string());
         Ok(Begun { managed: self.list_managed(prefix).await?, run: self })
     }
 }
@@ -224,6 +285,19 @@ impl DestinationRun for &Scim {
 
     async fn apply(&self, action: &Action) -> Result<(), DestinationError> {
         Scim::apply(self, action).await
+    }
+
+    async fn plan_groups(
+        &self,
+        scope: &Scope,
+        users: &[UserRecord],
+        frozen: &BTreeSet<String>,
+    ) -> Result<GroupPlan, DestinationError> {
+        Scim::plan_groups(self, scope, users, frozen).await
+    }
+
+    async fn apply_groups(&self, plan: &GroupPlan) -> GroupOutcome {
+        Scim::apply_groups(self, plan).await
     }
 }
 
@@ -339,7 +413,8 @@ fn to_user(resource: UserResource) -> ManagedUser {
 /// Reads a `ListResponse` page and a `ServiceProviderConfig` from raw bytes, as the client does
 /// (for the fuzz targets: arbitrary bytes must give users or an error, never a panic).
 pub(crate) fn parse_for_fuzzing(bytes: &[u8]) -> usize {
-    let users = serde_json::from_slice::<ListResponse>(bytes).map(|p| p.resources.into_iter().map(to_user).count());
+    let users = serde_json::from_slice::<ListResponse<UserResource>>(bytes)
+        .map(|p| p.resources.into_iter().map(to_user).count());
     let spc = serde_json::from_slice::<ServiceProviderConfig>(bytes).map(|s| s.filter.max_results.unwrap_or(0));
     users.unwrap_or(0) + spc.map_or(0, |m| m.min(1) as usize)
 }
@@ -405,11 +480,22 @@ struct FilterSupport {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct ListResponse {
+struct ListResponse<T> {
     #[serde(default)]
     total_results: u64,
-    #[serde(rename = "Resources", default)]
-    resources: Vec<UserResource>,
+    #[serde(rename = "Resources", default = "Vec::new")]
+    resources: Vec<T>,
+}
+
+/// A listed resource: every one has an `id`.
+trait Listed {
+    fn id(&self) -> &str;
+}
+
+impl Listed for UserResource {
+    fn id(&self) -> &str {
+        &self.id
+    }
 }
 
 #[derive(Deserialize)]
