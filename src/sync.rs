@@ -340,7 +340,7 @@ pub async fn run<P: PmsSource, D: Destination>(pms: &P, destination: &D, config:
         .await;
     report.not_started = planned_writes - results.len() as u64;
     // Group memberships follow, once the new users have IDs (none after the deadline).
-    if tokio::time::Instant::now() < config.deadline.unwrap_or_else(far_future) {
+    if config.deadline.is_none_or(|deadline| tokio::time::Instant::now() < deadline) {
         let outcome = writer.apply_groups(&report.groups).await;
         report.counts.groups_created = outcome.created;
         report.counts.memberships_added = outcome.added;
@@ -375,10 +375,6 @@ pub async fn run<P: PmsSource, D: Destination>(pms: &P, destination: &D, config:
         report.write_errors.push(error);
     }
     report
-}
-
-fn far_future() -> tokio::time::Instant {
-    tokio::time::Instant::now() + std::time::Duration::from_secs(86_400 * 365)
 }
 
 #[derive(Clone, Copy, Debug)]

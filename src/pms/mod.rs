@@ -190,17 +190,22 @@ pub(crate) fn parse_date(value: Option<&str>) -> Option<crate::domain::Date> {
     v.get(..10).unwrap_or(v).parse().ok()
 }
 
-/// A vendor's status word matched loosely: the status of the first row with a word the
-/// lowercased text contains, else `unknown` (never access; reported and mappable).
+/// A vendor's status word matched loosely: "notice" and "evict" first, whatever the vendor (a
+/// "Current - Notice" resident is on notice), then the status of the first row of the vendor's
+/// `table` with a word the lowercased text contains, else `unknown` (never access; reported and
+/// mappable).
 pub(crate) fn loose_status(
     raw: &str,
     table: &[(&[&str], crate::domain::ResidentStatus)],
 ) -> crate::domain::ResidentStatus {
+    use crate::domain::ResidentStatus::{Evicted, Notice, Unknown};
     let text = raw.trim().to_ascii_lowercase();
-    table
+    let first: [(&[&str], crate::domain::ResidentStatus); 2] = [(&["notice"], Notice), (&["evict"], Evicted)];
+    first
         .iter()
+        .chain(table)
         .find(|(words, _)| words.iter().any(|w| text.contains(w)))
-        .map_or(crate::domain::ResidentStatus::Unknown, |(_, status)| *status)
+        .map_or(Unknown, |(_, status)| *status)
 }
 
 /// A vendor row that names a person but carries no ID for them.

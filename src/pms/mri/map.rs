@@ -10,20 +10,17 @@ use crate::pms::{MissingId, Row, json_text as field, parse_date};
 /// `ResidentStatus` words: Current, Old, Co-Resident, Other Resident (the lease-details capture),
 /// New (pending move-ins). Co-Resident and Other Resident name a role, not a status: theirs is
 /// `IsCurrent` (see [`resident`]). Anything else is matched loosely, else `unknown`.
+const STATUSES: &[(&[&str], ResidentStatus)] = &[
+    (&["current"], ResidentStatus::Current),
+    (&["old", "former", "past"], ResidentStatus::Past),
+    (&["new", "future"], ResidentStatus::Future),
+    (&["applicant", "prospect"], ResidentStatus::Applicant),
+    (&["cancel"], ResidentStatus::Cancelled),
+];
+
+/// A status word normalized by [`STATUSES`], after "notice" and "evict" (`pms::loose_status`).
 pub fn normalize(raw: &str) -> ResidentStatus {
-    use ResidentStatus::*;
-    crate::pms::loose_status(
-        raw,
-        &[
-            (&["notice"], Notice),
-            (&["evict"], Evicted),
-            (&["current"], Current),
-            (&["old", "former", "past"], Past),
-            (&["new", "future"], Future),
-            (&["applicant", "prospect"], Applicant),
-            (&["cancel"], Cancelled),
-        ],
-    )
+    crate::pms::loose_status(raw, STATUSES)
 }
 
 /// One row of `ResidentLeaseDetailsByPropertyID` (or a row of the Residents calls).

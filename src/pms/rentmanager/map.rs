@@ -11,20 +11,17 @@ use crate::pms::{MissingId, Row, json_text as field, parse_date};
 
 /// Tenant `Status`: "Current" is the one value every client filters on; Past and Future are
 /// inferred; prospects are another resource. Matched loosely; anything else is `unknown`.
+const STATUSES: &[(&[&str], ResidentStatus)] = &[
+    (&["current"], ResidentStatus::Current),
+    (&["past", "former"], ResidentStatus::Past),
+    (&["future"], ResidentStatus::Future),
+    (&["applicant", "prospect"], ResidentStatus::Applicant),
+    (&["cancel"], ResidentStatus::Cancelled),
+];
+
+/// A status word normalized by [`STATUSES`], after "notice" and "evict" (`pms::loose_status`).
 pub fn normalize(raw: &str) -> ResidentStatus {
-    use ResidentStatus::*;
-    crate::pms::loose_status(
-        raw,
-        &[
-            (&["notice"], Notice),
-            (&["evict"], Evicted),
-            (&["current"], Current),
-            (&["future"], Future),
-            (&["past", "former"], Past),
-            (&["applicant", "prospect"], Applicant),
-            (&["cancel"], Cancelled),
-        ],
-    )
+    crate::pms::loose_status(raw, STATUSES)
 }
 
 /// The list under `name` (any case), or nothing.

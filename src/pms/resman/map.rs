@@ -7,18 +7,15 @@ use crate::domain::ResidentStatus;
 /// ResMan's own lease words (its partners API lists Pending, Pending Renewal, Pending Transfer,
 /// Denied, Cancelled, Current, Notice to Vacate, Month to Month, Under Eviction, Former, Evicted,
 /// Renewed) are read too, should a type carry them. Anything else is `unknown` (overridable).
+const STATUSES: &[(&[&str], ResidentStatus)] = &[
+    (&["current", "month to month", "renewed", "pending renewal", "pending transfer"], ResidentStatus::Current),
+    (&["future"], ResidentStatus::Future),
+    (&["former", "past"], ResidentStatus::Past),
+    (&["cancel", "denied"], ResidentStatus::Cancelled),
+    (&["pending", "applicant"], ResidentStatus::Applicant),
+];
+
+/// A status word normalized by [`STATUSES`], after "notice" and "evict" (`pms::loose_status`).
 pub fn normalize(raw: &str) -> ResidentStatus {
-    use ResidentStatus::*;
-    crate::pms::loose_status(
-        raw,
-        &[
-            (&["notice"], Notice),
-            (&["evict"], Evicted),
-            (&["current", "month to month", "renewed", "pending renewal", "pending transfer"], Current),
-            (&["future"], Future),
-            (&["former", "past"], Past),
-            (&["cancel", "denied"], Cancelled),
-            (&["pending", "applicant"], Applicant),
-        ],
-    )
+    crate::pms::loose_status(raw, STATUSES)
 }

@@ -7,18 +7,15 @@ use crate::domain::ResidentStatus;
 /// "current resident", "future resident", "applicant" and "customer" (a roommate, whose status is
 /// the household's); GetCovered's sync also expects Past, Notice, Eviction, Canceled, Wait List and
 /// Denied. Matched loosely; anything else is `unknown` (overridable).
+const STATUSES: &[(&[&str], ResidentStatus)] = &[
+    (&["current"], ResidentStatus::Current),
+    (&["future"], ResidentStatus::Future),
+    (&["past", "former"], ResidentStatus::Past),
+    (&["cancel", "denied"], ResidentStatus::Cancelled),
+    (&["applicant", "waitlist", "wait list"], ResidentStatus::Applicant),
+];
+
+/// A status word normalized by [`STATUSES`], after "notice" and "evict" (`pms::loose_status`).
 pub fn normalize(raw: &str) -> ResidentStatus {
-    use ResidentStatus::*;
-    crate::pms::loose_status(
-        raw,
-        &[
-            (&["notice"], Notice),
-            (&["evict"], Evicted),
-            (&["current"], Current),
-            (&["future"], Future),
-            (&["past", "former"], Past),
-            (&["cancel", "denied"], Cancelled),
-            (&["applicant", "waitlist", "wait list"], Applicant),
-        ],
-    )
+    crate::pms::loose_status(raw, STATUSES)
 }
