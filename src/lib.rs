@@ -12,10 +12,13 @@
 //!   DOOR).
 //! - [`http`]: the shared outbound client (timeouts, retries with backoff and jitter, Retry-After).
 //! - [`credentials`], [`conditions`], [`metrics`], [`server`], [`telemetry`]: support.
+//! - [`plan_command`], [`commands`]: the `plan`, `sync`, `approve`, `get`, `suspend` and `resume`
+//!   commands.
 //! - [`fuzzing`]: entry points that run every vendor-bytes parser (fuzz targets, property tests).
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod commands;
 pub mod conditions;
 pub mod controller;
 pub mod credentials;

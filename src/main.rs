@@ -1,10 +1,13 @@
-//! The `pms-sync` binary: `controller` runs the controller, `crd` prints the CRD.
+//! The `pms-sync` binary: `controller` runs the controller, `crd` prints the CRD, `plan` computes
+//! a plan without writing, and `sync`, `approve`, `get`, `suspend`, `resume` operate integrations
+//! in a cluster (`pms_sync::commands`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use clap::{Parser, Subcommand};
+use pms_sync::commands;
 use pms_sync::controller::{self, Settings};
 use pms_sync::metrics::Metrics;
 use pms_sync::plan_command::Output;
@@ -39,6 +42,72 @@ enum Command {
     /// Compute and print the plan for one PmsIntegration without writing anything.
     /// Exit code: 0 no changes, 2 changes pending, 1 error.
     Plan(PlanArgs),
+    /// Request a sync of one PmsIntegration now. With --wait, wait for it and print the outcome.
+    /// Exit code (with --wait): 0 Ready, 1 failed or timed out, 2 deprovisioning held for approval.
+    Sync(SyncArgs),
+    /// Show the deprovisioning a PmsIntegration holds and approve exactly that plan.
+    Approve(ApproveArgs),
+    /// List PmsIntegrations: ready, reason, last and next sync, held deprovisioning.
+    Get(GetArgs),
+    /// Stop a PmsIntegration's calls (spec.enabled: false); everything it made stays.
+    Suspend(NameArgs),
+    /// Resume a suspended PmsIntegration (spec.enabled: true).
+    Resume(NameArgs),
+    /// Print shell completions (bash, zsh, fish, elvish, powershell).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(clap::Args)]
+struct NameArgs {
+    /// The PmsIntegration's name.
+    name: String,
+    /// Its namespace (default: the kubeconfig context's).
+    #[arg(short = 'n', long)]
+    namespace: Option<String>,
+}
+
+impl NameArgs {
+    fn target(self) -> pms_sync::commands::Target {
+        pms_sync::commands::Target { name: self.name, namespace: self.namespace }
+    }
+}
+
+#[derive(clap::Args)]
+struct SyncArgs {
+    #[command(flatten)]
+    target: NameArgs,
+    /// Wait until the controller handled the request, and print the outcome.
+    #[arg(long)]
+    wait: bool,
+    /// How long --wait waits (e.g. 5m, 90s).
+    #[arg(long, default_value = "5m", value_parser = parse_timeout)]
+    timeout: std::time::Duration,
+}
+
+#[derive(clap::Args)]
+struct ApproveArgs {
+    #[command(flatten)]
+    target: NameArgs,
+    /// Approve without asking.
+    #[arg(long)]
+    yes: bool,
+}
+
+#[derive(clap::Args)]
+struct GetArgs {
+    /// Namespace to list (default: the kubeconfig context's).
+    #[arg(short = 'n', long)]
+    namespace: Option<String>,
+    /// List every namespace.
+    #[arg(short = 'A', long)]
+    all_namespaces: bool,
+}
+
+fn parse_timeout(text: &str) -> Result<std::time::Duration, String> {
+    controller::validate::parse_duration(text).ok_or_else(|| "not a duration such as 5m or 90s".into())
 }
 
 #[derive(clap::Args)]
@@ -141,7 +210,23 @@ fn main() -> std::process::ExitCode {
             let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
             runtime.block_on(run_controller(args))
         }
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "pms-sync", &mut std::io::stdout());
+            std::process::ExitCode::SUCCESS
+        }
+        Command::Sync(a) => block_on(commands::sync(a.target.target(), a.wait, a.timeout)),
+        Command::Approve(a) => block_on(commands::approve(a.target.target(), a.yes)),
+        Command::Get(a) => block_on(commands::get(a.namespace, a.all_namespaces)),
+        Command::Suspend(a) => block_on(commands::set_enabled(a.target(), false)),
+        Command::Resume(a) => block_on(commands::set_enabled(a.target(), true)),
     }
+}
+
+/// Runs an operator command to its exit code.
+fn block_on(work: impl std::future::Future<Output = u8>) -> std::process::ExitCode {
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+    std::process::ExitCode::from(runtime.block_on(work))
 }
 
 async fn run_controller(args: ControllerArgs) -> std::process::ExitCode {
