@@ -540,6 +540,42 @@ pub struct PmsIntegrationStatus {
     /// The plan of the last dry run (`spec.dryRun: true`); absent otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plan: Option<PlanStatus>,
+
+    /// The last runs, newest first (the controller's `--history-limit`, default 10): when, how
+    /// long, what made each due and how it ended, with counts. IDs and numbers only; the
+    /// controller's `audit` log lines hold every applied action.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<RunRecord>,
+}
+
+/// One sync run.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RunRecord {
+    /// When the run started.
+    pub started: Time,
+    /// How long it took, in milliseconds.
+    pub duration_ms: u64,
+    /// What made it due: `First`, `SpecChange`, `Requested`, `SecretChange`, `Approval` or
+    /// `Schedule`.
+    pub trigger: String,
+    /// The `Ready` reason it ended with (`Succeeded`, `DryRun`, `PmsUnavailable`, …).
+    pub reason: String,
+    /// Users created.
+    #[serde(default)]
+    pub created: u64,
+    /// Users updated.
+    #[serde(default)]
+    pub updated: u64,
+    /// Users deprovisioned.
+    #[serde(default)]
+    pub deprovisioned: u64,
+    /// Writes that failed.
+    #[serde(default)]
+    pub failed: u64,
+    /// Users left untouched (failed property, or deprovisioning held for approval).
+    #[serde(default)]
+    pub held: u64,
 }
 
 /// A deprovisioning waiting for approval.

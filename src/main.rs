@@ -178,6 +178,9 @@ struct ControllerArgs {
     /// (the property, for a PMS) with a clear reason instead of exhausting memory.
     #[arg(long, env = "MAX_BODY_MIB", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1024))]
     max_body_mib: u32,
+    /// Runs kept in each integration's `status.history` (newest first).
+    #[arg(long, env = "HISTORY_LIMIT", default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=50))]
+    history_limit: u16,
 }
 
 fn parse_deadline(text: &str) -> Result<std::time::Duration, String> {
@@ -272,6 +275,7 @@ async fn run_controller(args: ControllerArgs) -> std::process::ExitCode {
         }),
         instance: args.instance.clone(),
         sync_deadline: args.sync_deadline,
+        history_limit: usize::from(args.history_limit),
         state_namespace: args.state_namespace.clone().unwrap_or_else(|| args.leader_elect_namespace.clone()),
         http: pms_sync::http::HttpSettings {
             max_body_bytes: args.max_body_mib as usize * 1024 * 1024,

@@ -329,11 +329,17 @@ pub async fn run<P: PmsSource, D: Destination>(pms: &P, destination: &D, config:
     // Past the deadline no further write starts; those under way finish (a write cut off midway
     // could leave a destination change made but unrecorded).
     let writer = &destination;
-    let results: Vec<(ActionKind, String, Result<(), DestinationError>)> = stream::iter(plan.actions)
+    type Applied = (ActionKind, String, Option<String>, Result<(), DestinationError>);
+    let results: Vec<Applied> = stream::iter(plan.actions)
         .take_until(deadline)
         .map(|action| async move {
             let result = writer.apply(&action).await;
-            (ActionKind::of(&action), action.external_id().to_string(), result)
+            let user_id = match &action {
+                Action::Create(_) => None,
+                Action::Update { existing, .. } | Action::Adopt { existing, .. } => Some(existing.id.clone()),
+                Action::Deactivate(existing) | Action::Delete(existing) => Some(existing.id.clone()),
+            };
+            (ActionKind::of(&action), action.external_id().to_string(), user_id, result)
         })
         .buffer_unordered(config.write_concurrency.max(1))
         .collect()
@@ -351,7 +357,16 @@ pub async fn run<P: PmsSource, D: Destination>(pms: &P, destination: &D, config:
     // The destination's own bookkeeping (DOOR's identity map) is saved once, after every write,
     // whatever failed: what was done must be remembered.
     let finished = destination.finish().await;
-    for (kind, external_id, result) in results {
+    for (kind, external_id, user_id, result) in results {
+        // The audit trail a log pipeline can keep: one line per applied action, identities only.
+        tracing::info!(
+            target: "audit",
+            action = kind.name(),
+            identity = %external_id,
+            user_id = user_id.as_deref().unwrap_or("-"),
+            outcome = if result.is_ok() { "applied" } else { "failed" },
+            "destination write"
+        );
         match result {
             Ok(()) => match kind {
                 ActionKind::Create => report.counts.created += 1,
@@ -386,6 +401,15 @@ enum ActionKind {
 }
 
 impl ActionKind {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Create => "create",
+            Self::Update => "update",
+            Self::Adopt => "adopt",
+            Self::Deprovision => "deprovision",
+        }
+    }
+
     fn of(action: &Action) -> Self {
         match action {
             Action::Create(_) => Self::Create,

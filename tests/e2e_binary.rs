@@ -79,4 +79,17 @@ async fn the_controller_binary_syncs_serves_metrics_leaks_nothing_and_stops_on_s
     for line in output.lines().filter(|l| !l.trim().is_empty()) {
         assert!(serde_json::from_str::<serde_json::Value>(line).is_ok(), "not JSON: {line}");
     }
+    // The audit trail: one line per applied action, with the identity and the destination's ID.
+    let audit: Vec<serde_json::Value> = output
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["target"] == "audit")
+        .collect();
+    assert_eq!(audit.len(), 7, "six creates and one deprovisioning: {audit:?}");
+    // (Events are flattened: fields sit beside `target`.)
+    let gone = audit.iter().find(|v| v["action"] == "deprovision").expect("the deprovisioning");
+    assert_eq!(gone["identity"], format!("{ns}/harbor/102/7"));
+    assert_eq!(gone["outcome"], "applied");
+    assert!(gone["user_id"].as_str().is_some_and(|id| id != "-" && !id.is_empty()), "{gone}");
+    assert_eq!(audit.iter().filter(|v| v["action"] == "create" && v["user_id"] == "-").count(), 6);
 }

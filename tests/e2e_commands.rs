@@ -82,7 +82,18 @@ async fn sync_wait_approve_get_suspend_and_resume() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("suspended"), "{}", text(&out));
     let out = pms_sync(&["resume", NAME, "-n", &ns]).await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    wait_ready(&world.client, &ns, NAME, "True", "Succeeded").await;
+    let obj = wait_ready(&world.client, &ns, NAME, "True", "Succeeded").await;
+
+    // The history: every run, newest first, with what made it due and how it ended.
+    let runs: Vec<(String, String)> = obj.status.unwrap().history.into_iter().map(|r| (r.trigger, r.reason)).collect();
+    let expected = [
+        ("SpecChange", "Succeeded"),
+        ("Approval", "Succeeded"),
+        ("Requested", "DeprovisionHeld"),
+        ("Requested", "Succeeded"),
+        ("First", "Succeeded"),
+    ];
+    assert_eq!(runs, expected.map(|(t, r)| (t.to_string(), r.to_string())));
 
     // An integration that does not exist: a clear error, exit 1.
     let out = pms_sync(&["sync", "absent", "-n", &ns]).await;

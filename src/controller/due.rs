@@ -5,11 +5,55 @@ use std::time::Duration;
 
 use crate::api::PmsIntegrationStatus;
 
+/// What made a sync due: logged, and kept in `status.history`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Trigger {
+    /// No status yet: the integration is new.
+    First,
+    /// A new generation of the spec.
+    SpecChange,
+    /// `reconcile.pmssync.io/requestedAt` changed (`pms-sync sync`, a dashboard, a script).
+    Requested,
+    /// A referenced Secret was created, rotated or deleted.
+    SecretChange,
+    /// The held deprovisioning was approved.
+    Approval,
+    /// The interval passed.
+    Schedule,
+}
+
+impl Trigger {
+    /// The name in `status.history`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::First => "First",
+            Self::SpecChange => "SpecChange",
+            Self::Requested => "Requested",
+            Self::SecretChange => "SecretChange",
+            Self::Approval => "Approval",
+            Self::Schedule => "Schedule",
+        }
+    }
+}
+
+impl std::fmt::Display for Trigger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::First => "first sync",
+            Self::SpecChange => "spec changed",
+            Self::Requested => "sync requested",
+            Self::SecretChange => "credentials changed",
+            Self::Approval => "held deprovisioning approved",
+            Self::Schedule => "interval elapsed",
+        })
+    }
+}
+
 /// The decision for one reconcile.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Due {
-    /// Sync now, for this reason (logged).
-    Now(&'static str),
+    /// Sync now, for this reason.
+    Now(Trigger),
     /// Not yet: requeue after this long without calling anyone.
     After(Duration),
     /// Only a change (spec, token, Secret) can make a sync due: the last error needs a human.
@@ -25,29 +69,26 @@ pub struct Observed<'a> {
     pub approval: Option<&'a str>,
 }
 
-/// The reason of a sync that is due only because its time came (the one the startup spread delays).
-pub const INTERVAL_ELAPSED: &str = "interval elapsed";
-
 pub fn decide(status: &PmsIntegrationStatus, observed: &Observed<'_>, now: jiff::Timestamp) -> Due {
     if status.observed_generation.is_none() {
-        return Due::Now("first sync");
+        return Due::Now(Trigger::First);
     }
     if observed.generation != status.observed_generation {
-        return Due::Now("spec changed");
+        return Due::Now(Trigger::SpecChange);
     }
     if observed.token.is_some() && observed.token != status.last_handled_reconcile_at.as_deref() {
-        return Due::Now("sync requested");
+        return Due::Now(Trigger::Requested);
     }
     if status.observed_secrets_digest.as_deref() != Some(observed.secrets_digest) {
-        return Due::Now("credentials changed");
+        return Due::Now(Trigger::SecretChange);
     }
     if let (Some(held), Some(approval)) = (&status.held_deprovision, observed.approval)
         && held.plan_digest == approval.trim()
     {
-        return Due::Now("held deprovisioning approved");
+        return Due::Now(Trigger::Approval);
     }
     match &status.next_sync_time {
-        Some(next) if next.0 <= now => Due::Now(INTERVAL_ELAPSED),
+        Some(next) if next.0 <= now => Due::Now(Trigger::Schedule),
         Some(next) => Due::After(Duration::from_millis(next.0.duration_since(now).as_millis().max(0) as u64)),
         None => Due::WaitForChange,
     }
@@ -97,12 +138,12 @@ mod tests {
 
     #[test]
     fn each_trigger_makes_a_sync_due() {
-        assert_eq!(decide(&PmsIntegrationStatus::default(), &observed(1, None, "d"), now()), Due::Now("first sync"));
-        assert_eq!(decide(&synced(), &observed(3, Some("t1"), "d1"), now()), Due::Now("spec changed"));
-        assert_eq!(decide(&synced(), &observed(2, Some("t2"), "d1"), now()), Due::Now("sync requested"));
-        assert_eq!(decide(&synced(), &observed(2, Some("t1"), "d2"), now()), Due::Now("credentials changed"));
+        assert_eq!(decide(&PmsIntegrationStatus::default(), &observed(1, None, "d"), now()), Due::Now(Trigger::First));
+        assert_eq!(decide(&synced(), &observed(3, Some("t1"), "d1"), now()), Due::Now(Trigger::SpecChange));
+        assert_eq!(decide(&synced(), &observed(2, Some("t2"), "d1"), now()), Due::Now(Trigger::Requested));
+        assert_eq!(decide(&synced(), &observed(2, Some("t1"), "d2"), now()), Due::Now(Trigger::SecretChange));
         let later = "2026-11-27T11:00:01Z".parse().unwrap();
-        assert_eq!(decide(&synced(), &observed(2, Some("t1"), "d1"), later), Due::Now("interval elapsed"));
+        assert_eq!(decide(&synced(), &observed(2, Some("t1"), "d1"), later), Due::Now(Trigger::Schedule));
     }
 
     #[test]
@@ -110,7 +151,7 @@ mod tests {
         let held = crate::api::HeldDeprovision { count: 3, plan_digest: "sha256:ab".into(), reason: String::new() };
         let status = PmsIntegrationStatus { held_deprovision: Some(held), ..synced() };
         let approve = |a| Observed { approval: Some(a), ..observed(2, Some("t1"), "d1") };
-        assert_eq!(decide(&status, &approve("sha256:ab"), now()), Due::Now("held deprovisioning approved"));
+        assert_eq!(decide(&status, &approve("sha256:ab"), now()), Due::Now(Trigger::Approval));
         assert!(matches!(decide(&status, &approve("sha256:cd"), now()), Due::After(_)));
     }
 

@@ -72,7 +72,12 @@ pub struct Settings {
     /// Longest one sync may run: then it stops, reports `SyncIncomplete` and frees its slot, so a
     /// vendor that answers slowly forever cannot hold a worker.
     pub sync_deadline: Duration,
+    /// Runs kept in `status.history` (newest first).
+    pub history_limit: usize,
 }
+
+/// Default [`Settings::history_limit`].
+pub const DEFAULT_HISTORY_LIMIT: usize = 10;
 
 /// Default [`Settings::state_namespace`] (the chart's usual release namespace).
 pub const DEFAULT_STATE_NAMESPACE: &str = "pms-system";
@@ -106,6 +111,7 @@ impl Default for Settings {
             instance: None,
             sync_deadline: DEFAULT_SYNC_DEADLINE,
             state_namespace: DEFAULT_STATE_NAMESPACE.to_string(),
+            history_limit: DEFAULT_HISTORY_LIMIT,
         }
     }
 }
@@ -515,12 +521,12 @@ async fn reconcile(obj: Arc<PmsIntegration>, ctx: Arc<Context>) -> Result<Action
             return Ok(Action::await_change());
         }
     };
-    if why == due::INTERVAL_ELAPSED
+    if why == due::Trigger::Schedule
         && let Some(wait) = startup_delay(&ctx, &uid)
     {
         return Ok(Action::requeue(wait));
     }
-    info!(namespace, name, why, "sync due");
+    info!(namespace, name, why = %why, "sync due");
     // kstatus: Reconciling while the sync runs (removed by the status written after it).
     let mut running = previous.clone();
     conditions::set(
@@ -540,6 +546,8 @@ async fn reconcile(obj: Arc<PmsIntegration>, ctx: Arc<Context>) -> Result<Action
     let attempt = match validated {
         Err(failure) => status::Attempt {
             started,
+            trigger: why,
+            history_limit: ctx.settings.history_limit,
             interval: validate::MIN_INTERVAL,
             dry_run: false,
             report: None,
@@ -550,7 +558,15 @@ async fn reconcile(obj: Arc<PmsIntegration>, ctx: Arc<Context>) -> Result<Action
             let report = run_sync(&ctx, &obj, scope, &validated, approval.clone()).await;
             let failure = status::classify(&report);
             let spec = &validated.spec;
-            status::Attempt { started, interval: spec.interval, dry_run: spec.dry_run, report: Some(report), failure }
+            status::Attempt {
+                started,
+                trigger: why,
+                history_limit: ctx.settings.history_limit,
+                interval: spec.interval,
+                dry_run: spec.dry_run,
+                report: Some(report),
+                failure,
+            }
         }
     };
     let seen = Acknowledgement { now: jiff::Timestamp::now(), ..seen };

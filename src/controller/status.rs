@@ -7,7 +7,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use super::due::{jittered, retry_delay};
 use crate::api::{
     APPROVE_DEPROVISION_ANNOTATION, GroupPlan, HeldDeprovision, PlanStatus, PmsIntegrationStatus, PropertyPlan,
-    PropertyStatus, SyncSummary,
+    PropertyStatus, RunRecord, SyncSummary,
 };
 pub use crate::conditions::Retry;
 use crate::conditions::{self, READY, Reason, STALLED};
@@ -48,6 +48,10 @@ impl Failure {
 /// What one attempt produced, for the status written after it.
 pub struct Attempt {
     pub started: jiff::Timestamp,
+    /// What made the run due.
+    pub trigger: super::due::Trigger,
+    /// Runs `status.history` keeps.
+    pub history_limit: usize,
     /// The interval in force (the minimum for an invalid spec, which has none).
     pub interval: Duration,
     pub dry_run: bool,
@@ -99,7 +103,7 @@ pub fn after_attempt(
     secrets_digest: &str,
     attempt: &Attempt,
 ) -> (PmsIntegrationStatus, Option<Duration>) {
-    let Attempt { started, interval, dry_run, .. } = *attempt;
+    let Attempt { started, interval, dry_run, trigger, history_limit, .. } = *attempt;
     let (report, failure) = (attempt.report.as_ref(), attempt.failure.as_ref());
     let mut status = acknowledge(previous, seen);
     let now = seen.now;
@@ -169,7 +173,36 @@ pub fn after_attempt(
         }
     };
     status.next_sync_time = next.map(|d| Time(after(now, d)));
+    record_run(&mut status, started, now, trigger.name(), report, history_limit);
     (status, next)
+}
+
+/// Adds the run to `status.history` (newest first, at most `limit`): when, how long, why, how it
+/// ended, and its counts — IDs and numbers only.
+fn record_run(
+    status: &mut PmsIntegrationStatus,
+    started: jiff::Timestamp,
+    now: jiff::Timestamp,
+    trigger: &str,
+    report: Option<&SyncReport>,
+    limit: usize,
+) {
+    let reason = conditions::get(&status.conditions, READY).map(|c| c.reason.clone()).unwrap_or_default();
+    let c = report.map(|r| r.counts).unwrap_or_default();
+    let duration_ms = now.duration_since(started).as_millis().clamp(0, i128::from(u64::MAX)) as u64;
+    let record = RunRecord {
+        started: Time(started),
+        duration_ms,
+        trigger: trigger.to_string(),
+        reason,
+        created: c.created,
+        updated: c.updated,
+        deprovisioned: c.deprovisioned,
+        failed: c.failed,
+        held: c.held,
+    };
+    status.history.insert(0, record);
+    status.history.truncate(limit.max(1));
 }
 
 /// `now + d`, saturating at the end of time instead of panicking (validation bounds every
@@ -523,7 +556,15 @@ mod outcome_table {
             let failure = classify(&report);
             let seen = Acknowledgement { generation: Some(1), token: None, now };
             let retry = failure.as_ref().map(|f| f.retry);
-            let attempt = Attempt { started: now, interval, dry_run: false, report: Some(report), failure };
+            let attempt = Attempt {
+                started: now,
+                trigger: super::super::due::Trigger::Schedule,
+                history_limit: 10,
+                interval,
+                dry_run: false,
+                report: Some(report),
+                failure,
+            };
             let (status, next) = after_attempt(&PmsIntegrationStatus::default(), &seen, "digest", &attempt);
             let ready = conditions::get(&status.conditions, READY).unwrap();
             assert_eq!(ready.reason, reason.as_str(), "{name}");
@@ -536,5 +577,37 @@ mod outcome_table {
             };
             assert_eq!(got, requeue, "{name}");
         }
+    }
+}
+
+#[cfg(test)]
+mod history_tests {
+    use super::*;
+    use crate::controller::due::Trigger;
+
+    #[test]
+    fn history_keeps_the_newest_runs_with_trigger_reason_and_counts() {
+        let mut status = PmsIntegrationStatus::default();
+        let start: jiff::Timestamp = "2026-11-27T10:00:00Z".parse().unwrap();
+        let triggers = [Trigger::First, Trigger::Requested, Trigger::SpecChange, Trigger::Schedule];
+        for (i, trigger) in triggers.into_iter().enumerate() {
+            let mut report = SyncReport::default();
+            report.counts.created = i as u64;
+            let attempt = Attempt {
+                started: start,
+                trigger,
+                history_limit: 3,
+                interval: Duration::from_secs(3600),
+                dry_run: false,
+                report: Some(report),
+                failure: None,
+            };
+            let now = start + jiff::SignedDuration::from_millis(1500);
+            let seen = Acknowledgement { generation: Some(1), token: None, now };
+            status = after_attempt(&status, &seen, "d", &attempt).0;
+        }
+        let got: Vec<_> = status.history.iter().map(|r| (r.trigger.as_str(), r.reason.as_str(), r.created)).collect();
+        assert_eq!(got, [("Schedule", "Succeeded", 3), ("SpecChange", "Succeeded", 2), ("Requested", "Succeeded", 1)]);
+        assert_eq!(status.history[0].duration_ms, 1500);
     }
 }
