@@ -79,6 +79,14 @@ async fn syncs_a_building(vendor: Vendor, error_reason: &str) {
         assert!(!serde_json::to_string(&obj.status).unwrap().contains(secret), "a credential in status");
     }
 
+    // A malformed page (HTTP 200, a proxy's HTML) for one property: the same, never an empty listing.
+    fake.set_fault(102, Some(Fault::Malformed));
+    let obj = request_sync(&client, &ns, NAME).await;
+    assert_eq!(ready(&obj).map(|r| r.1).as_deref(), Some("PmsUnavailable"), "{vendor:?}: {:?}", obj.status);
+    let failed = obj.status.as_ref().unwrap().properties.iter().find(|p| p.id == "102").unwrap().error.clone();
+    assert!(failed.is_some_and(|e| e.contains("unreadable")), "{vendor:?}");
+    assert_eq!(scim.users_by_key().await[&pid("102", 8)], after[&pid("102", 8)]);
+
     // Rejected credentials: a rotated (wrong) Secret resyncs by itself and stalls, touching nobody.
     fake.set_fault(102, None);
     let wrong: Vec<(&str, &str)> = vendor
@@ -165,7 +173,9 @@ async fn unknown_statuses_are_reported_never_given_access_and_can_be_mapped() {
 
 /// The fakes refuse what the connectors used to send and a real server would not take: Entrata
 /// `getLeases` r1, an AppFolio page link POSTed empty, Yardi's `GetResidents` or parameters out of
-/// the WSDL's order, RealPage `getresidentlist` without its arguments element.
+/// the WSDL's order, RealPage `getresidentlist` without its arguments element; and what the notes
+/// say the newer vendors refuse: Rent Manager tenants without a session, ResMan without form
+/// fields, MRI without its user name form or asked for XML.
 #[tokio::test]
 async fn the_fakes_refuse_requests_a_real_server_would_refuse() {
     let http = reqwest::Client::new();
@@ -240,4 +250,29 @@ async fn the_fakes_refuse_requests_a_real_server_would_refuse() {
             .unwrap();
         assert_eq!(answer.status().is_success(), ok, "arguments element {args:?}");
     }
+
+    // Rent Manager: no session token, no tenants.
+    let rm = VendorFake::start(Vendor::Rentmanager, dataset()).await;
+    let no_token = http.get(format!("{}/Tenants?filters=PropertyID,eq,101", rm.url())).send().await.unwrap();
+    assert_eq!(no_token.status(), 401);
+    // ResMan: the call takes form fields, not a body of another kind.
+    let resman = VendorFake::start(Vendor::Resman, dataset()).await;
+    let url = format!("{}/MITS/GetResidentTransactions2_0", resman.url());
+    let xml_body = http.post(&url).header("content-type", "text/xml").body("<x/>").send().await.unwrap();
+    assert!(!xml_body.status().is_success(), "a non-form body");
+    // MRI: Basic auth in the `clientId/databaseName/username/partnerKey` form, and JSON asked for.
+    let mri = VendorFake::start(Vendor::Mri, dataset()).await;
+    let c = creds(Vendor::Mri);
+    let user = format!("{}/{}/{}/{}", c["clientId"], c["databaseName"], c["username"], c["partnerKey"]);
+    let page = |format: &str, user: &str| {
+        http.get(format!("{}/mriapiservices/api.asp", mri.url()))
+            .query(&[("$api", "MRI_S-PMRM_ResidentLeaseDetailsByPropertyID"), ("$format", format), ("RMPROPID", "101")])
+            .basic_auth(user, Some(c["password"]))
+            .send()
+    };
+    assert_eq!(page("json", c["username"]).await.unwrap().status(), 401, "the plain user name");
+    let xml: serde_json::Value = page("xml", &user).await.unwrap().json().await.unwrap();
+    assert!(xml["value"][0]["Error"]["Message"].is_string(), "{xml}");
+    let json: serde_json::Value = page("json", &user).await.unwrap().json().await.unwrap();
+    assert_eq!(json["value"].as_array().map(Vec::len), Some(6));
 }

@@ -103,6 +103,8 @@ pub enum Fault {
     Slow(Duration),
     /// The vendor's own application error (an error body, a SOAP fault, a license refusal).
     VendorError,
+    /// HTTP 200 with a page that is not the API's (a proxy's HTML maintenance page).
+    Malformed,
 }
 
 /// What a test controls in any of the fakes: the data, injected faults, a page cap, and the log
@@ -292,6 +294,7 @@ async fn admit(
             return Err(response);
         }
         Some(Fault::Slow(delay)) => tokio::time::sleep(delay).await,
+        Some(Fault::Malformed) => return Err(super::vendor_fakes::maintenance_page()),
         Some(Fault::VendorError) => {
             return Err(error(
                 StatusCode::UNPROCESSABLE_ENTITY,

@@ -181,9 +181,16 @@ async fn fault_for(state: &Shared, property: i64) -> Option<Fault> {
     fault
 }
 
+/// What a proxy in front of any vendor may answer: 200, and HTML instead of the API's body.
+pub(crate) fn maintenance_page() -> Response {
+    let page = "<!DOCTYPE html><html><body><h1>Down for maintenance</h1></body></html>";
+    (StatusCode::OK, [("content-type", "text/html")], page).into_response()
+}
+
 /// Transport-level faults every vendor answers the same way.
 fn transport_fault(fault: &Fault) -> Option<Response> {
     match fault {
+        Fault::Malformed => Some(maintenance_page()),
         Fault::ServerError => Some((StatusCode::SERVICE_UNAVAILABLE, "try again later").into_response()),
         Fault::RateLimited { retry_after, .. } => {
             let mut r = (StatusCode::TOO_MANY_REQUESTS, "rate limit exceeded").into_response();
