@@ -1,4 +1,4 @@
-//! The Argo CD health check and "sync now" action shipped in examples/argocd/, run in Lua (lupa)
+//! The Argo CD health check and the actions (sync now, suspend, resume) shipped in examples/argocd/, run in Lua (lupa)
 //! the way Argo CD runs them: against their test cases, and against live objects the controller
 //! wrote on the real apiserver.
 
@@ -24,7 +24,7 @@ fn health_check_and_action_pass_their_test_cases() {
     let out = Command::new(python()).args([HARNESS, CUSTOMIZATIONS]).output().expect("run the Lua harness");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("9 passed, 0 failed"), "{stdout}");
+    assert!(stdout.contains("12 passed, 0 failed"), "{stdout}");
 }
 
 fn health_of(obj: &pms_sync::api::PmsIntegration) -> String {

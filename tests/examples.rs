@@ -70,10 +70,13 @@ fn the_argocd_cm_snippet_carries_the_tested_lua() {
         actions["discovery.lua"].as_str().unwrap(),
         std::fs::read_to_string(format!("{dir}/actions/discovery.lua")).unwrap()
     );
-    assert_eq!(
-        actions["definitions"][0]["action.lua"].as_str().unwrap(),
-        std::fs::read_to_string(format!("{dir}/actions/sync-now/action.lua")).unwrap()
-    );
+    for (i, name) in ["sync-now", "suspend", "resume"].iter().enumerate() {
+        assert_eq!(actions["definitions"][i]["name"].as_str(), Some(*name));
+        assert_eq!(
+            actions["definitions"][i]["action.lua"].as_str().unwrap(),
+            std::fs::read_to_string(format!("{dir}/actions/{name}/action.lua")).unwrap()
+        );
+    }
 }
 
 #[test]
