@@ -115,7 +115,8 @@ fn classify(envelope: &Element) -> PmsError {
         envelope.text_of("ErrorMessage").unwrap_or_default()
     )
     .to_ascii_lowercase();
-    let credentials = ["auth", "api key", "apikey", "credential", "partner", "permission", "access denied"];
+    // Not "partner": a property error may name the IntegrationPartnerID it was asked with.
+    let credentials = ["auth", "api key", "apikey", "credential", "permission", "access denied"];
     if credentials.iter().any(|w| text.contains(w)) {
         PmsError::Unauthorized { status: 200 }
     } else {

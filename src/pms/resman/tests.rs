@@ -73,6 +73,8 @@ fn errors_and_strange_answers_fail_the_property() {
     let auth = "<ResMan><Status>Error</Status><ErrorDescription>Invalid ApiKey abc-123</ErrorDescription></ResMan>";
     let e = err(auth);
     assert!(matches!(e, PmsError::Unauthorized { .. }) && !e.to_string().contains("abc-123"), "{e}");
+    let missing = "<ResMan><Status>Failed</Status><ErrorDescription>No property for IntegrationPartnerID 31</ErrorDescription></ResMan>";
+    assert!(matches!(err(missing), PmsError::Rejected { .. }), "a property error is no credential error");
     // Another property's answer, no Response, no document, not ResMan, not XML.
     assert!(matches!(
         err(&saved.replace(MILL_POND, "00000000-0000-0000-0000-000000000000")),
