@@ -171,14 +171,25 @@ impl ControlledFake for VendorFake {
     }
 }
 
-/// What the injected fault of a property asks for, consuming a rate-limit count.
-async fn fault_for(state: &Shared, property: i64) -> Option<Fault> {
+/// The answer to a property's injected fault, consuming a rate-limit count: the vendor's own
+/// refusal of the credentials, its own error, or a transport fault every vendor answers the same
+/// way. `None` (after the delay of a slow fault): answer normally.
+async fn injected_fault(
+    state: &Shared,
+    property: i64,
+    unauthorized: impl FnOnce() -> Response,
+    vendor_error: impl FnOnce() -> Response,
+) -> Option<Response> {
     let fault = state.lock().unwrap().controls.take_fault(&[property]);
-    if let Some(Fault::Slow(delay)) = fault {
-        tokio::time::sleep(delay).await;
-        return None;
+    match fault? {
+        Fault::Slow(delay) => {
+            tokio::time::sleep(delay).await;
+            None
+        }
+        Fault::Unauthorized => Some(unauthorized()),
+        Fault::VendorError => Some(vendor_error()),
+        other => transport_fault(&other),
     }
-    fault
 }
 
 /// What a proxy in front of any vendor may answer: 200, and HTML instead of the API's body.
@@ -292,15 +303,15 @@ async fn entrata(State(state): State<Shared>, headers: HeaderMap, RawQuery(query
     if !request["method"]["params"]["propertyId"].is_string() {
         return entrata_error(303, "propertyId is required.");
     }
-    match fault_for(&state, property).await {
-        Some(Fault::Unauthorized) => return entrata_error(113, "Username and/or password is incorrect."),
-        Some(Fault::VendorError) => return entrata_error(500, "Internal error while processing the request"),
-        Some(f) => {
-            if let Some(r) = transport_fault(&f) {
-                return r;
-            }
-        }
-        None => {}
+    if let Some(answer) = injected_fault(
+        &state,
+        property,
+        || entrata_error(113, "Username and/or password is incorrect."),
+        || entrata_error(500, "Internal error while processing the request"),
+    )
+    .await
+    {
+        return answer;
     }
     let param =
         |name: &str| between(&format!("&{query}&"), &format!("&{name}="), "&").and_then(|v| v.parse::<usize>().ok());
@@ -433,15 +444,15 @@ async fn appfolio(State(state): State<Shared>, headers: HeaderMap, RawQuery(quer
             (p.unwrap_or(-1), 1usize)
         }
     };
-    match fault_for(&state, property).await {
-        Some(Fault::Unauthorized) => return appfolio_refusal(StatusCode::UNAUTHORIZED, "Unauthorized"),
-        Some(Fault::VendorError) => return appfolio_refusal(StatusCode::UNPROCESSABLE_ENTITY, "Invalid filters"),
-        Some(f) => {
-            if let Some(r) = transport_fault(&f) {
-                return r;
-            }
-        }
-        None => {}
+    if let Some(answer) = injected_fault(
+        &state,
+        property,
+        || appfolio_refusal(StatusCode::UNAUTHORIZED, "Unauthorized"),
+        || appfolio_refusal(StatusCode::UNPROCESSABLE_ENTITY, "Invalid filters"),
+    )
+    .await
+    {
+        return answer;
     }
     let leases = leases_of(&state.lock().unwrap().controls.data, property);
     let rows: Vec<Value> = leases
@@ -587,19 +598,19 @@ async fn yardi(State(state): State<Shared>, headers: HeaderMap, body: Bytes) -> 
     if !authorized {
         return soap_ok(yardi_result("Login failed."));
     }
-    match fault_for(&state, property).await {
-        Some(Fault::Unauthorized) => return soap_ok(yardi_result("Login failed.")),
-        Some(Fault::VendorError) => {
-            return soap_ok(yardi_result(&xml(
+    if let Some(answer) = injected_fault(
+        &state,
+        property,
+        || soap_ok(yardi_result("Login failed.")),
+        || {
+            soap_ok(yardi_result(&xml(
                 "<Messages><Message messageType=\"Error\">Invalid YardiPropertyId</Message></Messages>",
-            )));
-        }
-        Some(f) => {
-            if let Some(r) = transport_fault(&f) {
-                return r;
-            }
-        }
-        None => {}
+            )))
+        },
+    )
+    .await
+    {
+        return answer;
     }
     let inner = state.lock().unwrap();
     let leases = leases_of(&inner.controls.data, property);
@@ -741,15 +752,10 @@ async fn realpage(State(state): State<Shared>, headers: HeaderMap, body: Bytes) 
     if !authorized {
         return soap_fault("Invalid LicenseKey or PMCID.");
     }
-    match fault_for(&state, property).await {
-        Some(Fault::Unauthorized) => return soap_fault("Invalid LicenseKey or PMCID."),
-        Some(Fault::VendorError) => return realpage_license_fault(),
-        Some(f) => {
-            if let Some(r) = transport_fault(&f) {
-                return r;
-            }
-        }
-        None => {}
+    if let Some(answer) =
+        injected_fault(&state, property, || soap_fault("Invalid LicenseKey or PMCID."), realpage_license_fault).await
+    {
+        return answer;
     }
     let leases = leases_of(&state.lock().unwrap().controls.data, property);
     let template = realpage_template();

@@ -14,7 +14,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::{Fault, Shared, fault_for, leases_of, sample, transport_fault};
+use super::{Shared, injected_fault, leases_of, sample};
 
 const API: &str = "MRI_S-PMRM_ResidentLeaseDetailsByPropertyID";
 
@@ -53,15 +53,15 @@ pub(super) async fn api(
     if q("$api") != API || q("$format") != "json" {
         return error_in_200("The API or format is not available to this partner.");
     }
-    match fault_for(&state, property).await {
-        Some(Fault::Unauthorized) => return error_in_200("Login failed: invalid user name or password."),
-        Some(Fault::VendorError) => return error_in_200("RMPROPID is not a valid property."),
-        Some(f) => {
-            if let Some(r) = transport_fault(&f) {
-                return r;
-            }
-        }
-        None => {}
+    if let Some(answer) = injected_fault(
+        &state,
+        property,
+        || error_in_200("Login failed: invalid user name or password."),
+        || error_in_200("RMPROPID is not a valid property."),
+    )
+    .await
+    {
+        return answer;
     }
     let inner = state.lock().unwrap();
     let mut rows = Vec::new();

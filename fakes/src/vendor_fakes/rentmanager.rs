@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::{Fault, Shared, fault_for, leases_of, person_status, transport_fault};
+use super::{Shared, injected_fault, leases_of, person_status};
 
 fn error(status: StatusCode, message: &str, code: u32) -> Response {
     let body = json!({"UserMessage": message, "DeveloperMessage": message, "ErrorCode": code, "Errors": []});
@@ -61,15 +61,15 @@ pub(super) async fn tenants(
             return error(StatusCode::UNAUTHORIZED, "Authorization has been denied for this request.", 401);
         }
     }
-    match fault_for(&state, property).await {
-        Some(Fault::Unauthorized) => return error(StatusCode::UNAUTHORIZED, "Authorization has been denied.", 401),
-        Some(Fault::VendorError) => return error(StatusCode::BAD_REQUEST, "The filter PropertyID is not valid.", 2011),
-        Some(f) => {
-            if let Some(r) = transport_fault(&f) {
-                return r;
-            }
-        }
-        None => {}
+    if let Some(answer) = injected_fault(
+        &state,
+        property,
+        || error(StatusCode::UNAUTHORIZED, "Authorization has been denied.", 401),
+        || error(StatusCode::BAD_REQUEST, "The filter PropertyID is not valid.", 2011),
+    )
+    .await
+    {
+        return answer;
     }
     let embeds: Vec<String> =
         q("embeds").unwrap_or_default().split(',').map(|e| e.trim().to_ascii_lowercase()).collect();

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use axum::extract::{Form, State};
 use axum::response::{IntoResponse, Response};
 
-use super::{Fault, Shared, fault_for, leases_of, person_status, transport_fault, xml};
+use super::{Shared, injected_fault, leases_of, person_status, xml};
 
 /// A GUID-shaped ID for a dataset number (households and people carry GUIDs in the capture).
 pub(super) fn guid(kind: u32, id: i64) -> String {
@@ -45,15 +45,15 @@ pub(super) async fn transactions(State(state): State<Shared>, Form(form): Form<H
     if !authorized {
         return failed("Invalid IntegrationPartnerID or ApiKey for this AccountID.");
     }
-    match fault_for(&state, property).await {
-        Some(Fault::Unauthorized) => return failed("Invalid IntegrationPartnerID or ApiKey for this AccountID."),
-        Some(Fault::VendorError) => return failed("Property not found."),
-        Some(f) => {
-            if let Some(r) = transport_fault(&f) {
-                return r;
-            }
-        }
-        None => {}
+    if let Some(answer) = injected_fault(
+        &state,
+        property,
+        || failed("Invalid IntegrationPartnerID or ApiKey for this AccountID."),
+        || failed("Property not found."),
+    )
+    .await
+    {
+        return answer;
     }
     let inner = state.lock().unwrap();
     let mut households = String::new();
