@@ -8,7 +8,7 @@ use std::collections::{BTreeSet, HashMap};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{CONTENT_TYPE, Listed, PATCH_SCHEMA, Scim, encode_path, quote, read_json};
+use super::{Listed, PATCH_SCHEMA, Scim, encode_path, quote, read_json};
 use crate::destination::{DestinationError, GroupOutcome};
 use crate::domain::groups::{self, GroupChange, GroupPlan};
 use crate::domain::{Scope, UserRecord};
@@ -199,10 +199,7 @@ impl Scim {
             "externalId": change.external_id,
             "members": member_values(first),
         });
-        let url = self.url("Groups");
-        let bytes = serde_json::to_vec(&body).expect("a serde_json::Value always serializes");
-        let response =
-            self.call(|c| c.post(&url).header(reqwest::header::CONTENT_TYPE, CONTENT_TYPE).body(bytes.clone())).await?;
+        let response = self.send(reqwest::Method::POST, "Groups", &body).await?;
         if rest.is_empty() {
             return Ok(());
         }

@@ -116,14 +116,23 @@ impl Scim {
         }
     }
 
-    async fn send_json(&self, method: reqwest::Method, path: &str, body: &Value) -> Result<(), DestinationError> {
+    /// Sends `body` as SCIM JSON to `path`; the response, for a caller that reads the resource.
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: &Value,
+    ) -> Result<reqwest::Response, DestinationError> {
         let url = self.url(path);
         let body = serde_json::to_vec(body).expect("a serde_json::Value always serializes");
         self.call(|c| {
             c.request(method.clone(), &url).header(reqwest::header::CONTENT_TYPE, CONTENT_TYPE).body(body.clone())
         })
         .await
-        .map(|_| ())
+    }
+
+    async fn send_json(&self, method: reqwest::Method, path: &str, body: &Value) -> Result<(), DestinationError> {
+        self.send(method, path, body).await.map(|_| ())
     }
 
     /// Writes every attribute we own; `link` also sets `externalId` (adoption).
@@ -234,11 +243,7 @@ impl Scim {
     pub(crate) async fn apply(&self, action: &Action) -> Result<(), DestinationError> {
         match action {
             Action::Create(user) => {
-                let url = self.url("Users");
-                let body = serde_json::to_vec(&user_body(user)).expect("a serde_json::Value always serializes");
-                let response = self
-                    .call(|c| c.post(&url).header(reqwest::header::CONTENT_TYPE, CONTENT_TYPE).body(body.clone()))
-                    .await?;
+                let response = self.send(reqwest::Method::POST, "Users", &user_body(user)).await?;
                 // The new user's ID, for group membership; a body without one is looked up later.
                 if let Ok(created) = read_json::<UserResource>(&self.http, response).await {
                     self.ids().insert(user.external_id.clone(), created.id);
