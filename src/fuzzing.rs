@@ -289,6 +289,8 @@ fn builtin(target: &str) -> &'static [&'static str] {
                 "name": {"givenName": "A", "familyName": "B"}, "emails": [{"value": "a@example.org", "primary": true}],
                 "phoneNumbers": [{"value": "555", "type": "mobile"}], "active": true}]}"#,
             r#"{"patch": {"supported": true}, "filter": {"supported": true, "maxResults": 200}}"#,
+            r#"{"totalResults": 1, "Resources": [{"id": "g1", "displayName": "Harbor View unit 4B",
+                "externalId": "ns/it/group/Harbor View unit 4B", "members": [{"value": "u1"}, {"display": "no value"}]}]}"#,
         ],
         "door" => &[
             r#"{"users": [{"userUuid": "u", "firstName": "A", "lastName": "B", "email": "", "phone": "+15550100",

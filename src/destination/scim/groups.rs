@@ -35,6 +35,13 @@ struct Member {
     value: Option<String>,
 }
 
+impl GroupResource {
+    /// Members with an ID (the fuzz target's count).
+    pub(super) fn member_count(&self) -> usize {
+        self.members.iter().filter(|m| m.value.is_some()).count()
+    }
+}
+
 impl Listed for GroupResource {
     fn id(&self) -> &str {
         &self.id

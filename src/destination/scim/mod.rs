@@ -415,13 +415,15 @@ fn to_user(resource: UserResource) -> ManagedUser {
     }
 }
 
-/// Reads a `ListResponse` page and a `ServiceProviderConfig` from raw bytes, as the client does
+/// Reads a `ListResponse` page (of users, and of groups) and a `ServiceProviderConfig` from raw bytes, as the client does
 /// (for the fuzz targets: arbitrary bytes must give users or an error, never a panic).
 pub(crate) fn parse_for_fuzzing(bytes: &[u8]) -> usize {
     let users = serde_json::from_slice::<ListResponse<UserResource>>(bytes)
         .map(|p| p.resources.into_iter().map(to_user).count());
     let spc = serde_json::from_slice::<ServiceProviderConfig>(bytes).map(|s| s.filter.max_results.unwrap_or(0));
-    users.unwrap_or(0) + spc.map_or(0, |m| m.min(1) as usize)
+    let groups = serde_json::from_slice::<ListResponse<groups::GroupResource>>(bytes)
+        .map(|p| p.resources.iter().map(groups::GroupResource::member_count).sum::<usize>());
+    users.unwrap_or(0) + spc.map_or(0, |m| m.min(1) as usize) + groups.unwrap_or(0)
 }
 
 /// A SCIM filter string literal.
