@@ -8,6 +8,7 @@
 #   scripts/test-env.sh install        # apt/pip/go steps; idempotent; caches the apiserver binary
 #   scripts/test-env.sh start DIR      # start etcd + apiserver, write DIR/kubeconfig and DIR/env
 #   scripts/test-env.sh stop DIR       # stop what `start DIR` started
+#   scripts/test-env.sh apt PKG...     # apt-get install what is missing (scripts/image.sh uses it)
 #
 # Everything listens on 127.0.0.1 only. Ports are chosen free at start time.
 set -euo pipefail
@@ -228,7 +229,8 @@ case "${1:-}" in
   install) cmd_install ;;
   start) shift; cmd_start "$@" ;;
   stop) shift; cmd_stop "$@" ;;
+  apt) shift; need_root_apt "$@" ;;
   paths) printf 'APISERVER=%s\nSCIM_SERVER=%s\nHELM_PYTHON=%s\nPRISM=%s\n' "$APISERVER" "$VENV/bin/scim2-server" \
     "$HELM_VENV/bin/python" "$PRISM_DIR/node_modules/.bin/prism" ;;
-  *) echo "usage: $0 install | start DIR | stop DIR | paths" >&2; exit 2 ;;
+  *) echo "usage: $0 install | start DIR | stop DIR | paths | apt PACKAGE..." >&2; exit 2 ;;
 esac

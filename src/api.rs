@@ -461,11 +461,21 @@ pub struct DeprovisionSpec {
     #[serde(default = "default_max_percent")]
     #[schemars(range(min = 0, max = 100))]
     pub max_percent: u32,
+
+    /// Deactivate, then delete (with `mode: Deactivate` only): users this integration deactivated
+    /// longer ago than this duration (`720h`, `90m`, at least `1s`) are deleted by the next run,
+    /// if their resident has not come back (a returning resident is reactivated, not recreated).
+    /// Only deactivations made while this is set are recorded and ever deleted; deletions count in
+    /// the circuit breaker like any deprovisioning. In DOOR a deactivated resident's grants are
+    /// already revoked, and deleting forgets the DOOR user (the partner API cannot delete users).
+    /// Absent: deactivated users are kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delete_after: Option<String>,
 }
 
 impl Default for DeprovisionSpec {
     fn default() -> Self {
-        Self { mode: DeprovisionMode::default(), max_percent: default_max_percent() }
+        Self { mode: DeprovisionMode::default(), max_percent: default_max_percent(), delete_after: None }
     }
 }
 

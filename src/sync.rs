@@ -11,8 +11,9 @@ use futures::{StreamExt, stream};
 use crate::destination::{Begun, Destination, DestinationError, DestinationRun};
 use crate::domain::breaker::{self, Guard};
 use crate::domain::groups::{self, GroupPlan};
+use crate::domain::retention::Outcome;
 use crate::domain::{
-    Action, Conflict, DeprovisionMode, Plan, Policy, Resident, Scope, adopt, desired_users, plan_with,
+    Action, Conflict, Deactivations, DeprovisionMode, Plan, Policy, Resident, Scope, adopt, desired_users, plan_with,
 };
 use crate::pms::{PmsError, PmsSource};
 
@@ -36,6 +37,25 @@ pub struct SyncConfig {
     /// When the run must stop: reading and planning are abandoned, and no write starts after
     /// it (writes under way finish, bounded by their own timeouts). `None`: no deadline.
     pub deadline: Option<tokio::time::Instant>,
+    /// Deactivate, then delete (`spec.deprovision.deleteAfter`); `None`: never delete this way.
+    pub retention: Option<Retention>,
+}
+
+/// What deleting deactivated users needs: the record of this integration's deactivations, the
+/// period, and the clock.
+#[derive(Clone, Debug)]
+pub struct Retention {
+    pub deactivations: Deactivations,
+    pub delete_after: std::time::Duration,
+    /// Unix seconds at the start of the run.
+    pub now: i64,
+}
+
+impl Retention {
+    /// Users deactivated at or before this moment are due for deletion.
+    fn cutoff(&self) -> i64 {
+        self.now.saturating_sub(i64::try_from(self.delete_after.as_secs()).unwrap_or(i64::MAX))
+    }
 }
 
 /// Outcome of one property.
@@ -117,6 +137,11 @@ pub struct SyncReport {
     pub not_started: u64,
     /// The planned group changes (SCIM groups), carried out after the user writes.
     pub groups: GroupPlan,
+    /// With `deleteAfter`: the record of deactivations as this run leaves it, for the caller to
+    /// keep (not in a dry run).
+    pub deactivations: Option<Deactivations>,
+    /// Deactivations the record's bounds kept out (those users are never deleted by it).
+    pub unrecorded_deactivations: usize,
 }
 
 impl SyncReport {
@@ -236,8 +261,20 @@ async fn plan_run<'a, P: PmsSource, D: Destination>(
             return (report, None);
         }
     }
+    // Deactivate, then delete: forget users no longer inactive, then find those due.
+    let due_for_deletion = match &config.retention {
+        Some(retention) => {
+            let inactive: BTreeSet<&str> = managed.iter().filter(|u| !u.record.active).map(|u| u.id.as_str()).collect();
+            let mut deactivations = retention.deactivations.clone();
+            deactivations.retain_inactive(|id| inactive.contains(id));
+            let due = deactivations.due(retention.cutoff());
+            report.deactivations = Some(deactivations);
+            due
+        }
+        None => BTreeSet::new(),
+    };
     let differs = |existing: &crate::domain::ManagedUser, want: &crate::domain::UserRecord| run.differs(existing, want);
-    let mut plan = plan_with(&config.scope, desired, managed, &failed, config.mode, &differs);
+    let mut plan = plan_with(&config.scope, desired, managed, &failed, config.mode, &due_for_deletion, &differs);
 
     // First contact: a create whose email a destination user already holds is an adoption (exact
     // match, no identity of its own) or a conflict (anything else).
@@ -357,11 +394,24 @@ pub async fn run<P: PmsSource, D: Destination>(pms: &P, destination: &D, config:
     // The destination's own bookkeeping (DOOR's identity map) is saved once, after every write,
     // whatever failed: what was done must be remembered.
     let finished = destination.finish().await;
+    // The record of deactivations follows what was applied (the caller keeps it).
+    if let (Some(deactivations), Some(retention)) = (&mut report.deactivations, &config.retention) {
+        let outcomes = results.iter().filter(|(.., result)| result.is_ok()).filter_map(|(kind, _, user_id, _)| {
+            let outcome = match kind {
+                ActionKind::Create => return None,
+                ActionKind::Update | ActionKind::Adopt => Outcome::Rewritten,
+                ActionKind::Deactivate => Outcome::Deactivated,
+                ActionKind::Delete => Outcome::Deleted,
+            };
+            Some((user_id.as_deref()?, outcome))
+        });
+        report.unrecorded_deactivations = deactivations.record(outcomes, retention.now);
+    }
     for (kind, external_id, user_id, result) in results {
         // The audit trail a log pipeline can keep: one line per applied action, identities only.
         tracing::info!(
             target: "audit",
-            action = kind.name(),
+            action = kind.verb(),
             identity = %external_id,
             user_id = user_id.as_deref().unwrap_or("-"),
             outcome = if result.is_ok() { "applied" } else { "failed" },
@@ -372,7 +422,7 @@ pub async fn run<P: PmsSource, D: Destination>(pms: &P, destination: &D, config:
                 ActionKind::Create => report.counts.created += 1,
                 ActionKind::Update => report.counts.updated += 1,
                 ActionKind::Adopt => report.counts.adopted += 1,
-                ActionKind::Deprovision => report.counts.deprovisioned += 1,
+                ActionKind::Deactivate | ActionKind::Delete => report.counts.deprovisioned += 1,
             },
             // A create refused for uniqueness is the conflict the email lookup could not see
             // (e.g. a userName taken without a matching email): report it as one, with IDs.
@@ -397,16 +447,18 @@ enum ActionKind {
     Create,
     Update,
     Adopt,
-    Deprovision,
+    Deactivate,
+    Delete,
 }
 
 impl ActionKind {
-    fn name(self) -> &'static str {
+    fn verb(self) -> &'static str {
         match self {
             Self::Create => "create",
             Self::Update => "update",
             Self::Adopt => "adopt",
-            Self::Deprovision => "deprovision",
+            Self::Deactivate => "deactivate",
+            Self::Delete => "delete",
         }
     }
 
@@ -415,7 +467,8 @@ impl ActionKind {
             Action::Create(_) => Self::Create,
             Action::Update { .. } => Self::Update,
             Action::Adopt { .. } => Self::Adopt,
-            Action::Deactivate(_) | Action::Delete(_) => Self::Deprovision,
+            Action::Deactivate(_) => Self::Deactivate,
+            Action::Delete(_) => Self::Delete,
         }
     }
 }

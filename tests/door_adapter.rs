@@ -126,6 +126,7 @@ impl Rig {
             fetch_concurrency: 1,
             write_concurrency: 4,
             deadline: None,
+            retention: None,
         };
         sync::run(&self.pms, &self.door(), &config).await
     }

@@ -87,7 +87,7 @@ async fn the_controller_binary_syncs_serves_metrics_leaks_nothing_and_stops_on_s
         .collect();
     assert_eq!(audit.len(), 7, "six creates and one deprovisioning: {audit:?}");
     // (Events are flattened: fields sit beside `target`.)
-    let gone = audit.iter().find(|v| v["action"] == "deprovision").expect("the deprovisioning");
+    let gone = audit.iter().find(|v| v["action"] == "deactivate").expect("the deactivation");
     assert_eq!(gone["identity"], format!("{ns}/harbor/102/7"));
     assert_eq!(gone["outcome"], "applied");
     assert!(gone["user_id"].as_str().is_some_and(|id| id != "-" && !id.is_empty()), "{gone}");

@@ -260,3 +260,67 @@ async fn delete_mode_removes_moved_out_users_and_detached_properties() {
         [id(ns, "101", 1), id(ns, "101", 3), id(ns, "101", 6)].into_iter().map(|k| (k, ())).collect();
     assert_eq!(keys, expected.into_keys().collect::<Vec<_>>());
 }
+
+/// `deprovision.deleteAfter`: a moved-out resident's user is deactivated, recorded (IDs and times,
+/// in the controller's namespace), kept while the period runs — and reactivated, not recreated, if
+/// the resident comes back — then deleted by the first run after the period.
+#[tokio::test]
+async fn deactivated_users_are_deleted_after_delete_after_and_returning_ones_reactivated() {
+    use k8s_openapi::api::core::v1::ConfigMap;
+    use pms_sync::controller::deactivation_store::config_map_name;
+    const PERIOD: std::time::Duration = std::time::Duration::from_secs(15);
+
+    let world = World::start(ScimServer::full().await).await;
+    let ns = &world.ns;
+    let mut manifest = world.manifest();
+    manifest["spec"]["deprovision"] = json!({"deleteAfter": "15s", "maxPercent": 50});
+    world.apply(&manifest).await;
+    wait_ready(&world.client, ns, NAME, "True", "Succeeded").await;
+
+    world.fake.update(|d| {
+        d.tenant_mut(1).for_each(|t| t.status = "MovedOut".into());
+        d.tenant_mut(7).for_each(|t| t.status = "MovedOut".into());
+    });
+    let deactivated = std::time::Instant::now();
+    let obj = request_sync(&world.client, ns, NAME).await;
+    assert_eq!(summary(&obj).deprovisioned, 2);
+    let users = world.scim.users_by_key().await;
+    let (one, seven) = (&users[&id(ns, "101", 1)], &users[&id(ns, "102", 7)]);
+    assert_eq!((&one["active"], &seven["active"]), (&json!(false), &json!(false)));
+    let seven_id = seven["id"].clone();
+
+    let records: kube::Api<ConfigMap> = kube::Api::namespaced(world.client.clone(), STATE_NAMESPACE);
+    let record = || async {
+        let map = records.get(&config_map_name(ns, NAME)).await.expect("the record of deactivations");
+        let text = map.data.unwrap_or_default().remove("deactivated").unwrap_or_default();
+        serde_json::from_str::<BTreeMap<String, i64>>(&text).unwrap()
+    };
+    let recorded = record().await;
+    let mut ids: Vec<&str> = recorded.keys().map(String::as_str).collect();
+    ids.sort();
+    let mut expected = [one["id"].as_str().unwrap(), seven_id.as_str().unwrap()];
+    expected.sort();
+    assert_eq!(ids, expected, "the record holds the two SCIM IDs, nothing else");
+
+    // Resident 7 comes back within the period: the same user, active again, and forgotten.
+    world.fake.update(|d| d.tenant_mut(7).for_each(|t| t.status = "Current".into()));
+    let obj = request_sync(&world.client, ns, NAME).await;
+    assert!(deactivated.elapsed() < PERIOD, "this check must run within the period (took {:?})", deactivated.elapsed());
+    let s = summary(&obj);
+    assert_eq!((s.updated, s.created, s.deprovisioned), (1, 0, 0), "reactivated, nothing deleted yet");
+    let users = world.scim.users_by_key().await;
+    assert_eq!(users[&id(ns, "102", 7)]["id"], seven_id);
+    assert_eq!(users[&id(ns, "102", 7)]["active"], true);
+    assert_eq!(users[&id(ns, "101", 1)]["active"], false, "still deactivated, not deleted before the period");
+    assert_eq!(record().await.len(), 1);
+
+    // After the period: the next run deletes resident 1's user, and only it.
+    tokio::time::sleep(PERIOD.saturating_sub(deactivated.elapsed()) + std::time::Duration::from_secs(1)).await;
+    let obj = request_sync(&world.client, ns, NAME).await;
+    assert_eq!(summary(&obj).deprovisioned, 1);
+    let users = world.scim.users_by_key().await;
+    assert!(!users.contains_key(&id(ns, "101", 1)), "deleted after the period");
+    assert_eq!(users.len(), 5);
+    assert!(record().await.is_empty());
+    assert_no_personal_data(&obj);
+}

@@ -114,3 +114,23 @@ async fn annotation(world: &World, key: &str) -> Option<String> {
     let api: kube::Api<pms_sync::api::PmsIntegration> = kube::Api::namespaced(world.client.clone(), &world.ns);
     api.get(NAME).await.unwrap().metadata.annotations.and_then(|a| a.get(key).cloned())
 }
+
+/// A scheduled run, for real: with the shortest interval (1m) the controller runs again by itself,
+/// and the history records why.
+#[tokio::test]
+async fn a_scheduled_run_is_recorded_in_the_history() {
+    let world = World::start(ScimServer::full().await).await;
+    let mut manifest = world.manifest();
+    manifest["spec"]["interval"] = "1m".into();
+    world.apply(&manifest).await;
+    wait_ready(&world.client, &world.ns, NAME, "True", "Succeeded").await;
+    // The interval is jittered by up to 10%: the run comes 54 to 66 s after the first.
+    tokio::time::sleep(std::time::Duration::from_secs(45)).await;
+    let obj = wait_for(&world.client, &world.ns, NAME, "the scheduled run", |i| {
+        i.status.as_ref().is_some_and(|s| s.history.len() == 2)
+    })
+    .await;
+    let runs: Vec<(String, String)> = obj.status.unwrap().history.into_iter().map(|r| (r.trigger, r.reason)).collect();
+    let expected = [("Schedule", "Succeeded"), ("First", "Succeeded")];
+    assert_eq!(runs, expected.map(|(t, r)| (t.to_string(), r.to_string())));
+}

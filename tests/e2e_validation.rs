@@ -109,6 +109,11 @@ async fn bad_specs_are_refused_or_reported_without_any_outbound_call() {
         ("no-access-roles", |m| m["spec"]["accessRoles"] = json!([]), Expect::Refused),
         ("max-percent-over-100", |m| m["spec"]["deprovision"] = json!({"maxPercent": 150}), Expect::Refused),
         ("unknown-deprovision-mode", |m| m["spec"]["deprovision"] = json!({"mode": "Purge"}), Expect::Refused),
+        (
+            "delete-after-with-delete",
+            |m| m["spec"]["deprovision"] = json!({"mode": "Delete", "deleteAfter": "720h"}),
+            Expect::Reported("InvalidSpec", "spec.deprovision.deleteAfter"),
+        ),
         ("bad-status-mapping", |m| m["spec"]["pms"]["statusMapping"] = json!({"Holdover": "maybe"}), Expect::Refused),
     ];
     assert!(cases.len() >= 15);

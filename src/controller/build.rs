@@ -65,6 +65,7 @@ pub fn sync_config(
         fetch_concurrency,
         write_concurrency,
         deadline,
+        retention: None,
     }
 }
 

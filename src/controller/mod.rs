@@ -6,10 +6,12 @@
 //! Every step but the Kubernetes reads and writes is a pure or Kubernetes-free function.
 
 pub mod build;
+pub mod deactivation_store;
 pub mod dereference;
 pub mod due;
 pub mod identity_store;
 pub mod lease;
+pub mod state_map;
 pub mod status;
 pub mod validate;
 
@@ -364,18 +366,19 @@ async fn watch_scope(
     }
 }
 
-/// How often identity maps of deleted integrations are looked for.
+/// How often state maps of deleted integrations are looked for.
 const SWEEP_EVERY: Duration = Duration::from_secs(600);
 
-/// Deletes the DOOR identity maps of integrations that are gone (see [`identity_store::sweep`]).
+/// Deletes the state maps (DOOR identity maps, records of deactivations) of integrations that are
+/// gone (see [`state_map::sweep`]).
 async fn sweep_periodically(ctx: Arc<Context>) {
     loop {
         let scope = &ctx.settings.watch_namespaces;
         let in_scope = |ns: &str| scope.is_empty() || scope.iter().any(|s| s == ns);
-        match identity_store::sweep(&ctx.client, &ctx.settings.state_namespace, in_scope).await {
+        match state_map::sweep(&ctx.client, &ctx.settings.state_namespace, in_scope).await {
             Ok(0) => {}
-            Ok(n) => info!(deleted = n, "deleted identity maps of deleted integrations"),
-            Err(error) => warn!(error = %error, "cannot sweep identity maps"),
+            Ok(n) => info!(deleted = n, "deleted the state maps of deleted integrations"),
+            Err(error) => warn!(error = %error, "cannot sweep state maps"),
         }
         tokio::time::sleep(due::jittered(SWEEP_EVERY, 0.1)).await;
     }
@@ -611,7 +614,7 @@ async fn run_sync(
     };
     let (connector, target) = build::clients(validated, http, &limiter, door_parts);
     let deadline = tokio::time::Instant::now().checked_add(ctx.settings.sync_deadline);
-    let config = build::sync_config(
+    let mut config = build::sync_config(
         spec,
         scope,
         approval,
@@ -619,7 +622,40 @@ async fn run_sync(
         ctx.settings.write_concurrency,
         deadline,
     );
-    sync::run(&connector, &target, &config).await
+    let Some(delete_after) = spec.delete_after else {
+        return sync::run(&connector, &target, &config).await;
+    };
+    // Deactivate, then delete: the record of this integration's deactivations is read before the
+    // run and kept after it. Unreadable, it fails the run like DOOR's identity map: deleting or
+    // recording without it could lose track of who was deactivated when.
+    let store = deactivation_store::DeactivationStore::new(
+        ctx.client.clone(),
+        &ctx.settings.state_namespace,
+        config.scope.namespace(),
+        &obj.name_any(),
+        obj.metadata.uid.clone(),
+    );
+    let loaded = match store.load().await {
+        Ok(record) => record,
+        Err(error) => return SyncReport { fatal: Some(sync::RunError::Destination(error)), ..SyncReport::default() },
+    };
+    let now = jiff::Timestamp::now().as_second();
+    config.retention = Some(sync::Retention { deactivations: loaded.clone(), delete_after, now });
+    let mut report = sync::run(&connector, &target, &config).await;
+    if report.unrecorded_deactivations > 0 {
+        warn!(
+            namespace = config.scope.namespace(),
+            name = obj.name_any(),
+            count = report.unrecorded_deactivations,
+            "deactivations beyond the record's bound are not recorded; those users are kept, not deleted"
+        );
+    }
+    if let Some(record) = report.deactivations.as_ref().filter(|_| !config.dry_run)
+        && let Err(error) = store.save(&loaded, record).await
+    {
+        report.write_errors.push(error);
+    }
+    report
 }
 
 /// Writes status by server-side apply, only when it changed (an unchanged status is no write,

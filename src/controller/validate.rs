@@ -8,8 +8,8 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use crate::api::{
-    AccessRole, DeprovisionMode as SpecMode, DoorDestinationSpec, GroupMembers, NormalizedStatus, PmsIntegrationSpec,
-    PmsProvider, ScimGroupSpec,
+    AccessRole, DeprovisionMode as SpecMode, DeprovisionSpec, DoorDestinationSpec, GroupMembers, NormalizedStatus,
+    PmsIntegrationSpec, PmsProvider, ScimGroupSpec,
 };
 use crate::conditions::Reason;
 use crate::credentials::{Credentials, SecretData};
@@ -25,6 +25,9 @@ pub const MIN_INTERVAL: Duration = Duration::from_secs(60);
 /// Longest interval: 30 days. Far beyond any sensible schedule, and far inside every clock's range.
 pub const MAX_INTERVAL: Duration = Duration::from_secs(30 * 24 * 3600);
 
+/// Longest `deprovision.deleteAfter`: 10 years, far inside every clock's range.
+pub const MAX_DELETE_AFTER: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+
 /// A spec that passed validation; later steps read only this.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ValidatedSpec {
@@ -37,6 +40,8 @@ pub struct ValidatedSpec {
     pub policy: Policy,
     pub mode: DeprovisionMode,
     pub max_percent: u32,
+    /// `deprovision.deleteAfter`: delete what this integration deactivated this long ago.
+    pub delete_after: Option<Duration>,
     pub dry_run: bool,
     pub destination: ValidatedDestination,
 }
@@ -196,6 +201,7 @@ pub fn validate_spec(spec: &PmsIntegrationSpec, namespace: &str) -> Result<Valid
     if spec.deprovision.max_percent > 100 {
         return Err(InvalidSpec(format!("spec.deprovision.maxPercent {} is above 100", spec.deprovision.max_percent)));
     }
+    let delete_after = delete_after(&spec.deprovision)?;
 
     let pms_secret = secret_name(&spec.pms.credentials_secret_ref.name, "spec.pms.credentialsSecretRef.name")?;
     let pms_base_url = match &spec.pms.base_url {
@@ -247,9 +253,26 @@ pub fn validate_spec(spec: &PmsIntegrationSpec, namespace: &str) -> Result<Valid
             SpecMode::Ignore => DeprovisionMode::Ignore,
         },
         max_percent: spec.deprovision.max_percent,
+        delete_after,
         dry_run: spec.dry_run,
         destination,
     })
+}
+
+/// `deprovision.deleteAfter`: a duration, and only with `mode: Deactivate` (`Delete` deletes at
+/// once, `Ignore` never deactivates).
+fn delete_after(spec: &DeprovisionSpec) -> Result<Option<Duration>, InvalidSpec> {
+    let Some(text) = &spec.delete_after else { return Ok(None) };
+    let field = "spec.deprovision.deleteAfter";
+    let after = parse_duration(text)
+        .ok_or_else(|| InvalidSpec(format!("{field} {text:?} is not a duration such as 720h, 90m or 30s")))?;
+    if after > MAX_DELETE_AFTER {
+        return Err(InvalidSpec(format!("{field} {text:?} is above the maximum of 87600h (10 years)")));
+    }
+    if spec.mode != SpecMode::Deactivate {
+        return Err(InvalidSpec(format!("{field} applies to mode Deactivate only, not {:?}", spec.mode)));
+    }
+    Ok(Some(after))
 }
 
 fn door(spec: &DoorDestinationSpec, insecure: bool) -> Result<ValidatedDestination, InvalidSpec> {
@@ -568,6 +591,15 @@ mod tests {
         let cases: Vec<(Mutation, &str)> = vec![
             (|s| s.interval = "30s".into(), "spec.interval"),
             (|s| s.interval = "soon".into(), "spec.interval"),
+            (|s| s.deprovision.delete_after = Some("30d".into()), "spec.deprovision.deleteAfter"),
+            (|s| s.deprovision.delete_after = Some("900000h".into()), "spec.deprovision.deleteAfter"),
+            (
+                |s| {
+                    s.deprovision.delete_after = Some("720h".into());
+                    s.deprovision.mode = SpecMode::Delete;
+                },
+                "mode Deactivate only",
+            ),
             (|s| s.property_ids.clear(), "spec.propertyIds"),
             (|s| s.property_ids.push("1".into()), "more than once"),
             (|s| s.property_ids.push(" 3".into()), "spec.propertyIds"),

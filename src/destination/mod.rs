@@ -114,8 +114,9 @@ pub enum DestinationError {
     /// destination's own error enum (DOOR's `EMAIL_OR_PHONE_REQUIRED`, …).
     #[error("not sent: {0}")]
     Unsendable(&'static str),
-    /// The destination's bookkeeping in the cluster (DOOR's identity map).
-    #[error("identity map: {0}")]
+    /// The controller's bookkeeping in the cluster (DOOR's identity map, the record of
+    /// deactivations); the message names the ConfigMap.
+    #[error("controller state: {0}")]
     Store(String),
 }
 

@@ -10,6 +10,7 @@ pub mod groups;
 pub mod model;
 pub mod placeholder;
 pub mod plan;
+pub mod retention;
 pub mod user;
 
 pub use adopt::Conflict;
@@ -17,4 +18,5 @@ pub use breaker::{Guard, HoldReason};
 pub use desired::{DesiredSet, Exclusions, Policy, desired_users};
 pub use model::{Date, Entitlement, Phone, PhoneKind, REDACTED, Resident, ResidentRole, ResidentStatus};
 pub use plan::{Action, DeprovisionMode, Plan, plan, plan_with};
+pub use retention::Deactivations;
 pub use user::{ManagedUser, Scope, UserRecord};

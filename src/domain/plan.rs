@@ -6,6 +6,8 @@
 //! - users whose email another resident shares are held untouched until the PMS is fixed;
 //! - a managed user whose resident vanished, was excluded, moved out or whose property was detached
 //!   is deprovisioned according to the mode (subject to the breaker, `breaker.rs`);
+//! - a user this integration deactivated longer ago than `deleteAfter` (`retention.rs`) and still
+//!   gone is deleted, like any deprovisioning;
 //! - a user already as desired produces no action, so a no-change run makes zero writes.
 
 use std::collections::{BTreeSet, HashMap};
@@ -110,17 +112,20 @@ pub fn plan(
     failed_properties: &BTreeSet<String>,
     mode: DeprovisionMode,
 ) -> Plan {
-    plan_with(scope, desired, managed, failed_properties, mode, &|existing, want| existing.record.differs_from(want))
+    let same = |existing: &ManagedUser, want: &UserRecord| existing.record.differs_from(want);
+    plan_with(scope, desired, managed, failed_properties, mode, &BTreeSet::new(), &same)
 }
 
-/// [`plan`] with the destination's own notion of "must be rewritten" (DOOR compares grants, SCIM
-/// profiles).
+/// [`plan`] with the users due for deletion (`due_for_deletion`: destination IDs this integration
+/// deactivated longer ago than `deleteAfter`; deleted if still inactive and gone) and the
+/// destination's own notion of "must be rewritten" (DOOR compares grants, SCIM profiles).
 pub fn plan_with(
     scope: &Scope,
     desired: DesiredSet,
     mut managed: Vec<ManagedUser>,
     failed_properties: &BTreeSet<String>,
     mode: DeprovisionMode,
+    due_for_deletion: &BTreeSet<String>,
     differs: &(dyn Fn(&ManagedUser, &UserRecord) -> bool + Sync),
 ) -> Plan {
     let mut out = Plan::default();
@@ -183,7 +188,7 @@ pub fn plan_with(
         }
         match fate {
             Fate::Held => out.held += 1,
-            Fate::Redundant | Fate::Gone => deprovision(&mut out, user, mode),
+            Fate::Redundant | Fate::Gone => deprovision(&mut out, user, mode, due_for_deletion),
             Fate::Desired(j) => {
                 let want = std::mem::take(&mut users[j]);
                 if differs(&user, &want) {
@@ -215,9 +220,10 @@ enum Fate {
 
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
-fn deprovision(out: &mut Plan, user: ManagedUser, mode: DeprovisionMode) {
+fn deprovision(out: &mut Plan, user: ManagedUser, mode: DeprovisionMode, due_for_deletion: &BTreeSet<String>) {
     match mode {
         DeprovisionMode::Deactivate if user.record.active => out.actions.push(Action::Deactivate(user)),
+        DeprovisionMode::Deactivate if due_for_deletion.contains(&user.id) => out.actions.push(Action::Delete(user)),
         DeprovisionMode::Delete => out.actions.push(Action::Delete(user)),
         DeprovisionMode::Deactivate | DeprovisionMode::Ignore => out.unchanged += 1,
     }
@@ -320,6 +326,30 @@ mod tests {
         apply(&mut users, &deactivate, &mut 1);
         let again = plan(&scope(), d1.clone(), users, &BTreeSet::new(), DeprovisionMode::Deactivate);
         assert!(again.is_empty(), "a deactivated user is not written again");
+    }
+
+    #[test]
+    fn only_inactive_gone_users_due_for_deletion_are_deleted() {
+        let d0 = desired_users(&scope(), vec![resident("1", "a", ResidentStatus::Current)], &Policy::default());
+        let back = d0.get("ns/it/1/a").unwrap().clone();
+        let inactive = |id: &str, person: &str| {
+            let record = UserRecord { active: false, external_id: format!("ns/it/1/{person}"), ..back.clone() };
+            ManagedUser { id: id.into(), record }
+        };
+        // u1: gone and due; u2: gone, not due; u3: due, but its resident is back (reactivated).
+        let users = vec![inactive("u1", "x"), inactive("u2", "y"), inactive("u3", "a")];
+        let due = BTreeSet::from(["u1".to_string(), "u3".to_string()]);
+        let same = |e: &ManagedUser, w: &UserRecord| e.record.differs_from(w);
+        let p =
+            plan_with(&scope(), d0.clone(), users.clone(), &BTreeSet::new(), DeprovisionMode::Deactivate, &due, &same);
+        assert!(
+            matches!(&p.actions[..], [Action::Delete(gone), Action::Update { existing, .. }]
+            if existing.id == "u3" && gone.id == "u1"),
+            "{p:?}"
+        );
+        assert_eq!(p.unchanged, 1, "u2 stays as it is");
+        let ignore = plan_with(&scope(), d0, users, &BTreeSet::new(), DeprovisionMode::Ignore, &due, &same);
+        assert!(matches!(&ignore.actions[..], [Action::Update { .. }]), "Ignore deletes nobody");
     }
 
     #[test]

@@ -106,6 +106,7 @@ fn config(properties: &[&str], max_percent: u32, dry_run: bool) -> SyncConfig {
         fetch_concurrency: 2,
         write_concurrency: 2,
         deadline: None,
+        retention: None,
     }
 }
 
@@ -221,4 +222,45 @@ async fn each_input_shape_gives_its_writes_holds_and_reports() {
             assert_eq!((planned.create, planned.deprovision), (1, 1), "{}", case.name);
         }
     }
+}
+
+/// One run of `a` and `b` (property 1) with `deleteAfter: 100s` at `now`, from `record`: the record
+/// it leaves and its writes.
+async fn retention_run(
+    memory: &Memory,
+    (a, b): (ResidentStatus, ResidentStatus),
+    record: Deactivations,
+    now: i64,
+) -> (Deactivations, Vec<String>) {
+    let pms = Pms(BTreeMap::from([("1", Some(vec![resident("1", "a", a), resident("1", "b", b)]))]));
+    let mut config = config(&["1"], 100, false);
+    config.retention =
+        Some(Retention { deactivations: record, delete_after: std::time::Duration::from_secs(100), now });
+    memory.writes.lock().unwrap().clear();
+    let report = run(&pms, memory, &config).await;
+    (report.deactivations.unwrap_or_default(), memory.writes())
+}
+
+/// Deactivate, then delete: a run records what it deactivated; a later run deletes it once the
+/// period has passed, not before; a resident back in time is reactivated and forgotten.
+#[tokio::test]
+async fn deactivated_users_are_deleted_after_the_period_and_returning_ones_reactivated() {
+    use ResidentStatus::{Current, Past};
+    let memory = Memory::default();
+    let (record, writes) = retention_run(&memory, (Current, Current), Deactivations::default(), 1_000).await;
+    assert_eq!(writes.len(), 2);
+    let (record, writes) = retention_run(&memory, (Past, Past), record, 1_000).await;
+    assert_eq!(writes, ["deactivate ns/it/1/a", "deactivate ns/it/1/b"]);
+    assert_eq!(record.len(), 2, "both deactivations recorded");
+    let (record, writes) = retention_run(&memory, (Past, Past), record, 1_099).await;
+    assert!(writes.is_empty(), "not before the period: {writes:?}");
+    let (record, writes) = retention_run(&memory, (Past, Current), record, 1_099).await;
+    assert_eq!(writes, ["update ns/it/1/b"], "b came back: reactivated, not recreated");
+    assert_eq!(record.len(), 1, "b forgotten");
+    let (record, writes) = retention_run(&memory, (Past, Current), record, 1_100).await;
+    assert_eq!(writes, ["delete ns/it/1/a"]);
+    assert!(record.is_empty());
+    let users = memory.users.lock().unwrap();
+    assert!(!users.contains_key("ns/it/1/a"));
+    assert!(users["ns/it/1/b"].record.active);
 }

@@ -6,6 +6,7 @@
 pub use pms_sync_fakes::buildium_fake::ControlledFake;
 #[allow(unused_imports)] // each test binary uses some of them
 pub use pms_sync_fakes::{buildium_fake, door_fake, vendor_fakes};
+pub mod dns;
 pub mod hostile;
 pub mod prism;
 
