@@ -100,6 +100,33 @@ pub struct PmsIntegrationSpec {
     /// trusted network. Default false: such URLs are refused as `InvalidSpec` before any call.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub allow_insecure_http: bool,
+
+    /// What starts a sync besides the schedule, a spec or Secret change and a `requestedAt`
+    /// annotation: a signed webhook from the PMS side.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub triggers: Option<TriggersSpec>,
+}
+
+/// Change triggers.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TriggersSpec {
+    /// A webhook receiver for this integration: `POST <status.webhookPath>` to the controller's
+    /// receiver (`--receiver-addr`, the chart's receiver Service), signed with
+    /// `X-Signature: sha256=<hex HMAC-SHA256 of the raw body>` keyed with the Secret's `token`,
+    /// starts a sync within a second. An optional JSON body `{"propertyIds": ["1001"]}` narrows
+    /// the sync to those attached properties.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<WebhookSpec>,
+}
+
+/// The webhook receiver of one integration.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookSpec {
+    /// The Secret whose key `token` (at least 32 characters) signs requests and derives the
+    /// unguessable path. Rotating it changes the path (`status.webhookPath`).
+    pub secret_ref: SecretRef,
 }
 
 fn default_access_roles() -> Vec<AccessRole> {
@@ -556,6 +583,11 @@ pub struct PmsIntegrationStatus {
     /// controller's `audit` log lines hold every applied action.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub history: Vec<RunRecord>,
+
+    /// With `spec.triggers.webhook`: the path to POST to on the controller's receiver
+    /// (`/hook/<hex SHA-256 of token, namespace and name>`: unguessable without the token).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_path: Option<String>,
 }
 
 /// One sync run.

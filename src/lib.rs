@@ -11,6 +11,7 @@
 //! - [`destination`]: the [`destination::Destination`] trait and one module per target (SCIM,
 //!   DOOR).
 //! - [`http`]: the shared outbound client (timeouts, retries with backoff and jitter, Retry-After).
+//! - [`receiver`]: the webhook receiver (signed `POST`s that queue a sync).
 //! - [`credentials`], [`conditions`], [`metrics`], [`server`], [`telemetry`]: support.
 //! - [`plan_command`], [`commands`]: the `plan`, `sync`, `approve`, `get`, `suspend` and `resume`
 //!   commands.
@@ -29,6 +30,7 @@ pub mod http;
 pub mod metrics;
 pub mod plan_command;
 pub mod pms;
+pub mod receiver;
 pub mod server;
 pub mod sync;
 pub mod telemetry;

@@ -135,6 +135,9 @@ struct ControllerArgs {
     /// Address of the /metrics, /healthz and /readyz endpoints.
     #[arg(long, env = "METRICS_ADDR", default_value = "0.0.0.0:8080")]
     metrics_addr: SocketAddr,
+    /// Address of the webhook receivers (`POST <status.webhookPath>`).
+    #[arg(long, env = "RECEIVER_ADDR", default_value = pms_sync::receiver::DEFAULT_ADDR)]
+    receiver_addr: SocketAddr,
     /// Watch only these namespaces, comma-separated (default: all namespaces).
     #[arg(long, env = "WATCH_NAMESPACE", value_delimiter = ',')]
     watch_namespace: Vec<String>,
@@ -248,6 +251,13 @@ async fn run_controller(args: ControllerArgs) -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
+    let receiver_listener = match tokio::net::TcpListener::bind(args.receiver_addr).await {
+        Ok(l) => l,
+        Err(error) => {
+            tracing::error!(error = %error, addr = %args.receiver_addr, "cannot listen on the receiver address");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
     let metrics = Metrics::default();
     let ready = Arc::new(AtomicBool::new(false));
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -261,6 +271,13 @@ async fn run_controller(args: ControllerArgs) -> std::process::ExitCode {
     };
     let server =
         tokio::spawn(pms_sync::server::serve(listener, metrics.clone(), ready.clone(), stopped(stop_rx.clone())));
+    let registry = Arc::new(pms_sync::receiver::Registry::default());
+    let receiver = pms_sync::receiver::serve(receiver_listener, registry.clone(), stopped(stop_rx.clone()));
+    tokio::spawn(async move {
+        if let Err(error) = receiver.await {
+            tracing::error!(error = %error, "webhook receiver failed");
+        }
+    });
     let settings = Settings {
         watch_namespaces: args.watch_namespace,
         concurrency: args.concurrency,
@@ -281,6 +298,7 @@ async fn run_controller(args: ControllerArgs) -> std::process::ExitCode {
             max_body_bytes: args.max_body_mib as usize * 1024 * 1024,
             ..Default::default()
         },
+        receiver: registry,
         ..Settings::default()
     };
     // A stop lets running syncs finish (each call is bounded by its timeouts); if they have not after

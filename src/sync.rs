@@ -39,6 +39,9 @@ pub struct SyncConfig {
     pub deadline: Option<tokio::time::Instant>,
     /// Deactivate, then delete (`spec.deprovision.deleteAfter`); `None`: never delete this way.
     pub retention: Option<Retention>,
+    /// A run narrowed (by a webhook) to these of `property_ids`: the others are neither read nor
+    /// touched, as if their fetch had failed, but are not reported. `None`: every property.
+    pub only_properties: Option<BTreeSet<String>>,
 }
 
 /// What deleting deactivated users needs: the record of this integration's deactivations, the
@@ -194,7 +197,10 @@ async fn plan_run<'a, P: PmsSource, D: Destination>(
     progress: &dyn Progress,
 ) -> (SyncReport, Option<(Plan, D::Run<'a>)>) {
     let mut report = SyncReport::default();
-    let fetched: Vec<(String, Result<Vec<Resident>, PmsError>)> = stream::iter(config.property_ids.iter().cloned())
+    let read = |id: &String| config.only_properties.as_ref().is_none_or(|only| only.contains(id));
+    let to_fetch: Vec<String> = config.property_ids.iter().filter(|id| read(id)).cloned().collect();
+    let skipped: BTreeSet<String> = config.property_ids.iter().filter(|id| !read(id)).cloned().collect();
+    let fetched: Vec<(String, Result<Vec<Resident>, PmsError>)> = stream::iter(to_fetch.iter().cloned())
         .map(|id| async move {
             let result = pms.list_residents(&id).await;
             progress.property_fetched(&id, &result);
@@ -220,7 +226,7 @@ async fn plan_run<'a, P: PmsSource, D: Destination>(
             }
         }
     }
-    if failed.len() == config.property_ids.len() {
+    if failed.len() == to_fetch.len() {
         // Nothing usable came back: touch nothing, not even the destination's listing.
         report.fatal = Some(RunError::AllPropertiesFailed);
         return (report, None);
@@ -245,6 +251,11 @@ async fn plan_run<'a, P: PmsSource, D: Destination>(
     report.counts.unknown_statuses = desired.unknown_statuses.values().sum();
     report.unknown_statuses = desired.unknown_statuses.clone();
     let unknown_by_property = std::mem::take(&mut desired.unknown_by_property);
+    // Properties not read this run are left exactly as they are, like failed ones (but their users
+    // are not counted as held: nothing is wrong with them).
+    let in_skipped = |external_id: &str| config.scope.parse(external_id).is_some_and(|(p, _)| skipped.contains(p));
+    let skipped_users = managed.iter().filter(|u| in_skipped(&u.record.external_id)).count() as u64;
+    failed.extend(skipped.iter().cloned());
     // Group memberships follow the desired users, except for residents whose data is not usable
     // this run (their property failed, or they share an email): theirs stay as they are.
     let mut frozen: BTreeSet<String> = managed
@@ -296,7 +307,7 @@ async fn plan_run<'a, P: PmsSource, D: Destination>(
         Guard::Held { actions, .. } => actions.len() as u64,
         _ => 0,
     };
-    report.counts.held = plan.held + held_by_breaker;
+    report.counts.held = plan.held.saturating_sub(skipped_users) + held_by_breaker;
     report.counts.conflicts = report.conflicts.len() as u64;
     report.planned = planned_by_property(&config.scope, &plan);
     guard_groups(&mut report.groups, &plan, &guard, config.max_percent);

@@ -127,6 +127,7 @@ impl Rig {
             write_concurrency: 4,
             deadline: None,
             retention: None,
+            only_properties: None,
         };
         sync::run(&self.pms, &self.door(), &config).await
     }

@@ -134,11 +134,30 @@ async fn the_chart_lints_installs_and_its_rbac_is_enough_and_no_more() {
     let release = release_name.as_str();
     install_service_monitor_crd(&admin).await;
     let values = json!({"watchNamespaces": [watched], "leaderElection": {"enabled": true},
-        "metrics": {"serviceMonitor": {"enabled": true}}, "networkPolicy": {"enabled": true}});
+        "metrics": {"serviceMonitor": {"enabled": true}}, "networkPolicy": {"enabled": true},
+        "receiver": {"ingress": {"enabled": true, "host": "hooks.example.org"}}});
     helm(&["install", &chart(), release, &release_ns, &values.to_string()]);
     let policy: Api<k8s_openapi::api::networking::v1::NetworkPolicy> = Api::namespaced(admin.clone(), &release_ns);
-    let policy = policy.get(release).await.expect("the NetworkPolicy");
-    assert_eq!(policy.spec.unwrap().policy_types, Some(vec!["Ingress".to_string(), "Egress".to_string()]));
+    let policy = policy.get(release).await.expect("the NetworkPolicy").spec.unwrap();
+    assert_eq!(policy.policy_types, Some(vec!["Ingress".to_string(), "Egress".to_string()]));
+    let admitted: Vec<String> = (policy.ingress.unwrap().iter())
+        .flat_map(|rule| rule.ports.clone().unwrap_or_default())
+        .filter_map(|p| p.port.map(|p| format!("{p:?}")))
+        .collect();
+    assert_eq!(admitted, ["Int(8080)", "Int(9292)"], "metrics and the webhook receiver");
+    // The webhook receiver: its own Service, and an Ingress exposing /hook/ only.
+    let receiver = Api::<k8s_openapi::api::core::v1::Service>::namespaced(admin.clone(), &release_ns)
+        .get(&format!("{release}-receiver"))
+        .await
+        .expect("the receiver Service");
+    assert_eq!(receiver.spec.unwrap().ports.unwrap()[0].port, 9292);
+    let ingress = Api::<k8s_openapi::api::networking::v1::Ingress>::namespaced(admin.clone(), &release_ns)
+        .get(&format!("{release}-receiver"))
+        .await
+        .expect("the receiver Ingress");
+    let rule = ingress.spec.unwrap().rules.unwrap().remove(0);
+    assert_eq!(rule.host.as_deref(), Some("hooks.example.org"));
+    assert_eq!(rule.http.unwrap().paths[0].path.as_deref(), Some("/hook/"));
     let monitors =
         kube::Api::<kube::api::DynamicObject>::namespaced_with(admin.clone(), &release_ns, &monitor_resource());
     assert!(monitors.get(release).await.is_ok(), "the ServiceMonitor");
@@ -159,6 +178,7 @@ async fn the_chart_lints_installs_and_its_rbac_is_enough_and_no_more() {
         container.env.clone().unwrap().into_iter().map(|e| (e.name, e.value)).collect();
     assert!(env.contains(&("WATCH_NAMESPACE".into(), Some(watched.clone()))), "{env:?}");
     assert!(env.contains(&("LEADER_ELECT".into(), Some("true".into()))));
+    assert!(env.contains(&("RECEIVER_ADDR".into(), Some("0.0.0.0:9292".into()))), "{env:?}");
     assert_eq!(deployment.spec.unwrap().strategy.unwrap().type_.as_deref(), Some("RollingUpdate"));
     assert!(
         Api::<Role>::namespaced(admin.clone(), &watched).get(release).await.is_ok(),

@@ -66,6 +66,7 @@ pub fn sync_config(
         write_concurrency,
         deadline,
         retention: None,
+        only_properties: None,
     }
 }
 

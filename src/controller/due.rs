@@ -20,6 +20,8 @@ pub enum Trigger {
     Approval,
     /// The interval passed.
     Schedule,
+    /// A signed webhook arrived at the integration's receiver.
+    Webhook,
 }
 
 impl Trigger {
@@ -32,6 +34,7 @@ impl Trigger {
             Self::SecretChange => "SecretChange",
             Self::Approval => "Approval",
             Self::Schedule => "Schedule",
+            Self::Webhook => "Webhook",
         }
     }
 }
@@ -45,6 +48,7 @@ impl std::fmt::Display for Trigger {
             Self::SecretChange => "credentials changed",
             Self::Approval => "held deprovisioning approved",
             Self::Schedule => "interval elapsed",
+            Self::Webhook => "webhook received",
         })
     }
 }
@@ -67,6 +71,8 @@ pub struct Observed<'a> {
     pub secrets_digest: &'a str,
     /// The value of `pmssync.io/approve-deprovision`.
     pub approval: Option<&'a str>,
+    /// A webhook is pending for the integration.
+    pub webhook: bool,
 }
 
 pub fn decide(status: &PmsIntegrationStatus, observed: &Observed<'_>, now: jiff::Timestamp) -> Due {
@@ -86,6 +92,9 @@ pub fn decide(status: &PmsIntegrationStatus, observed: &Observed<'_>, now: jiff:
         && held.plan_digest == approval.trim()
     {
         return Due::Now(Trigger::Approval);
+    }
+    if observed.webhook {
+        return Due::Now(Trigger::Webhook);
     }
     match &status.next_sync_time {
         Some(next) if next.0 <= now => Due::Now(Trigger::Schedule),
@@ -128,7 +137,7 @@ mod tests {
     }
 
     fn observed<'a>(generation: i64, token: Option<&'a str>, digest: &'a str) -> Observed<'a> {
-        Observed { generation: Some(generation), token, secrets_digest: digest, approval: None }
+        Observed { generation: Some(generation), token, secrets_digest: digest, approval: None, webhook: false }
     }
 
     #[test]
@@ -153,6 +162,14 @@ mod tests {
         let approve = |a| Observed { approval: Some(a), ..observed(2, Some("t1"), "d1") };
         assert_eq!(decide(&status, &approve("sha256:ab"), now()), Due::Now(Trigger::Approval));
         assert!(matches!(decide(&status, &approve("sha256:cd"), now()), Due::After(_)));
+    }
+
+    #[test]
+    fn a_pending_webhook_makes_a_sync_due_even_when_waiting_for_a_change() {
+        let hook = Observed { webhook: true, ..observed(2, Some("t1"), "d1") };
+        assert_eq!(decide(&synced(), &hook, now()), Due::Now(Trigger::Webhook));
+        let stalled = PmsIntegrationStatus { next_sync_time: None, ..synced() };
+        assert_eq!(decide(&stalled, &hook, now()), Due::Now(Trigger::Webhook));
     }
 
     #[test]

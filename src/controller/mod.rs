@@ -38,6 +38,7 @@ use crate::destination::door::TokenCache;
 use crate::domain::Scope;
 use crate::http::{HttpClient, HttpSettings, RateLimit, RateLimiter};
 use crate::metrics::Metrics;
+use crate::receiver::{Pending, Registry};
 use crate::sync::{self, SyncReport};
 use due::{Due, Observed};
 use status::{Acknowledgement, Failure};
@@ -76,6 +77,9 @@ pub struct Settings {
     pub sync_deadline: Duration,
     /// Runs kept in `status.history` (newest first).
     pub history_limit: usize,
+    /// The webhook receivers of the integrations this controller serves (`crate::receiver`),
+    /// shared with the receiver's HTTP server.
+    pub receiver: Arc<Registry>,
 }
 
 /// Default [`Settings::history_limit`].
@@ -114,6 +118,7 @@ impl Default for Settings {
             sync_deadline: DEFAULT_SYNC_DEADLINE,
             state_namespace: DEFAULT_STATE_NAMESPACE.to_string(),
             history_limit: DEFAULT_HISTORY_LIMIT,
+            receiver: Arc::new(Registry::default()),
         }
     }
 }
@@ -163,6 +168,7 @@ impl Context {
         });
         self.limiters.lock().unwrap_or_else(|e| e.into_inner()).retain(|key, _| !gone(key));
         self.door_tokens.lock().unwrap_or_else(|e| e.into_inner()).retain(|key, _| !gone(key));
+        self.settings.receiver.retain(|key| !gone(key));
         for key in forgotten {
             if let Some((namespace, name)) = key.split_once('/') {
                 self.metrics.forget_integration(namespace, name);
@@ -313,11 +319,13 @@ async fn run_controller(
         watch_scope(scope.clone(), api(scope), secrets, ctx.clone(), shutdown.clone())
     });
     ready.store(true, Ordering::SeqCst);
+    ctx.settings.receiver.set_active(true);
     info!(namespaces = ?ctx.settings.watch_namespaces, concurrency = ctx.settings.concurrency, "controller started");
     tokio::select! {
         _ = futures::future::join_all(controllers) => {}
         _ = sweep_periodically(ctx.clone()) => {}
     }
+    ctx.settings.receiver.set_active(false);
     info!("controller stopped");
 }
 
@@ -336,6 +344,9 @@ async fn watch_scope(
     let controller = Controller::new(integrations, selection);
     let store = controller.store();
     let concurrency = ctx.settings.concurrency;
+    // Webhooks accepted by the receiver queue a reconcile of their integration.
+    let webhooks = ctx.settings.receiver.subscribe(scope_namespace.clone());
+    let webhooks = futures::stream::unfold(webhooks, |mut rx| async move { rx.recv().await.map(|r| (r, rx)) });
     let pruning = prune_periodically(store.clone(), scope_namespace, ctx.clone());
     let running = controller
         // A created or rotated Secret makes every integration that references it due. Watched as
@@ -351,6 +362,7 @@ async fn watch_scope(
                 .map(|i| ObjectRef::from_obj(&*i))
                 .collect::<Vec<_>>()
         })
+        .reconcile_on(webhooks)
         .with_config(ControllerConfig::default().concurrency(concurrency))
         .graceful_shutdown_on(shutdown)
         .run(reconcile_isolated, error_policy, ctx)
@@ -492,8 +504,9 @@ async fn reconcile(obj: Arc<PmsIntegration>, ctx: Arc<Context>) -> Result<Action
     let seen =
         Acknowledgement { generation: obj.metadata.generation, token: token.as_deref(), now: jiff::Timestamp::now() };
 
-    // Gate: a disabled integration acknowledges requests and calls nobody.
+    // Gate: a disabled integration acknowledges requests and calls nobody (its receiver too).
     if !obj.spec.enabled {
+        ctx.settings.receiver.unregister(&key);
         ctx.metrics.forget_integration(&namespace, &name);
         let next = status::disabled(&previous, &seen);
         write_status(&api, &name, &previous, &next).await?;
@@ -505,6 +518,17 @@ async fn reconcile(obj: Arc<PmsIntegration>, ctx: Arc<Context>) -> Result<Action
     let secrets = dereference::read(&ctx.client, &namespace, &validate::secret_names(&obj.spec)).await?;
     let validated = validate::validate(&obj.spec, &namespace, |name| secrets.get(name));
     let digest = secrets.digest;
+    // The receiver serves a valid integration with a webhook, whether a sync is due or not.
+    let webhook_path = match &validated {
+        Ok(v) => v.webhook_token.as_ref().map(|token| {
+            let token = token.get(validate::WEBHOOK_TOKEN_KEY);
+            ctx.settings.receiver.register(&namespace, &name, token, &v.spec.property_ids)
+        }),
+        Err(_) => None,
+    };
+    if webhook_path.is_none() {
+        ctx.settings.receiver.unregister(&key);
+    }
 
     let approval = obj.annotations().get(APPROVE_DEPROVISION_ANNOTATION).cloned();
     let observed = Observed {
@@ -512,6 +536,7 @@ async fn reconcile(obj: Arc<PmsIntegration>, ctx: Arc<Context>) -> Result<Action
         token: seen.token,
         secrets_digest: &digest,
         approval: approval.as_deref(),
+        webhook: ctx.settings.receiver.is_pending(&key),
     };
     let why = match due::decide(&previous, &observed, seen.now) {
         Due::Now(why) => why,
@@ -529,7 +554,13 @@ async fn reconcile(obj: Arc<PmsIntegration>, ctx: Arc<Context>) -> Result<Action
     {
         return Ok(Action::requeue(wait));
     }
-    info!(namespace, name, why = %why, "sync due");
+    // Whatever made it due, this run serves the webhooks received so far; only a run due to them
+    // alone may be narrowed to the properties they named.
+    let narrowed = match ctx.settings.receiver.take_pending(&key) {
+        Some(Pending::Only(properties)) if why == due::Trigger::Webhook => Some(properties),
+        _ => None,
+    };
+    info!(namespace, name, why = %why, narrowed = narrowed.as_ref().map_or(0, |p| p.len()), "sync due");
     // kstatus: Reconciling while the sync runs (removed by the status written after it).
     let mut running = previous.clone();
     conditions::set(
@@ -548,6 +579,8 @@ async fn reconcile(obj: Arc<PmsIntegration>, ctx: Arc<Context>) -> Result<Action
     let timer = std::time::Instant::now();
     let attempt = match validated {
         Err(failure) => status::Attempt {
+            webhook_path: None,
+            partial: false,
             started,
             trigger: why,
             history_limit: ctx.settings.history_limit,
@@ -558,10 +591,13 @@ async fn reconcile(obj: Arc<PmsIntegration>, ctx: Arc<Context>) -> Result<Action
         },
         Ok(validated) => {
             let scope = Scope::new(&namespace, &name);
-            let report = run_sync(&ctx, &obj, scope, &validated, approval.clone()).await;
+            let partial = narrowed.is_some();
+            let report = run_sync(&ctx, &obj, scope, &validated, approval.clone(), narrowed).await;
             let failure = status::classify(&report);
             let spec = &validated.spec;
             status::Attempt {
+                webhook_path,
+                partial,
                 started,
                 trigger: why,
                 history_limit: ctx.settings.history_limit,
@@ -596,6 +632,7 @@ async fn run_sync(
     scope: Scope,
     validated: &Validated,
     approval: Option<String>,
+    only_properties: Option<std::collections::BTreeSet<String>>,
 ) -> SyncReport {
     let spec = &validated.spec;
     let http = |target| HttpClient::new(target, ctx.settings.http.clone(), ctx.metrics.clone());
@@ -622,6 +659,7 @@ async fn run_sync(
         ctx.settings.write_concurrency,
         deadline,
     );
+    config.only_properties = only_properties;
     let Some(delete_after) = spec.delete_after else {
         return sync::run(&connector, &target, &config).await;
     };

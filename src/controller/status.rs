@@ -59,6 +59,11 @@ pub struct Attempt {
     pub report: Option<SyncReport>,
     /// Why it did not fully succeed; `None` for a full success.
     pub failure: Option<Failure>,
+    /// The receiver's path, with a webhook trigger (`status.webhookPath`).
+    pub webhook_path: Option<String>,
+    /// A run narrowed by a webhook to some properties: the others keep their status, and the
+    /// schedule of full runs is not moved.
+    pub partial: bool,
 }
 
 /// What a status acknowledges as handled: the generation and sync request acted on, and when.
@@ -82,6 +87,7 @@ fn acknowledge(previous: &PmsIntegrationStatus, seen: &Acknowledgement<'_>) -> P
 pub fn disabled(previous: &PmsIntegrationStatus, seen: &Acknowledgement<'_>) -> PmsIntegrationStatus {
     let mut status = acknowledge(previous, seen);
     status.next_sync_time = None;
+    status.webhook_path = None;
     conditions::set(
         &mut status.conditions,
         READY,
@@ -103,15 +109,16 @@ pub fn after_attempt(
     secrets_digest: &str,
     attempt: &Attempt,
 ) -> (PmsIntegrationStatus, Option<Duration>) {
-    let Attempt { started, interval, dry_run, trigger, history_limit, .. } = *attempt;
+    let Attempt { started, interval, dry_run, trigger, history_limit, partial, .. } = *attempt;
     let (report, failure) = (attempt.report.as_ref(), attempt.failure.as_ref());
     let mut status = acknowledge(previous, seen);
     let now = seen.now;
     status.last_attempt_time = Some(Time(started));
     status.observed_secrets_digest = Some(secrets_digest.to_string());
+    status.webhook_path = attempt.webhook_path.clone();
     if let Some(report) = report {
         status.summary = Some(summary(&report.counts));
-        status.properties = report
+        let fetched: Vec<PropertyStatus> = report
             .properties
             .iter()
             .map(|p| PropertyStatus {
@@ -120,6 +127,14 @@ pub fn after_attempt(
                 error: p.error.as_ref().map(|e| e.to_string()),
             })
             .collect();
+        // A narrowed run: the properties it did not read keep what the last full run found.
+        let kept: Vec<PropertyStatus> =
+            previous.properties.iter().filter(|p| partial && !fetched.iter().any(|f| f.id == p.id)).cloned().collect();
+        let mut properties: Vec<PropertyStatus> = kept.into_iter().chain(fetched).collect();
+        if partial {
+            properties.sort_by(|a, b| a.id.cmp(&b.id));
+        }
+        status.properties = properties;
         status.held_deprovision = held(report);
         status.plan = dry_run.then(|| plan_status(report));
     } else {
@@ -131,13 +146,21 @@ pub fn after_attempt(
             let (reason, message) = if dry_run {
                 (Reason::DryRun, report.map(dry_run_message).unwrap_or_default())
             } else {
-                status.last_sync_time = Some(Time(now));
+                // `lastSyncTime` is the last full run.
+                if !partial {
+                    status.last_sync_time = Some(Time(now));
+                }
                 (Reason::Succeeded, report.map(success_message).unwrap_or_default())
             };
             status.consecutive_failures = None;
             conditions::set(&mut status.conditions, READY, true, reason, message, seen.generation, now);
             conditions::remove(&mut status.conditions, STALLED);
-            Some(jittered(interval, 0.1))
+            // A narrowed run leaves the next full run where it was.
+            let scheduled = previous.next_sync_time.as_ref().filter(|_| partial).map(|t| t.0.duration_since(now));
+            match scheduled.and_then(|d| Duration::try_from(d).ok()) {
+                Some(remaining) => Some(remaining),
+                None => Some(jittered(interval, 0.1)),
+            }
         }
         Some(failure) => {
             let message = failure.message.clone();
@@ -557,6 +580,8 @@ mod outcome_table {
             let seen = Acknowledgement { generation: Some(1), token: None, now };
             let retry = failure.as_ref().map(|f| f.retry);
             let attempt = Attempt {
+                webhook_path: None,
+                partial: false,
                 started: now,
                 trigger: super::super::due::Trigger::Schedule,
                 history_limit: 10,
@@ -594,6 +619,8 @@ mod history_tests {
             let mut report = SyncReport::default();
             report.counts.created = i as u64;
             let attempt = Attempt {
+                webhook_path: None,
+                partial: false,
                 started: start,
                 trigger,
                 history_limit: 3,

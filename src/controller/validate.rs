@@ -42,6 +42,8 @@ pub struct ValidatedSpec {
     pub max_percent: u32,
     /// `deprovision.deleteAfter`: delete what this integration deactivated this long ago.
     pub delete_after: Option<Duration>,
+    /// `triggers.webhook.secretRef.name`.
+    pub webhook_secret: Option<String>,
     pub dry_run: bool,
     pub destination: ValidatedDestination,
 }
@@ -79,6 +81,8 @@ pub struct Validated {
     pub pms: ConnectorConfig,
     /// The destination Secret's keys ([`scim::SECRET_KEYS`] or [`door::SECRET_KEYS`]).
     pub destination_credentials: Credentials,
+    /// With a webhook trigger: its Secret's [`WEBHOOK_TOKEN_KEY`].
+    pub webhook_token: Option<Credentials>,
 }
 
 /// The names of the Secrets `spec` references, PMS first, without repeats: what to read before
@@ -88,6 +92,7 @@ pub fn secret_names(spec: &PmsIntegrationSpec) -> Vec<&str> {
     let destination = [
         spec.destination.scim.as_ref().map(|d| &d.credentials_secret_ref),
         spec.destination.latch.as_ref().map(|d| &d.credentials_secret_ref),
+        webhook_ref(spec),
     ];
     let mut names: Vec<&str> = Vec::new();
     for r in std::iter::once(&spec.pms.credentials_secret_ref).chain(destination.into_iter().flatten()) {
@@ -132,7 +137,29 @@ pub fn validate<'a>(
     };
     let destination_credentials =
         found(spec.destination_secret())?.take(keys).map_err(|missing| invalid(missing.to_string()))?;
-    Ok(Validated { spec, pms, destination_credentials })
+    let webhook_token = match &spec.webhook_secret {
+        Some(name) => {
+            let token = found(name)?.take(&[WEBHOOK_TOKEN_KEY]).map_err(|missing| invalid(missing.to_string()))?;
+            if token.get(WEBHOOK_TOKEN_KEY).len() < MIN_WEBHOOK_TOKEN {
+                let message = format!(
+                    "Secret {name:?} key {WEBHOOK_TOKEN_KEY:?} must hold at least {MIN_WEBHOOK_TOKEN} characters"
+                );
+                return Err(invalid(message));
+            }
+            Some(token)
+        }
+        None => None,
+    };
+    Ok(Validated { spec, pms, destination_credentials, webhook_token })
+}
+
+/// The webhook Secret's key.
+pub const WEBHOOK_TOKEN_KEY: &str = "token";
+/// Shortest webhook token: it keys the HMAC and derives the path, so it must not be guessable.
+pub const MIN_WEBHOOK_TOKEN: usize = 32;
+
+fn webhook_ref(spec: &PmsIntegrationSpec) -> Option<&crate::api::SecretRef> {
+    spec.triggers.as_ref().and_then(|t| t.webhook.as_ref()).map(|w| &w.secret_ref)
 }
 
 /// A spec problem, phrased for `kubectl describe`.
@@ -152,6 +179,7 @@ pub fn validate_spec(spec: &PmsIntegrationSpec, namespace: &str) -> Result<Valid
             .latch
             .as_ref()
             .map(|d| ("spec.destination.latch.credentialsSecretRef", &d.credentials_secret_ref)),
+        webhook_ref(spec).map(|r| ("spec.triggers.webhook.secretRef", r)),
     ];
     for (field, secret) in refs.into_iter().flatten() {
         if let Some(other) = secret.namespace.as_deref().filter(|n| *n != namespace) {
@@ -202,6 +230,10 @@ pub fn validate_spec(spec: &PmsIntegrationSpec, namespace: &str) -> Result<Valid
         return Err(InvalidSpec(format!("spec.deprovision.maxPercent {} is above 100", spec.deprovision.max_percent)));
     }
     let delete_after = delete_after(&spec.deprovision)?;
+    let webhook_secret = match webhook_ref(spec) {
+        Some(r) => Some(secret_name(&r.name, "spec.triggers.webhook.secretRef.name")?),
+        None => None,
+    };
 
     let pms_secret = secret_name(&spec.pms.credentials_secret_ref.name, "spec.pms.credentialsSecretRef.name")?;
     let pms_base_url = match &spec.pms.base_url {
@@ -254,6 +286,7 @@ pub fn validate_spec(spec: &PmsIntegrationSpec, namespace: &str) -> Result<Valid
         },
         max_percent: spec.deprovision.max_percent,
         delete_after,
+        webhook_secret,
         dry_run: spec.dry_run,
         destination,
     })
@@ -455,6 +488,7 @@ mod tests {
             deprovision: Default::default(),
             dry_run: false,
             allow_insecure_http: false,
+            triggers: None,
         }
     }
 
@@ -523,6 +557,23 @@ mod tests {
             assert!(f.is_permanent(), "{}: configuration errors wait for a change", f.message);
             f.reason
         })
+    }
+
+    #[test]
+    fn a_webhook_needs_its_secret_with_a_long_token() {
+        use crate::api::{SecretRef, TriggersSpec, WebhookSpec};
+        let mut hooked = spec();
+        let secret_ref = SecretRef { name: "hook".into(), namespace: None };
+        hooked.triggers = Some(TriggersSpec { webhook: Some(WebhookSpec { secret_ref }) });
+        assert_eq!(secret_names(&hooked), ["buildium", "scim", "hook"]);
+        let base = [secret("buildium", &["clientId", "clientSecret"]), secret("scim", &["token"])];
+        assert_eq!(outcome(&hooked, &base), Some(Reason::CredentialsNotFound));
+        let with = |token: &str| {
+            let hook = SecretData::new("hook", [("token".to_string(), token.to_string())].into());
+            base.iter().cloned().chain([hook]).collect::<Vec<_>>()
+        };
+        assert_eq!(outcome(&hooked, &with("short")), Some(Reason::InvalidSpec));
+        assert_eq!(outcome(&hooked, &with(&"x".repeat(MIN_WEBHOOK_TOKEN))), None);
     }
 
     #[test]

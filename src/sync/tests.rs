@@ -107,6 +107,7 @@ fn config(properties: &[&str], max_percent: u32, dry_run: bool) -> SyncConfig {
         write_concurrency: 2,
         deadline: None,
         retention: None,
+        only_properties: None,
     }
 }
 
@@ -263,4 +264,26 @@ async fn deactivated_users_are_deleted_after_the_period_and_returning_ones_react
     let users = memory.users.lock().unwrap();
     assert!(!users.contains_key("ns/it/1/a"));
     assert!(users["ns/it/1/b"].record.active);
+}
+
+/// A run narrowed to property 1 (a webhook naming it): property 2 is neither read nor touched —
+/// even though its PMS now answers with nobody — and its users are not reported as held.
+#[tokio::test]
+async fn a_narrowed_run_reads_and_touches_only_its_properties() {
+    use ResidentStatus::{Current, Past};
+    let memory = Memory::default();
+    let before = Pms(BTreeMap::from([
+        ("1", Some(vec![resident("1", "a", Current)])),
+        ("2", Some(vec![resident("2", "b", Current)])),
+    ]));
+    run(&before, &memory, &config(&["1", "2"], 100, false)).await;
+    let now = Pms(BTreeMap::from([("1", Some(vec![resident("1", "a", Past)])), ("2", Some(vec![]))]));
+    let mut narrowed = config(&["1", "2"], 100, false);
+    narrowed.only_properties = Some(BTreeSet::from(["1".to_string()]));
+    memory.writes.lock().unwrap().clear();
+    let report = run(&now, &memory, &narrowed).await;
+    assert_eq!(memory.writes(), ["deactivate ns/it/1/a"]);
+    assert_eq!(report.properties.iter().map(|p| p.id.as_str()).collect::<Vec<_>>(), ["1"]);
+    assert_eq!((report.counts.held, report.counts.deprovisioned), (0, 1));
+    assert!(memory.users.lock().unwrap()["ns/it/2/b"].record.active);
 }

@@ -598,6 +598,52 @@ impl World {
     }
 }
 
+/// The webhook token of [`Hooked`] integrations.
+pub const WEBHOOK_TOKEN: &str = "e2e-webhook-token-0123456789abcdef";
+
+/// An integration ([`NAME`], properties 101 and 102) with a webhook trigger, synced once; its
+/// controller, and the controller's receiver on a loopback port.
+pub struct Hooked {
+    pub client: Client,
+    pub ns: String,
+    pub fake: BuildiumFake,
+    pub scim: ScimServer,
+    /// Where the receiver listens.
+    pub receiver: std::net::SocketAddr,
+    /// The integration after its first sync.
+    pub synced: PmsIntegration,
+    _controller: RunningController,
+}
+
+impl Hooked {
+    /// `tweak` edits the manifest before it is applied.
+    pub async fn start(tweak: impl FnOnce(&mut Value)) -> Self {
+        let client = client().await;
+        let ns = namespace(&client, "hook").await;
+        let fake = BuildiumFake::start(dataset(), BUILDIUM_ID, BUILDIUM_SECRET).await;
+        let scim = ScimServer::full().await;
+        standard_secrets(&client, &ns).await;
+        create_secret(&client, &ns, "hook", &[("token", WEBHOOK_TOKEN)]).await;
+        let mut registry = None;
+        let controller =
+            start_controller_with(&client, &ns, Metrics::default(), |s| registry = Some(s.receiver.clone()));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let receiver = listener.local_addr().unwrap();
+        tokio::spawn(pms_sync::receiver::serve(listener, registry.unwrap(), std::future::pending()));
+        let mut manifest = integration(NAME, &fake.url(), &scim.url(), &["101", "102"]);
+        manifest["spec"]["triggers"] = json!({"webhook": {"secretRef": {"name": "hook"}}});
+        tweak(&mut manifest);
+        apply_integration(&client, &ns, &manifest).await;
+        let synced = wait_ready(&client, &ns, NAME, "True", "Succeeded").await;
+        Hooked { client, ns, fake, scim, receiver, synced, _controller: controller }
+    }
+
+    /// `status.webhookPath` after the first sync.
+    pub fn path(&self) -> String {
+        self.synced.status.as_ref().and_then(|s| s.webhook_path.clone()).expect("status.webhookPath")
+    }
+}
+
 pub fn summary(obj: &pms_sync::api::PmsIntegration) -> pms_sync::api::SyncSummary {
     obj.status.as_ref().and_then(|s| s.summary.clone()).expect("summary")
 }
