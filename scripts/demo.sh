@@ -14,6 +14,7 @@ SCIM_PORT=18091
 SANDBOX_PORT=18090
 METRICS_PORT=18092
 DOOR_PORT=18093
+RECEIVER_PORT=18094
 SCIM_TOKEN=demo-scim-token
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
@@ -95,7 +96,8 @@ up() {
   "$kubectl" apply -f examples/sandbox/buildium-door.yaml
 
   say "Starting the controller (logs: .local/controller.log)"
-  start_bg controller env METRICS_ADDR="127.0.0.1:$METRICS_PORT" target/debug/pms-sync controller
+  start_bg controller env METRICS_ADDR="127.0.0.1:$METRICS_PORT" RECEIVER_ADDR="127.0.0.1:$RECEIVER_PORT" \
+    target/debug/pms-sync controller
   "$kubectl" -n acme wait pmsi/harbor-view pmsi/harbor-view-door --for=condition=Ready --timeout=120s
   "$kubectl" -n acme get pmsi -o wide
   say "Users in the SCIM server"

@@ -26,6 +26,8 @@ async fn the_controller_binary_syncs_serves_metrics_leaks_nothing_and_stops_on_s
         .args(["controller", "--watch-namespace", &ns])
         .env("KUBECONFIG", std::env::var("PMS_SYNC_TEST_KUBECONFIG").unwrap())
         .env("METRICS_ADDR", format!("127.0.0.1:{port}"))
+        // Tests run side by side: no fixed port.
+        .env("RECEIVER_ADDR", "127.0.0.1:0")
         // The most verbose level our code logs at: nothing sensitive may appear even here.
         .env("RUST_LOG", "debug")
         .stdout(log.try_clone().unwrap())

@@ -278,6 +278,7 @@ async fn the_binary_logs_no_door_credential_token_or_personal_data() {
     let log = std::fs::File::create(&log_path).unwrap();
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_pms-sync"))
         .args(["controller", "--watch-namespace", &w.ns, "--metrics-addr", "127.0.0.1:0"])
+        .args(["--receiver-addr", "127.0.0.1:0"])
         .args(["--state-namespace", STATE_NAMESPACE])
         .env("KUBECONFIG", std::env::var("PMS_SYNC_TEST_KUBECONFIG").unwrap())
         .env("RUST_LOG", "debug")

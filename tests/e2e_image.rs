@@ -134,6 +134,7 @@ async fn the_image_is_a_static_scratch_image_whose_binary_syncs_resolving_names_
         .env_clear()
         .env("KUBECONFIG", "/kube/config")
         .env("METRICS_ADDR", format!("127.0.0.1:{port}"))
+        .env("RECEIVER_ADDR", "127.0.0.1:0")
         .env("STATE_NAMESPACE", STATE_NAMESPACE)
         .stdout(log.try_clone().unwrap())
         .stderr(log)
