@@ -8,6 +8,7 @@
 #   scripts/test-env.sh install        # apt/pip/go steps; idempotent; caches the apiserver binary
 #   scripts/test-env.sh start DIR      # start etcd + apiserver, write DIR/kubeconfig and DIR/env
 #   scripts/test-env.sh stop DIR       # stop what `start DIR` started
+#   scripts/test-env.sh run CMD...     # install, start, run CMD with the tests' variables, stop
 #   scripts/test-env.sh apt PKG...     # apt-get install what is missing (scripts/image.sh uses it)
 #
 # Everything listens on 127.0.0.1 only. Ports are chosen free at start time.
@@ -212,6 +213,21 @@ KC
   log "ready: KUBECONFIG=$dir/kubeconfig"
 }
 
+# run CMD...: install, start a fresh environment in a temporary directory, run CMD with the
+# variables the tests read (and PMS_SYNC_TEST_ENV, that directory), then stop and remove it.
+cmd_run() {
+  cmd_install
+  local dir
+  dir=$(mktemp -d "${TMPDIR:-/tmp}/pms-sync-test.XXXXXX")
+  # shellcheck disable=SC2064 # expand $dir now
+  trap "cmd_stop '$dir'; rm -rf '$dir'" EXIT
+  cmd_start "$dir"
+  export PMS_SYNC_TEST_ENV="$dir" PMS_SYNC_TEST_KUBECONFIG="$dir/kubeconfig" \
+    PMS_SYNC_SCIM_SERVER="$VENV/bin/scim2-server" PMS_SYNC_HELM_PYTHON="$HELM_VENV/bin/python" \
+    PMS_SYNC_PRISM="$PRISM_DIR/node_modules/.bin/prism"
+  "$@"
+}
+
 cmd_stop() {
   local dir="${1:?usage: test-env.sh stop DIR}"
   for svc in apiserver etcd; do
@@ -230,7 +246,8 @@ case "${1:-}" in
   start) shift; cmd_start "$@" ;;
   stop) shift; cmd_stop "$@" ;;
   apt) shift; need_root_apt "$@" ;;
+  run) shift; cmd_run "$@" ;;
   paths) printf 'APISERVER=%s\nSCIM_SERVER=%s\nHELM_PYTHON=%s\nPRISM=%s\n' "$APISERVER" "$VENV/bin/scim2-server" \
     "$HELM_VENV/bin/python" "$PRISM_DIR/node_modules/.bin/prism" ;;
-  *) echo "usage: $0 install | start DIR | stop DIR | paths | apt PACKAGE..." >&2; exit 2 ;;
+  *) echo "usage: $0 install | start DIR | stop DIR | run CMD... | paths | apt PACKAGE..." >&2; exit 2 ;;
 esac

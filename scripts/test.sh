@@ -8,22 +8,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-scripts/test-env.sh install
-dir=$(mktemp -d "${TMPDIR:-/tmp}/pms-sync-test.XXXXXX")
-cleanup() { scripts/test-env.sh stop "$dir"; rm -rf "$dir"; }
-trap cleanup EXIT
-scripts/test-env.sh start "$dir"
-
-export PMS_SYNC_TEST_KUBECONFIG="$dir/kubeconfig"
-eval "$(scripts/test-env.sh paths)"
-export PMS_SYNC_SCIM_SERVER="$SCIM_SERVER"
-export PMS_SYNC_HELM_PYTHON="$HELM_PYTHON"
-export PMS_SYNC_PRISM="$PRISM"
+# The environment first (scripts/test-env.sh run), then this script again inside it.
+if [ -z "${PMS_SYNC_TEST_ENV:-}" ]; then
+  exec scripts/test-env.sh run scripts/test.sh "$@"
+fi
 
 # The container image, built offline and unpacked for tests/e2e_image.rs (which runs its binary).
 scripts/image.sh build
-scripts/image.sh export "$dir/image"
-export PMS_SYNC_IMAGE_ROOTFS="$dir/image/rootfs" PMS_SYNC_IMAGE_CONFIG="$dir/image/config.json"
+scripts/image.sh export "$PMS_SYNC_TEST_ENV/image"
+export PMS_SYNC_IMAGE_ROOTFS="$PMS_SYNC_TEST_ENV/image/rootfs" PMS_SYNC_IMAGE_CONFIG="$PMS_SYNC_TEST_ENV/image/config.json"
 
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --no-fail-fast "$@"
