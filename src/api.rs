@@ -61,6 +61,16 @@ pub struct PmsIntegrationSpec {
     #[schemars(regex(pattern = r"^([0-9]+(h|m|s))+$"), length(max = 32))]
     pub interval: String,
 
+    /// How often a scheduled run reads every resident (default `24h`; `1m` to `720h`). In between,
+    /// where the PMS filters by modification time (buildium), scheduled and webhook runs read only
+    /// what changed since each property's watermark (`status.properties[].watermark`) and touch
+    /// only those residents' users. A spec or Secret change, a requested sync and the first run
+    /// always read everything. Residents deleted from the PMS (rather than moved out) are noticed
+    /// by the next full read.
+    #[serde(default = "default_full_sync_interval")]
+    #[schemars(regex(pattern = r"^([0-9]+(h|m|s))+$"), length(max = 32))]
+    pub full_sync_interval: String,
+
     /// The Property Management System the residents come from.
     pub pms: PmsSpec,
 
@@ -152,6 +162,10 @@ fn default_enabled() -> bool {
 
 fn default_interval() -> String {
     "1h".to_string()
+}
+
+fn default_full_sync_interval() -> String {
+    "24h".to_string()
 }
 
 /// The PMS connection: provider, credentials and an optional API base URL.
@@ -543,6 +557,10 @@ pub struct PmsIntegrationStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_sync_time: Option<Time>,
 
+    /// When the last successful run that read every resident (not only changes) started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_full_sync_time: Option<Time>,
+
     /// When the next scheduled sync (or retry after a transient failure) is due. Absent while the
     /// controller waits for a change (disabled, or an error that retrying cannot fix).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -757,4 +775,9 @@ pub struct PropertyStatus {
     /// Why the property could not be synced; its users were left untouched. Absent on success.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Where the next incremental read of this property starts: the PMS's clock (its `Date`
+    /// header, else ours) at the last successful read, less a 5-minute overlap against clock
+    /// skew. Absent for a PMS that cannot filter by modification time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watermark: Option<Time>,
 }

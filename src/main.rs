@@ -184,6 +184,18 @@ struct ControllerArgs {
     /// Runs kept in each integration's `status.history` (newest first).
     #[arg(long, env = "HISTORY_LIMIT", default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=50))]
     history_limit: u16,
+    /// How far before the PMS's clock (its Date header) the next incremental read starts: the
+    /// margin against clock skew (e.g. 5m; 1s to 1h). Changes inside it are read twice, never missed.
+    #[arg(long, env = "WATERMARK_OVERLAP", default_value = "5m", value_parser = parse_overlap)]
+    watermark_overlap: std::time::Duration,
+}
+
+fn parse_overlap(text: &str) -> Result<std::time::Duration, String> {
+    let d = controller::validate::parse_duration(text).ok_or("not a duration such as 5m or 30s")?;
+    if d < std::time::Duration::from_secs(1) || d > std::time::Duration::from_secs(3600) {
+        return Err("between 1s and 1h".into());
+    }
+    Ok(d)
 }
 
 fn parse_deadline(text: &str) -> Result<std::time::Duration, String> {
@@ -293,6 +305,7 @@ async fn run_controller(args: ControllerArgs) -> std::process::ExitCode {
         instance: args.instance.clone(),
         sync_deadline: args.sync_deadline,
         history_limit: usize::from(args.history_limit),
+        watermark_overlap: args.watermark_overlap,
         state_namespace: args.state_namespace.clone().unwrap_or_else(|| args.leader_elect_namespace.clone()),
         http: pms_sync::http::HttpSettings {
             max_body_bytes: args.max_body_mib as usize * 1024 * 1024,

@@ -15,7 +15,7 @@ use crate::controller::identity_store::ConfigMapStore;
 use crate::controller::{build, dereference, validate};
 use crate::credentials::SecretData;
 use crate::destination::door::{MappingStore, MemoryStore};
-use crate::domain::{Action, Guard, Plan, Resident, Scope};
+use crate::domain::{Action, Guard, Plan, Scope};
 use crate::http::{HttpClient, HttpSettings};
 use crate::metrics::Metrics;
 use crate::pms::PmsError;
@@ -46,9 +46,9 @@ pub struct PlanArgs {
 struct StderrProgress;
 
 impl Progress for StderrProgress {
-    fn property_fetched(&self, id: &str, result: &Result<Vec<Resident>, PmsError>) {
+    fn property_fetched(&self, id: &str, result: Result<usize, &PmsError>) {
         match result {
-            Ok(list) => eprintln!("fetched property {id}: {} residents", list.len()),
+            Ok(residents) => eprintln!("fetched property {id}: {residents} residents"),
             Err(e) => eprintln!("property {id} failed: {e}"),
         }
     }

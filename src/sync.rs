@@ -42,6 +42,42 @@ pub struct SyncConfig {
     /// A run narrowed (by a webhook) to these of `property_ids`: the others are neither read nor
     /// touched, as if their fetch had failed, but are not reported. `None`: every property.
     pub only_properties: Option<BTreeSet<String>>,
+    /// An incremental run (the vendor filters by modification time): only what changed is read,
+    /// looked up and touched. `None`: a full run.
+    pub incremental: Option<Incremental>,
+    /// Where the next watermark is set, before the vendor's clock ([`watermark`]).
+    pub watermark_overlap: std::time::Duration,
+}
+
+/// What an incremental run needs.
+#[derive(Clone, Debug, Default)]
+pub struct Incremental {
+    /// Each property's watermark: its residents changed at or after it are read. A property
+    /// without one is read in full (and its residents are all "changed").
+    pub since: BTreeMap<String, jiff::Timestamp>,
+    /// Residents the last full read found: the breaker's denominator at least (an incremental run
+    /// sees only the users whose residents changed).
+    pub building: u64,
+}
+
+/// How far before the vendor's clock the next incremental read starts by default: changes
+/// stamped while a read was under way, and clocks that disagree by less than this, are read
+/// again, not missed.
+pub const DEFAULT_WATERMARK_OVERLAP: std::time::Duration = std::time::Duration::from_secs(5 * 60);
+/// A vendor clock further than this from ours is not believed (a hostile or broken `Date`
+/// header must not move the watermark into the future and hide changes): ours is used instead.
+const MAX_CLOCK_SKEW: jiff::SignedDuration = jiff::SignedDuration::from_hours(24);
+
+/// The watermark after a successful read that started at `started` (our clock): the vendor's
+/// clock at its first answer when it reported a believable one, else ours, less `overlap`.
+pub fn watermark(
+    vendor_clock: Option<jiff::Timestamp>,
+    started: jiff::Timestamp,
+    overlap: std::time::Duration,
+) -> jiff::Timestamp {
+    let believable = |t: &jiff::Timestamp| t.duration_since(started).abs() <= MAX_CLOCK_SKEW;
+    let at = vendor_clock.filter(believable).unwrap_or(started);
+    jiff::SignedDuration::try_from(overlap).ok().and_then(|o| at.checked_sub(o).ok()).unwrap_or(at)
 }
 
 /// What deleting deactivated users needs: the record of this integration's deactivations, the
@@ -65,8 +101,11 @@ impl Retention {
 #[derive(Debug)]
 pub struct PropertyResult {
     pub id: String,
+    /// Residents read: all of them, or in an incremental run those that changed.
     pub residents: u64,
     pub error: Option<PmsError>,
+    /// Where the next incremental read of this property starts (after a successful read).
+    pub watermark: Option<jiff::Timestamp>,
 }
 
 /// Counts of one run.
@@ -145,6 +184,8 @@ pub struct SyncReport {
     pub deactivations: Option<Deactivations>,
     /// Deactivations the record's bounds kept out (those users are never deleted by it).
     pub unrecorded_deactivations: usize,
+    /// The run read only what changed ([`SyncConfig::incremental`]).
+    pub incremental: bool,
 }
 
 impl SyncReport {
@@ -170,7 +211,8 @@ impl SyncReport {
 
 /// Progress callbacks (the CLI prints them; the controller logs nothing personal either way).
 pub trait Progress: Sync {
-    fn property_fetched(&self, _id: &str, _result: &Result<Vec<Resident>, PmsError>) {}
+    /// A property was read: how many residents, or why not.
+    fn property_fetched(&self, _id: &str, _result: Result<usize, &PmsError>) {}
 }
 
 /// No progress output.
@@ -200,10 +242,16 @@ async fn plan_run<'a, P: PmsSource, D: Destination>(
     let read = |id: &String| config.only_properties.as_ref().is_none_or(|only| only.contains(id));
     let to_fetch: Vec<String> = config.property_ids.iter().filter(|id| read(id)).cloned().collect();
     let skipped: BTreeSet<String> = config.property_ids.iter().filter(|id| !read(id)).cloned().collect();
-    let fetched: Vec<(String, Result<Vec<Resident>, PmsError>)> = stream::iter(to_fetch.iter().cloned())
+    let since = |id: &str| config.incremental.as_ref().and_then(|i| i.since.get(id).copied());
+    report.incremental = config.incremental.is_some();
+    type Read = (String, Result<(Vec<Resident>, jiff::Timestamp), PmsError>);
+    let fetched: Vec<Read> = stream::iter(to_fetch.iter().cloned())
         .map(|id| async move {
-            let result = pms.list_residents(&id).await;
-            progress.property_fetched(&id, &result);
+            let started = jiff::Timestamp::now();
+            let result = pms.read(&id, since(&id)).await;
+            let result =
+                result.map(|listing| (listing.residents, watermark(listing.clock, started, config.watermark_overlap)));
+            progress.property_fetched(&id, result.as_ref().map(|(residents, _)| residents.len()));
             (id, result)
         })
         .buffered(config.fetch_concurrency.max(1))
@@ -215,14 +263,20 @@ async fn plan_run<'a, P: PmsSource, D: Destination>(
     let mut fetched_by_property = HashMap::new();
     for (id, result) in fetched {
         match result {
-            Ok(list) => {
+            Ok((list, watermark)) => {
                 fetched_by_property.insert(id.clone(), list.len() as u64);
-                report.properties.push(PropertyResult { id, residents: list.len() as u64, error: None });
+                let residents_read = list.len() as u64;
+                report.properties.push(PropertyResult {
+                    id,
+                    residents: residents_read,
+                    error: None,
+                    watermark: Some(watermark),
+                });
                 residents.extend(list);
             }
             Err(error) => {
                 failed.insert(id.clone());
-                report.properties.push(PropertyResult { id, residents: 0, error: Some(error) });
+                report.properties.push(PropertyResult { id, residents: 0, error: Some(error), watermark: None });
             }
         }
     }
@@ -232,7 +286,18 @@ async fn plan_run<'a, P: PmsSource, D: Destination>(
         return (report, None);
     }
 
-    let Begun { run, managed } = match destination.begin(config.scope.prefix()).await {
+    // An incremental run looks up only the users of the residents that changed; with none, it
+    // calls the destination not at all.
+    let changed: Option<BTreeSet<String>> = config
+        .incremental
+        .as_ref()
+        .map(|_| residents.iter().map(|r| config.scope.external_id(&r.property_id, &r.person_id)).collect());
+    let begun = match &changed {
+        Some(changed) if changed.is_empty() => return (report, None),
+        Some(changed) => destination.begin_for(config.scope.prefix(), changed).await,
+        None => destination.begin(config.scope.prefix()).await,
+    };
+    let Begun { run, managed } = match begun {
         Ok(begun) => begun,
         Err(error) => {
             report.fatal = Some(RunError::Destination(error));
@@ -272,8 +337,13 @@ async fn plan_run<'a, P: PmsSource, D: Destination>(
             return (report, None);
         }
     }
-    // Deactivate, then delete: forget users no longer inactive, then find those due.
+    // Deactivate, then delete: forget users no longer inactive, then find those due (a full run
+    // only: an incremental one sees too few users to tell who is still inactive).
     let due_for_deletion = match &config.retention {
+        Some(retention) if config.incremental.is_some() => {
+            report.deactivations = Some(retention.deactivations.clone());
+            BTreeSet::new()
+        }
         Some(retention) => {
             let inactive: BTreeSet<&str> = managed.iter().filter(|u| !u.record.active).map(|u| u.id.as_str()).collect();
             let mut deactivations = retention.deactivations.clone();
@@ -300,7 +370,8 @@ async fn plan_run<'a, P: PmsSource, D: Destination>(
         }
     }
 
-    let fetched = breaker::Fetched { residents: fetched_by_property, unknown: unknown_by_property };
+    let building = config.incremental.as_ref().map_or(0, |i| i.building);
+    let fetched = breaker::Fetched { residents: fetched_by_property, unknown: unknown_by_property, building };
     let guard = breaker::guard(&mut plan, &config.scope, config.max_percent, &fetched, config.approval.as_deref());
     report.counts.unchanged = plan.unchanged;
     let held_by_breaker = match &guard {

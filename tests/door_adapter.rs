@@ -128,6 +128,8 @@ impl Rig {
             deadline: None,
             retention: None,
             only_properties: None,
+            incremental: None,
+            watermark_overlap: pms_sync::sync::DEFAULT_WATERMARK_OVERLAP,
         };
         sync::run(&self.pms, &self.door(), &config).await
     }

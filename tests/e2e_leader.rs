@@ -195,12 +195,7 @@ async fn slow_scim() -> (String, tokio::task::JoinHandle<()>) {
 }
 
 fn scim_writes(metrics: &Metrics) -> u64 {
-    metrics
-        .encode()
-        .lines()
-        .filter(|l| l.starts_with("pms_sync_api_calls_total{target=\"scim\""))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
-        .sum()
+    api_calls(metrics, "scim")
 }
 
 /// A leader cut off from the API server cannot renew its Lease. It must stop writing before the

@@ -77,3 +77,75 @@ async fn a_signed_webhook_syncs_its_property_within_seconds_and_forged_ones_trig
     assert_eq!(answers.last(), Some(&(429, true)), "{answers:?}");
     assert!(answers[..59].iter().all(|(s, _)| *s == 202), "{answers:?}");
 }
+
+/// Runs between full reads read only what changed (the Buildium fake honours `lastupdatedfrom`)
+/// and touch only those users: with nothing changed, one request per listing and no destination
+/// call at all; with two changes, two writes and lookups for those two. The first run is full and
+/// sets `lastFullSyncTime` and a watermark per property; later runs move the watermarks and keep
+/// the building's resident counts.
+#[tokio::test]
+async fn runs_between_full_reads_read_and_touch_only_what_changed() {
+    let metrics = pms_sync::metrics::Metrics::default();
+    // A one-second overlap, so that the fake's first stamps fall behind a watermark in seconds.
+    let world = Hooked::start_with(|_| {}, |s| s.watermark_overlap = Duration::from_secs(1), metrics.clone()).await;
+    let (client, ns, fake, scim, addr) = (&world.client, &world.ns, &world.fake, &world.scim, world.receiver);
+    let first = world.synced.status.clone().unwrap();
+    let last_full = first.last_full_sync_time.clone().expect("the first run reads everything");
+    let residents =
+        |s: &pms_sync::api::PmsIntegrationStatus| s.properties.iter().map(|p| p.residents).collect::<Vec<_>>();
+    assert_eq!(residents(&first), [6, 2]);
+    assert!(first.properties.iter().all(|p| p.watermark.is_some()), "{:?}", first.properties);
+    let (hook, http) = (world.path(), reqwest::Client::new());
+    let api: kube::Api<pms_sync::api::PmsIntegration> = kube::Api::namespaced(client.clone(), ns);
+    let runs = || async { api.get(NAME).await.unwrap().status.unwrap().history.len() };
+    // One webhook (all properties), waiting for its run to be recorded.
+    let trigger = || async {
+        let before = runs().await;
+        let answer = http
+            .post(format!("http://{addr}{hook}"))
+            .header("X-Signature", signature(WEBHOOK_TOKEN, b""))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 202);
+        wait_for(client, ns, NAME, "the webhook's run", |i| i.status.as_ref().unwrap().history.len() > before).await
+    };
+
+    // Let the first run's stamps fall behind the next watermark, then settle it with one run
+    // (which re-reads what the overlap covers and writes nothing).
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let settled = trigger().await.status.unwrap();
+    assert_eq!(settled.history[0].trigger, "Webhook");
+    assert_eq!((settled.history[0].created, settled.history[0].updated, settled.history[0].deprovisioned), (0, 0, 0));
+
+    // Nothing changed: one request per listing, each with the filter, and no destination call.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let (pms_before, scim_before) = (fake.requests().len(), api_calls(&metrics, "scim"));
+    let quiet = trigger().await.status.unwrap();
+    let requests = fake.requests()[pms_before..].to_vec();
+    assert_eq!(requests.len(), 4, "leases and tenants of two properties: {requests:?}");
+    assert!(requests.iter().all(|r| r.contains("lastupdatedfrom=")), "{requests:?}");
+    assert_eq!(api_calls(&metrics, "scim"), scim_before, "a quiet incremental run calls no destination");
+    assert_eq!(quiet.summary.as_ref().unwrap().fetched, 0);
+    assert_eq!(residents(&quiet), [6, 2], "the building's size is the last full read's");
+    assert!(quiet.properties[0].watermark > settled.properties[0].watermark, "{:?}", quiet.properties);
+    assert_eq!(quiet.last_full_sync_time, Some(last_full.clone()));
+
+    // Two changes: Siobhán (102) moves out, Zoë (101) changes her last name.
+    fake.update(|d| {
+        d.tenant_mut(7).for_each(|t| t.status = "MovedOut".into());
+        d.tenant_mut(1).for_each(|t| t.last_name = "Lindqvist".into());
+    });
+    let scim_before = api_calls(&metrics, "scim");
+    let changed = trigger().await.status.unwrap();
+    let run = &changed.history[0];
+    assert_eq!((run.created, run.updated, run.deprovisioned, run.failed), (0, 1, 1, 0), "{run:?}");
+    // Capabilities, lookups for the changed residents (one filtered page), two writes.
+    let calls = api_calls(&metrics, "scim") - scim_before;
+    assert!(calls <= 5, "{calls} SCIM calls for two changes");
+    let users = scim.users_by_key().await;
+    assert_eq!(users[&id(ns, "102", 7)]["active"], false);
+    assert_eq!(users[&id(ns, "101", 1)]["name"]["familyName"], "Lindqvist");
+    assert_eq!(users[&id(ns, "102", 8)]["active"], true);
+    assert_eq!(changed.last_full_sync_time, Some(last_full));
+}

@@ -4,6 +4,13 @@
 //! `X-Total-Count`, header authentication and `ApiErrorResponse` bodies. Faults (401, 429 with
 //! `Retry-After`, 5xx, slowness) are injected per property; every request is counted.
 //!
+//! `lastupdatedfrom` filters both listings as the spec describes: "records that were updated on or
+//! after the specified date", the value "in UTC and formatted as YYYY-MM-DDTHH:MM:SSZ" (anything
+//! else is a 400). A record counts as updated when its own message changes: a lease when its
+//! fields or its tenants' statuses on it change, a tenant when their own fields change (not when a
+//! lease they are on does). The fake notices a change at the first request after it and stamps
+//! the record then. `GET /v1/leases/tenants/{tenantId}` answers one `TenantMessage` or a 404.
+//!
 //! Shared by the end-to-end tests and the `pms-sync-sandbox` binary of the local demo.
 
 use std::collections::{BTreeMap, HashMap};
@@ -13,7 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use axum::Router;
-use axum::extract::{RawQuery, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -171,6 +178,52 @@ struct Inner {
     client_secret: String,
     /// When set, the dataset is reloaded from this file whenever it changes (sandbox).
     source: Option<(PathBuf, Option<SystemTime>)>,
+    /// When each lease and tenant message last changed, with a hash of the message then.
+    stamps: Stamps,
+}
+
+/// `LastUpdatedDateTime`, kept by the fake: record ID → (hash of its message, when it changed).
+#[derive(Default)]
+struct Stamps {
+    leases: HashMap<i64, (u64, jiff::Timestamp)>,
+    tenants: HashMap<i64, (u64, jiff::Timestamp)>,
+}
+
+impl Stamps {
+    /// Stamps every record whose message differs from the one last seen.
+    fn refresh(&mut self, data: &Dataset) {
+        let now = jiff::Timestamp::now();
+        let mark = |map: &mut HashMap<i64, (u64, jiff::Timestamp)>, id: i64, message: &Value| {
+            let hash = hash_of(message);
+            match map.get(&id) {
+                Some((seen, _)) if *seen == hash => {}
+                _ => {
+                    map.insert(id, (hash, now));
+                }
+            }
+        };
+        for (p, l) in selected(data, &[]) {
+            mark(&mut self.leases, l.id, &lease_message(p, l, false));
+            for t in &l.tenants {
+                mark(&mut self.tenants, t.id, &tenant_message(t, vec![]));
+            }
+        }
+    }
+
+    fn lease_since(&self, id: i64, since: Option<jiff::Timestamp>) -> bool {
+        since.is_none_or(|since| self.leases.get(&id).is_some_and(|(_, at)| *at >= since))
+    }
+
+    fn tenant_since(&self, id: i64, since: Option<jiff::Timestamp>) -> bool {
+        since.is_none_or(|since| self.tenants.get(&id).is_some_and(|(_, at)| *at >= since))
+    }
+}
+
+fn hash_of(message: &Value) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    message.to_string().hash(&mut hasher);
+    hasher.finish()
 }
 
 /// A running fake. Dropping it stops the server.
@@ -204,10 +257,12 @@ impl BuildiumFake {
             client_id: client_id.into(),
             client_secret: client_secret.into(),
             source: source.map(|p| (p, None)),
+            stamps: Stamps::default(),
         }));
         let app = Router::new()
             .route("/v1/leases", get(leases))
             .route("/v1/leases/tenants", get(tenants))
+            .route("/v1/leases/tenants/{tenant_id}", get(tenant))
             .with_state(inner.clone());
         let (addr, task) = serve(addr, app).await;
         Self { addr, inner, task }
@@ -240,18 +295,26 @@ fn error(status: StatusCode, code: &str, message: &str) -> Response {
     (status, axum::Json(json!({"UserMessage": message, "ErrorCode": code, "Errors": []}))).into_response()
 }
 
-/// Common request handling: log, reload, authenticate, parse paging, apply faults.
-async fn admit(
-    state: &Shared,
-    path: &str,
-    headers: &HeaderMap,
-    query: Option<String>,
-) -> Result<(Vec<i64>, usize, usize, usize), Response> {
+/// What a listing request asked for.
+struct Asked {
+    property_ids: Vec<i64>,
+    offset: usize,
+    /// The page size served: the request's `limit`, capped by the test's `max_page`.
+    size: usize,
+    /// `lastupdatedfrom`.
+    since: Option<jiff::Timestamp>,
+}
+
+/// Common request handling: log, reload, stamp changes, authenticate, parse paging and filters,
+/// apply faults.
+async fn admit(state: &Shared, path: &str, headers: &HeaderMap, query: Option<String>) -> Result<Asked, Response> {
     let query = query.unwrap_or_default();
-    let (property_ids, offset, limit, fault, max_page) = {
+    let (property_ids, offset, limit, since, fault, max_page) = {
         let mut inner = state.lock().unwrap();
         inner.controls.requests.push(format!("{path}?{query}"));
         reload(&mut inner);
+        let Inner { stamps, controls, .. } = &mut *inner;
+        stamps.refresh(&controls.data);
         let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("");
         if header("x-buildium-client-id") != inner.client_id
             || header("x-buildium-client-secret") != inner.client_secret
@@ -259,7 +322,7 @@ async fn admit(
             return Err(error(StatusCode::UNAUTHORIZED, "Unauthorized", "The API key couldn't be authorized."));
         }
         let mut property_ids = Vec::new();
-        let (mut offset, mut limit) = (0usize, 50usize);
+        let (mut offset, mut limit, mut since) = (0usize, 50usize, None);
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
             let bad = || error(StatusCode::BAD_REQUEST, "InvalidParameter", "Invalid query parameter.");
@@ -270,6 +333,7 @@ async fn admit(
                     }
                 }
                 "offset" => offset = value.parse().map_err(|_| bad())?,
+                "lastupdatedfrom" => since = Some(utc_second(&value.replace("%3A", ":")).ok_or_else(bad)?),
                 "limit" => limit = value.parse().map_err(|_| bad())?,
                 _ => {}
             }
@@ -279,7 +343,7 @@ async fn admit(
         }
         let fault = inner.controls.take_fault(&property_ids);
         let max_page = inner.controls.max_page;
-        (property_ids, offset, limit, fault, max_page)
+        (property_ids, offset, limit, since, fault, max_page)
     };
     match fault {
         Some(Fault::Unauthorized) => {
@@ -304,7 +368,21 @@ async fn admit(
         }
         None => {}
     }
-    Ok((property_ids, offset, limit.min(max_page), limit))
+    Ok(Asked { property_ids, offset, size: limit.min(max_page), since })
+}
+
+/// A time as the spec's filters take it: exactly `YYYY-MM-DDTHH:MM:SSZ`, UTC.
+fn utc_second(value: &str) -> Option<jiff::Timestamp> {
+    let b = value.as_bytes();
+    let shape = b.len() == 20
+        && b.iter().enumerate().all(|(i, c)| match i {
+            4 | 7 => *c == b'-',
+            10 => *c == b'T',
+            13 | 16 => *c == b':',
+            19 => *c == b'Z',
+            _ => c.is_ascii_digit(),
+        });
+    shape.then(|| value.parse().ok()).flatten()
 }
 
 fn reload(inner: &mut Inner) {
@@ -384,29 +462,59 @@ fn lease_message(p: &Property, l: &Lease, with_current_tenants: bool) -> Value {
 }
 
 async fn leases(State(state): State<Shared>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
-    let (ids, offset, size, _) = match admit(&state, "/v1/leases", &headers, query).await {
+    let asked = match admit(&state, "/v1/leases", &headers, query).await {
         Ok(v) => v,
         Err(response) => return response,
     };
     let inner = state.lock().unwrap();
-    let mut items: Vec<(i64, Value)> =
-        selected(&inner.controls.data, &ids).map(|(p, l)| (l.id, lease_message(p, l, true))).collect();
+    let mut items: Vec<(i64, Value)> = selected(&inner.controls.data, &asked.property_ids)
+        .filter(|(_, l)| inner.stamps.lease_since(l.id, asked.since))
+        .map(|(p, l)| (l.id, lease_message(p, l, true)))
+        .collect();
     items.sort_by_key(|(id, _)| *id);
-    page(items.into_iter().map(|(_, v)| v).collect(), offset, size)
+    page(items.into_iter().map(|(_, v)| v).collect(), asked.offset, asked.size)
 }
 
-async fn tenants(State(state): State<Shared>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
-    let (ids, offset, size, _) = match admit(&state, "/v1/leases/tenants", &headers, query).await {
-        Ok(v) => v,
-        Err(response) => return response,
-    };
-    let inner = state.lock().unwrap();
+/// Each tenant of `data`'s selected properties once, with every lease they are on.
+fn tenants_of<'a>(data: &'a Dataset, property_ids: &[i64]) -> BTreeMap<i64, (&'a Tenant, Vec<Value>)> {
     let mut by_tenant: BTreeMap<i64, (&Tenant, Vec<Value>)> = BTreeMap::new();
-    for (p, l) in selected(&inner.controls.data, &ids) {
+    for (p, l) in selected(data, property_ids) {
         for t in &l.tenants {
             by_tenant.entry(t.id).or_insert_with(|| (t, Vec::new())).1.push(lease_message(p, l, false));
         }
     }
-    let items = by_tenant.into_values().map(|(t, leases)| tenant_message(t, leases)).collect();
-    page(items, offset, size)
+    by_tenant
+}
+
+async fn tenants(State(state): State<Shared>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
+    let asked = match admit(&state, "/v1/leases/tenants", &headers, query).await {
+        Ok(v) => v,
+        Err(response) => return response,
+    };
+    let inner = state.lock().unwrap();
+    let items = tenants_of(&inner.controls.data, &asked.property_ids)
+        .into_iter()
+        .filter(|(id, _)| inner.stamps.tenant_since(*id, asked.since))
+        .map(|(_, (t, leases))| tenant_message(t, leases))
+        .collect();
+    page(items, asked.offset, asked.size)
+}
+
+async fn tenant(
+    State(state): State<Shared>,
+    Path(tenant_id): Path<String>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    if let Err(response) = admit(&state, &format!("/v1/leases/tenants/{tenant_id}"), &headers, query).await {
+        return response;
+    }
+    let Ok(tenant_id) = tenant_id.parse::<i64>() else {
+        return error(StatusCode::BAD_REQUEST, "InvalidParameter", "Invalid tenant id.");
+    };
+    let inner = state.lock().unwrap();
+    match tenants_of(&inner.controls.data, &[]).remove(&tenant_id) {
+        Some((t, leases)) => axum::Json(tenant_message(t, leases)).into_response(),
+        None => error(StatusCode::NOT_FOUND, "NotFound", "The tenant was not found."),
+    }
 }

@@ -67,6 +67,8 @@ pub fn sync_config(
         deadline,
         retention: None,
         only_properties: None,
+        incremental: None,
+        watermark_overlap: crate::sync::DEFAULT_WATERMARK_OVERLAP,
     }
 }
 

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use crate::api::PmsIntegrationStatus;
+use crate::sync::Incremental;
 
 /// What made a sync due: logged, and kept in `status.history`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -103,6 +104,33 @@ pub fn decide(status: &PmsIntegrationStatus, observed: &Observed<'_>, now: jiff:
     }
 }
 
+/// Whether a run may read only what changed, and from where: only scheduled and webhook runs,
+/// inside `full_every` since the last full read, from each property's watermark. The first run,
+/// a spec or Secret change and a requested sync read everything, and so does an approval: the
+/// held plan may hold residents who vanished, which only a full read sees. (Whether the vendor
+/// can filter at all is the connector's to say.)
+pub fn incremental(
+    status: &PmsIntegrationStatus,
+    why: Trigger,
+    full_every: Duration,
+    now: jiff::Timestamp,
+) -> Option<Incremental> {
+    if !matches!(why, Trigger::Schedule | Trigger::Webhook) {
+        return None;
+    }
+    let last_full = status.last_full_sync_time.as_ref()?.0;
+    let full_every = jiff::SignedDuration::try_from(full_every).ok()?;
+    if last_full.checked_add(full_every).ok()? <= now {
+        return None;
+    }
+    let since: std::collections::BTreeMap<String, jiff::Timestamp> =
+        status.properties.iter().filter_map(|p| Some((p.id.clone(), p.watermark.as_ref()?.0))).collect();
+    if since.is_empty() {
+        return None;
+    }
+    Some(Incremental { since, building: status.properties.iter().map(|p| p.residents).sum() })
+}
+
 /// `d` scaled by a uniform factor in `[1 - fraction, 1 + fraction]`.
 pub fn jittered(d: Duration, fraction: f64) -> Duration {
     // `mul_f64` panics on overflow; an unrepresentable product keeps `d` as it is.
@@ -170,6 +198,42 @@ mod tests {
         assert_eq!(decide(&synced(), &hook, now()), Due::Now(Trigger::Webhook));
         let stalled = PmsIntegrationStatus { next_sync_time: None, ..synced() };
         assert_eq!(decide(&stalled, &hook, now()), Due::Now(Trigger::Webhook));
+    }
+
+    #[test]
+    fn only_scheduled_and_webhook_runs_inside_the_full_interval_read_changes() {
+        let watermark = |id: &str, at: &str| crate::api::PropertyStatus {
+            id: id.into(),
+            residents: 10,
+            error: None,
+            watermark: Some(Time(at.parse().unwrap())),
+        };
+        let status = PmsIntegrationStatus {
+            last_full_sync_time: Some(Time("2026-11-27T00:00:00Z".parse().unwrap())),
+            properties: vec![watermark("1", "2026-11-27T09:00:00Z"), watermark("2", "2026-11-27T09:30:00Z")],
+            ..synced()
+        };
+        let day = Duration::from_secs(86_400);
+        let read = incremental(&status, Trigger::Schedule, day, now()).expect("incremental");
+        assert_eq!(read.since.len(), 2);
+        assert_eq!(read.since["2"], "2026-11-27T09:30:00Z".parse::<jiff::Timestamp>().unwrap());
+        assert_eq!(read.building, 20);
+        assert!(incremental(&status, Trigger::Webhook, day, now()).is_some());
+        let full_reads =
+            [Trigger::First, Trigger::SpecChange, Trigger::SecretChange, Trigger::Requested, Trigger::Approval];
+        for full in full_reads {
+            assert!(incremental(&status, full, day, now()).is_none(), "{full:?}");
+        }
+        // Ten hours after the last full read, a 10h full interval makes the run full.
+        assert!(incremental(&status, Trigger::Schedule, Duration::from_secs(36_000), now()).is_none());
+        // Never read in full, or no watermark yet: full.
+        let never = PmsIntegrationStatus { last_full_sync_time: None, ..status.clone() };
+        assert!(incremental(&never, Trigger::Schedule, day, now()).is_none());
+        let unmarked = PmsIntegrationStatus {
+            properties: vec![crate::api::PropertyStatus { watermark: None, ..watermark("1", "2026-11-27T09:00:00Z") }],
+            ..status
+        };
+        assert!(incremental(&unmarked, Trigger::Schedule, day, now()).is_none());
     }
 
     #[test]

@@ -77,6 +77,9 @@ pub struct Settings {
     pub sync_deadline: Duration,
     /// Runs kept in `status.history` (newest first).
     pub history_limit: usize,
+    /// How far before the PMS's clock an incremental read's next watermark is set: the margin
+    /// against clock skew and against changes stamped while a read was under way.
+    pub watermark_overlap: Duration,
     /// The webhook receivers of the integrations this controller serves (`crate::receiver`),
     /// shared with the receiver's HTTP server.
     pub receiver: Arc<Registry>,
@@ -118,6 +121,7 @@ impl Default for Settings {
             sync_deadline: DEFAULT_SYNC_DEADLINE,
             state_namespace: DEFAULT_STATE_NAMESPACE.to_string(),
             history_limit: DEFAULT_HISTORY_LIMIT,
+            watermark_overlap: sync::DEFAULT_WATERMARK_OVERLAP,
             receiver: Arc::new(Registry::default()),
         }
     }
@@ -592,7 +596,9 @@ async fn reconcile(obj: Arc<PmsIntegration>, ctx: Arc<Context>) -> Result<Action
         Ok(validated) => {
             let scope = Scope::new(&namespace, &name);
             let partial = narrowed.is_some();
-            let report = run_sync(&ctx, &obj, scope, &validated, approval.clone(), narrowed).await;
+            let incremental = due::incremental(&previous, why, validated.spec.full_sync_interval, seen.now)
+                .filter(|_| !validated.spec.dry_run);
+            let report = run_sync(&ctx, &obj, scope, &validated, approval.clone(), narrowed, incremental).await;
             let failure = status::classify(&report);
             let spec = &validated.spec;
             status::Attempt {
@@ -633,6 +639,7 @@ async fn run_sync(
     validated: &Validated,
     approval: Option<String>,
     only_properties: Option<std::collections::BTreeSet<String>>,
+    incremental: Option<sync::Incremental>,
 ) -> SyncReport {
     let spec = &validated.spec;
     let http = |target| HttpClient::new(target, ctx.settings.http.clone(), ctx.metrics.clone());
@@ -660,6 +667,8 @@ async fn run_sync(
         deadline,
     );
     config.only_properties = only_properties;
+    config.incremental = incremental.filter(|_| crate::pms::PmsSource::reads_changes(&connector));
+    config.watermark_overlap = ctx.settings.watermark_overlap;
     let Some(delete_after) = spec.delete_after else {
         return sync::run(&connector, &target, &config).await;
     };

@@ -118,15 +118,31 @@ pub fn after_attempt(
     status.webhook_path = attempt.webhook_path.clone();
     if let Some(report) = report {
         status.summary = Some(summary(&report.counts));
+        let before = |id: &str| previous.properties.iter().find(|p| p.id == id);
+        // A watermark moves only past changes that were all carried out: after a failed write,
+        // a held deprovisioning or a dry run, the next run reads the same changes again.
+        let advance = !dry_run && settled(report);
         let fetched: Vec<PropertyStatus> = report
             .properties
             .iter()
             .map(|p| PropertyStatus {
                 id: p.id.clone(),
-                residents: p.residents,
+                // An incremental run counts changes only: the building's size is the last full
+                // read's.
+                residents: match before(&p.id) {
+                    Some(b) if report.incremental => b.residents,
+                    _ => p.residents,
+                },
                 error: p.error.as_ref().map(|e| e.to_string()),
+                watermark: match p.watermark {
+                    Some(w) if advance => Some(Time(w)),
+                    _ => before(&p.id).and_then(|b| b.watermark.clone()),
+                },
             })
             .collect();
+        if advance && !report.incremental && !partial {
+            status.last_full_sync_time = Some(Time(started));
+        }
         // A narrowed run: the properties it did not read keep what the last full run found.
         let kept: Vec<PropertyStatus> =
             previous.properties.iter().filter(|p| partial && !fetched.iter().any(|f| f.id == p.id)).cloned().collect();
@@ -198,6 +214,16 @@ pub fn after_attempt(
     status.next_sync_time = next.map(|d| Time(after(now, d)));
     record_run(&mut status, started, now, trigger.name(), report, history_limit);
     (status, next)
+}
+
+/// Whether every change the run read was carried out: nothing fatal, held, failed or left
+/// unstarted.
+fn settled(report: &SyncReport) -> bool {
+    report.fatal.is_none()
+        && report.hold().is_none()
+        && report.write_errors.is_empty()
+        && report.counts.failed == 0
+        && report.not_started == 0
 }
 
 /// Adds the run to `status.history` (newest first, at most `limit`): when, how long, why, how it
@@ -445,7 +471,7 @@ mod overflow_tests {
     use crate::sync::PropertyResult;
 
     fn property(id: &str, error: Option<PmsError>) -> PropertyResult {
-        PropertyResult { id: id.into(), residents: 0, error }
+        PropertyResult { id: id.into(), residents: 0, error, watermark: None }
     }
 
     #[test]
@@ -496,7 +522,7 @@ mod outcome_table {
     use crate::sync::{PropertyResult, RunError};
 
     fn property(id: &str, error: Option<PmsError>) -> PropertyResult {
-        PropertyResult { id: id.into(), residents: 0, error }
+        PropertyResult { id: id.into(), residents: 0, error, watermark: None }
     }
 
     #[derive(Debug, PartialEq)]

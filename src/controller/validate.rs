@@ -32,6 +32,8 @@ pub const MAX_DELETE_AFTER: Duration = Duration::from_secs(10 * 365 * 24 * 3600)
 #[derive(Clone, Debug, PartialEq)]
 pub struct ValidatedSpec {
     pub interval: Duration,
+    /// `spec.fullSyncInterval`: the longest time between runs that read everything.
+    pub full_sync_interval: Duration,
     pub provider: PmsProvider,
     pub pms_secret: String,
     pub pms_base_url: Option<String>,
@@ -197,6 +199,14 @@ pub fn validate_spec(spec: &PmsIntegrationSpec, namespace: &str) -> Result<Valid
     if interval > MAX_INTERVAL {
         return Err(InvalidSpec(format!("spec.interval {:?} is above the maximum of 720h (30 days)", spec.interval)));
     }
+    let full_sync_interval = parse_duration(&spec.full_sync_interval)
+        .filter(|d| (MIN_INTERVAL..=MAX_INTERVAL).contains(d))
+        .ok_or_else(|| {
+            InvalidSpec(format!(
+                "spec.fullSyncInterval {:?} is not a duration from 1m to 720h such as 24h",
+                spec.full_sync_interval
+            ))
+        })?;
     let insecure = spec.allow_insecure_http;
 
     if spec.property_ids.is_empty() {
@@ -255,6 +265,7 @@ pub fn validate_spec(spec: &PmsIntegrationSpec, namespace: &str) -> Result<Valid
 
     Ok(ValidatedSpec {
         interval,
+        full_sync_interval,
         provider: spec.pms.provider,
         pms_secret,
         pms_base_url,
@@ -467,6 +478,7 @@ mod tests {
         PmsIntegrationSpec {
             enabled: true,
             interval: "1h".into(),
+            full_sync_interval: "24h".into(),
             pms: PmsSpec {
                 provider: PmsProvider::Buildium,
                 credentials_secret_ref: SecretRef { name: "buildium".into(), namespace: None },
@@ -642,6 +654,9 @@ mod tests {
         let cases: Vec<(Mutation, &str)> = vec![
             (|s| s.interval = "30s".into(), "spec.interval"),
             (|s| s.interval = "soon".into(), "spec.interval"),
+            (|s| s.full_sync_interval = "30s".into(), "spec.fullSyncInterval"),
+            (|s| s.full_sync_interval = "721h".into(), "spec.fullSyncInterval"),
+            (|s| s.full_sync_interval = "daily".into(), "spec.fullSyncInterval"),
             (|s| s.deprovision.delete_after = Some("30d".into()), "spec.deprovision.deleteAfter"),
             (|s| s.deprovision.delete_after = Some("900000h".into()), "spec.deprovision.deleteAfter"),
             (

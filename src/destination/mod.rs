@@ -27,6 +27,21 @@ pub trait Destination: Send + Sync {
         &'a self,
         prefix: &'a str,
     ) -> impl Future<Output = Result<Begun<Self::Run<'a>>, DestinationError>> + Send + 'a;
+
+    /// Starts a run that needs only the users carrying one of `identities` (an incremental run),
+    /// looking them up rather than listing everyone where the destination can. By default, a full
+    /// [`begin`](Self::begin) kept to them.
+    fn begin_for<'a>(
+        &'a self,
+        prefix: &'a str,
+        identities: &BTreeSet<String>,
+    ) -> impl Future<Output = Result<Begun<Self::Run<'a>>, DestinationError>> + Send {
+        async move {
+            let Begun { run, mut managed } = self.begin(prefix).await?;
+            managed.retain(|u| identities.contains(&u.record.external_id));
+            Ok(Begun { run, managed })
+        }
+    }
 }
 
 /// A run that has begun, with the users it found.
@@ -134,6 +149,23 @@ pub enum Target {
 
 impl Destination for Target {
     type Run<'a> = TargetRun<'a>;
+
+    async fn begin_for<'a>(
+        &'a self,
+        prefix: &'a str,
+        identities: &BTreeSet<String>,
+    ) -> Result<Begun<TargetRun<'a>>, DestinationError> {
+        Ok(match self {
+            Target::Scim(d) => {
+                let Begun { run, managed } = d.begin_for(prefix, identities).await?;
+                Begun { run: TargetRun::Scim(run), managed }
+            }
+            Target::Door(d) => {
+                let Begun { run, managed } = d.begin_for(prefix, identities).await?;
+                Begun { run: TargetRun::Door(run), managed }
+            }
+        })
+    }
 
     async fn begin<'a>(&'a self, prefix: &'a str) -> Result<Begun<TargetRun<'a>>, DestinationError> {
         Ok(match self {

@@ -64,6 +64,9 @@ pub struct Fetched {
     pub residents: HashMap<String, u64>,
     /// Of those, residents whose status the mapping does not know.
     pub unknown: HashMap<String, u64>,
+    /// An incremental run sees only the users whose residents changed: the size of the whole
+    /// building (as its last full read found it) is the threshold's denominator at least.
+    pub building: u64,
 }
 
 /// Applies the breaker to `plan`.
@@ -101,7 +104,7 @@ pub fn guard(plan: &mut Plan, scope: &Scope, max_percent: u32, fetched: &Fetched
         .iter()
         .filter(|a| a.is_deprovision() && property_of(a).is_none_or(|p| !held_properties.contains(&p)))
         .count() as u64;
-    let managed = plan.live();
+    let managed = plan.live().max(fetched.building);
     let too_many = elsewhere * 100 > u64::from(max_percent) * managed;
     if too_many {
         reasons.push(HoldReason::TooMany { count, managed, max_percent });
@@ -215,7 +218,7 @@ mod tests {
     }
 
     fn counts(pairs: &[(&str, u64)]) -> Fetched {
-        Fetched { residents: pairs.iter().map(|(p, n)| (p.to_string(), *n)).collect(), unknown: HashMap::new() }
+        Fetched { residents: pairs.iter().map(|(p, n)| (p.to_string(), *n)).collect(), ..Default::default() }
     }
 
     #[test]

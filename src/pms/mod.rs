@@ -32,6 +32,39 @@ pub trait PmsSource: Send + Sync {
     /// Every resident (person on a lease) of `property_id`. An error means the property's data is
     /// unusable this run: the caller leaves its users untouched.
     fn list_residents(&self, property_id: &str) -> impl Future<Output = Result<Vec<Resident>, PmsError>> + Send;
+
+    /// Whether [`read`](Self::read) can return only what changed since a moment (the vendor
+    /// filters by modification time). Others are always read in full.
+    fn reads_changes(&self) -> bool {
+        false
+    }
+
+    /// A read of `property_id`: with `since`, at least every resident whose records changed at or
+    /// after it (a vendor that cannot filter ignores it and returns everyone); without, everyone.
+    /// The listing carries the vendor's clock when it reported one, for the next watermark.
+    fn read(
+        &self,
+        property_id: &str,
+        since: Option<jiff::Timestamp>,
+    ) -> impl Future<Output = Result<Listing, PmsError>> + Send {
+        let _ = since;
+        async move { Ok(Listing { residents: self.list_residents(property_id).await?, clock: None }) }
+    }
+}
+
+/// What one read of a property returned.
+#[derive(Debug, Default)]
+pub struct Listing {
+    pub residents: Vec<Resident>,
+    /// The vendor's clock at the first answer (its `Date` header), when it sent one.
+    pub clock: Option<jiff::Timestamp>,
+}
+
+/// The time in an HTTP `Date` header (RFC 9110 IMF-fixdate, `Sun, 06 Nov 1994 08:49:37 GMT`).
+/// Anything else, or none, is `None`: the caller falls back to its own clock.
+pub(crate) fn vendor_clock(response: &reqwest::Response) -> Option<jiff::Timestamp> {
+    let value = response.headers().get(reqwest::header::DATE)?.to_str().ok()?;
+    jiff::fmt::rfc2822::parse(value.trim()).ok().map(|z| z.timestamp())
 }
 
 /// Why a property could not be read. Messages carry statuses and vendor error codes only.
@@ -138,6 +171,18 @@ macro_rules! connectors {
             async fn list_residents(&self, property_id: &str) -> Result<Vec<Resident>, PmsError> {
                 match self {
                     $(Connector::$variant(c) => c.list_residents(property_id).await,)+
+                }
+            }
+
+            fn reads_changes(&self) -> bool {
+                match self {
+                    $(Connector::$variant(c) => c.reads_changes(),)+
+                }
+            }
+
+            async fn read(&self, property_id: &str, since: Option<jiff::Timestamp>) -> Result<Listing, PmsError> {
+                match self {
+                    $(Connector::$variant(c) => c.read(property_id, since).await,)+
                 }
             }
         }

@@ -25,6 +25,8 @@ impl PmsSource for Pms {
 struct Memory {
     users: Mutex<BTreeMap<String, ManagedUser>>,
     writes: Mutex<Vec<String>>,
+    /// Each run's start: `None` for a full listing, else how many identities were looked up.
+    begins: Mutex<Vec<Option<usize>>>,
 }
 
 impl Memory {
@@ -48,9 +50,22 @@ impl Destination for Memory {
     type Run<'a> = &'a Memory;
 
     async fn begin<'a>(&'a self, prefix: &'a str) -> Result<Begun<&'a Memory>, DestinationError> {
+        self.begins.lock().unwrap().push(None);
         let users = self.users.lock().unwrap();
         let managed = users.values().filter(|u| u.record.external_id.starts_with(prefix)).cloned().collect();
         Ok(Begun { run: self, managed })
+    }
+
+    async fn begin_for<'a>(
+        &'a self,
+        prefix: &'a str,
+        identities: &BTreeSet<String>,
+    ) -> Result<Begun<&'a Memory>, DestinationError> {
+        self.begins.lock().unwrap().push(Some(identities.len()));
+        let users = self.users.lock().unwrap();
+        let ours = |u: &&ManagedUser| u.record.external_id.starts_with(prefix);
+        let managed = users.values().filter(ours).filter(|u| identities.contains(&u.record.external_id)).cloned();
+        Ok(Begun { run: self, managed: managed.collect() })
     }
 }
 
@@ -108,6 +123,8 @@ fn config(properties: &[&str], max_percent: u32, dry_run: bool) -> SyncConfig {
         deadline: None,
         retention: None,
         only_properties: None,
+        incremental: None,
+        watermark_overlap: DEFAULT_WATERMARK_OVERLAP,
     }
 }
 
@@ -286,4 +303,80 @@ async fn a_narrowed_run_reads_and_touches_only_its_properties() {
     assert_eq!(report.properties.iter().map(|p| p.id.as_str()).collect::<Vec<_>>(), ["1"]);
     assert_eq!((report.counts.held, report.counts.deprovisioned), (0, 1));
     assert!(memory.users.lock().unwrap()["ns/it/2/b"].record.active);
+}
+
+/// A PMS that filters by modification time: everyone on a full read, `changed` on a read since
+/// a watermark; it records what each read asked for.
+struct ChangingPms {
+    all: Vec<Resident>,
+    changed: Vec<Resident>,
+    asked: Mutex<Vec<Option<jiff::Timestamp>>>,
+}
+
+impl PmsSource for ChangingPms {
+    async fn list_residents(&self, _property_id: &str) -> Result<Vec<Resident>, PmsError> {
+        Ok(self.all.clone())
+    }
+
+    fn reads_changes(&self) -> bool {
+        true
+    }
+
+    async fn read(&self, _property_id: &str, since: Option<jiff::Timestamp>) -> Result<crate::pms::Listing, PmsError> {
+        self.asked.lock().unwrap().push(since);
+        let residents = if since.is_some() { self.changed.clone() } else { self.all.clone() };
+        Ok(crate::pms::Listing { residents, clock: Some("2026-11-30T10:00:00Z".parse().unwrap()) })
+    }
+}
+
+/// An incremental run reads from the watermark, looks up only the users of residents that
+/// changed and touches only them; the breaker measures against the whole building (one move-out
+/// of 20 is 5%, not 100% of the one user looked up); with no change it calls the destination not
+/// at all.
+#[tokio::test]
+async fn an_incremental_run_looks_up_and_touches_only_what_changed() {
+    use ResidentStatus::{Current, Past};
+    let building: Vec<Resident> = (0..20).map(|i| resident("1", &format!("p{i}"), Current)).collect();
+    let memory = Memory::default();
+    let mut moved_out = building[3].clone();
+    moved_out.status = Past;
+    let mut renamed = building[4].clone();
+    renamed.last_name = "Newname".into();
+    let pms = ChangingPms { all: building.clone(), changed: vec![moved_out, renamed], asked: Mutex::default() };
+    let full = run(&pms, &memory, &config(&["1"], 10, false)).await;
+    assert_eq!((full.counts.created, full.incremental), (20, false));
+    let vendor_clock: jiff::Timestamp = "2026-11-30T10:00:00Z".parse().unwrap();
+    assert_eq!(full.properties[0].watermark, Some(vendor_clock - jiff::SignedDuration::from_mins(5)));
+
+    let since: jiff::Timestamp = "2026-11-30T09:55:00Z".parse().unwrap();
+    let mut incremental = config(&["1"], 10, false);
+    incremental.incremental = Some(Incremental { since: BTreeMap::from([("1".to_string(), since)]), building: 20 });
+    memory.writes.lock().unwrap().clear();
+    let report = run(&pms, &memory, &incremental).await;
+    assert_eq!(pms.asked.lock().unwrap().as_slice(), [None, Some(since)]);
+    assert_eq!(memory.begins.lock().unwrap().as_slice(), [None, Some(2)]);
+    assert_eq!(memory.writes(), ["deactivate ns/it/1/p3", "update ns/it/1/p4"]);
+    assert!(report.incremental && report.hold().is_none(), "{:?}", report.guard);
+    assert_eq!((report.counts.unchanged, report.counts.held), (0, 0));
+
+    // Nothing changed: no destination call at all.
+    let quiet = ChangingPms { all: building, changed: vec![], asked: Mutex::default() };
+    memory.writes.lock().unwrap().clear();
+    let report = run(&quiet, &memory, &incremental).await;
+    assert_eq!(memory.begins.lock().unwrap().len(), 2, "the destination was called");
+    assert!(memory.writes().is_empty() && report.fatal.is_none());
+    assert_eq!(report.properties[0].residents, 0);
+}
+
+#[test]
+fn a_watermark_trusts_a_believable_vendor_clock_and_keeps_an_overlap() {
+    let overlap = jiff::SignedDuration::from_mins(5);
+    let mark = |clock, ours| watermark(clock, ours, DEFAULT_WATERMARK_OVERLAP);
+    let ours: jiff::Timestamp = "2026-11-30T10:00:00Z".parse().unwrap();
+    let behind: jiff::Timestamp = "2026-11-30T09:58:00Z".parse().unwrap();
+    assert_eq!(mark(Some(behind), ours), behind - overlap);
+    assert_eq!(mark(None, ours), ours - overlap);
+    // A clock two days ahead would hide every change until then: ours is used.
+    let ahead: jiff::Timestamp = "2026-12-02T10:00:00Z".parse().unwrap();
+    assert_eq!(mark(Some(ahead), ours), ours - overlap);
 }

@@ -618,6 +618,16 @@ pub struct Hooked {
 impl Hooked {
     /// `tweak` edits the manifest before it is applied.
     pub async fn start(tweak: impl FnOnce(&mut Value)) -> Self {
+        Self::start_with(tweak, |_| {}, Metrics::default()).await
+    }
+
+    /// [`start`](Self::start) with the controller's settings edited by `settings` and its
+    /// metrics kept in `metrics`.
+    pub async fn start_with(
+        tweak: impl FnOnce(&mut Value),
+        settings: impl FnOnce(&mut Settings),
+        metrics: Metrics,
+    ) -> Self {
         let client = client().await;
         let ns = namespace(&client, "hook").await;
         let fake = BuildiumFake::start(dataset(), BUILDIUM_ID, BUILDIUM_SECRET).await;
@@ -625,8 +635,10 @@ impl Hooked {
         standard_secrets(&client, &ns).await;
         create_secret(&client, &ns, "hook", &[("token", WEBHOOK_TOKEN)]).await;
         let mut registry = None;
-        let controller =
-            start_controller_with(&client, &ns, Metrics::default(), |s| registry = Some(s.receiver.clone()));
+        let controller = start_controller_with(&client, &ns, metrics, |s| {
+            registry = Some(s.receiver.clone());
+            settings(s);
+        });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let receiver = listener.local_addr().unwrap();
         tokio::spawn(pms_sync::receiver::serve(listener, registry.unwrap(), std::future::pending()));
@@ -642,6 +654,17 @@ impl Hooked {
     pub fn path(&self) -> String {
         self.synced.status.as_ref().and_then(|s| s.webhook_path.clone()).expect("status.webhookPath")
     }
+}
+
+/// Calls the controller made to `target` (`buildium`, `scim`, …), whatever their outcome.
+pub fn api_calls(metrics: &Metrics, target: &str) -> u64 {
+    let prefix = format!("pms_sync_api_calls_total{{target=\"{target}\"");
+    metrics
+        .encode()
+        .lines()
+        .filter(|l| l.starts_with(&prefix))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
 }
 
 pub fn summary(obj: &pms_sync::api::PmsIntegration) -> pms_sync::api::SyncSummary {

@@ -30,6 +30,8 @@ const CONTENT_TYPE: &str = "application/scim+json";
 const PAGE_SIZE: u64 = 100;
 /// Emails looked up per filtered query (two clauses each), keeping URLs short.
 const EMAILS_PER_QUERY: usize = 10;
+/// Identities looked up per filtered query (`externalId eq … or …`), keeping URLs short.
+const IDENTITIES_PER_QUERY: usize = 20;
 /// Bound on pages read in one listing, so a server that never ends its listing cannot hang a run.
 const MAX_PAGES: usize = 10_000;
 
@@ -212,6 +214,31 @@ impl Scim {
         Ok(users)
     }
 
+    /// The managed users carrying one of `identities` (ours: each starts with `prefix`), looked
+    /// up with `externalId eq` filters joined by `or`, [`IDENTITIES_PER_QUERY`] at a time; a
+    /// provider without filtering is listed in full instead.
+    pub async fn find_managed(
+        &self,
+        prefix: &str,
+        identities: &BTreeSet<String>,
+    ) -> Result<Vec<ManagedUser>, DestinationError> {
+        if !self.capabilities().await?.filter {
+            let mut users = self.list_managed(prefix).await?;
+            users.retain(|u| identities.contains(&u.record.external_id));
+            return Ok(users);
+        }
+        let ours: Vec<&String> = identities.iter().filter(|e| e.starts_with(prefix)).collect();
+        let mut found: Vec<ManagedUser> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for chunk in ours.chunks(IDENTITIES_PER_QUERY) {
+            let filter = chunk.iter().map(|e| format!("externalId eq {}", quote(e))).collect::<Vec<_>>().join(" or ");
+            let users = self.list_users(&filter, |u| identities.contains(&u.record.external_id)).await?;
+            found.extend(users.into_iter().filter(|u| seen.insert(u.id.clone())));
+        }
+        self.ids().extend(found.iter().map(|u| (u.record.external_id.clone(), u.id.clone())));
+        Ok(found)
+    }
+
     pub(crate) async fn find_by_emails(&self, emails: &[String]) -> Result<Vec<ManagedUser>, DestinationError> {
         let wanted: std::collections::HashSet<String> = emails.iter().map(|e| e.trim().to_lowercase()).collect();
         let matches = |u: &ManagedUser| {
@@ -280,6 +307,15 @@ impl Destination for Scim {
     async fn begin<'a>(&'a self, prefix: &'a str) -> Result<Begun<&'a Scim>, DestinationError> {
         let _ = self.prefix.set(prefix.to_string());
         Ok(Begun { managed: self.list_managed(prefix).await?, run: self })
+    }
+
+    async fn begin_for<'a>(
+        &'a self,
+        prefix: &'a str,
+        identities: &BTreeSet<String>,
+    ) -> Result<Begun<&'a Scim>, DestinationError> {
+        let _ = self.prefix.set(prefix.to_string());
+        Ok(Begun { managed: self.find_managed(prefix, identities).await?, run: self })
     }
 }
 

@@ -25,8 +25,6 @@ pub fn residents(
     leases: &[LeaseMessage],
     tenants: &[TenantMessage],
 ) -> Result<Vec<Resident>, PmsError> {
-    let wanted: i64 =
-        property_id.parse().map_err(|_| PmsError::InvalidResponse("property ID is not an integer".into()))?;
     // A tenant without an Id cannot be told from anyone: dropping them would deprovision them.
     let on_leases = leases.iter().map(|l| {
         let listed = l.tenants.iter().flatten().filter(|t| t.id.is_none()).count();
@@ -37,7 +35,56 @@ pub fn residents(
         return Err(PmsError::Incomplete(format!("{unidentified} tenants without an Id")));
     }
     let people: HashMap<i64, &TenantMessage> = tenants.iter().filter_map(|t| Some((t.id?, t))).collect();
+    let Households { by_id, members } = households(property_id, leases, tenants)?;
 
+    let mut out = Vec::new();
+    for (lease_id, ids) in members {
+        let lease = by_id[&lease_id];
+        // Buildium marks no head of household: the first tenant the lease lists is the primary,
+        // the others co-residents (all are lease signers, so all get access by default).
+        for (i, tenant_id) in ids.into_iter().enumerate() {
+            let mut r = resident(property_id, lease_id, lease, tenant_id, &people)?;
+            r.role = if i == 0 { ResidentRole::Primary } else { ResidentRole::CoResident };
+            out.push(r);
+        }
+        out.extend(lease.cosigners.iter().flatten().filter_map(|c| cosigner(property_id, lease_id, lease, c)));
+    }
+    Ok(out)
+}
+
+/// Tenants the leases name with access whose records neither `tenants` nor the leases'
+/// `CurrentTenants` carry (an incremental read fetches them one by one).
+pub fn missing_tenants(property_id: &str, leases: &[LeaseMessage], tenants: &[TenantMessage]) -> Vec<i64> {
+    let Ok(Households { by_id, members }) = households(property_id, leases, tenants) else { return Vec::new() };
+    let known: std::collections::HashSet<i64> = tenants.iter().filter_map(|t| t.id).collect();
+    let mut missing: Vec<i64> = members
+        .into_iter()
+        .flat_map(|(lease_id, ids)| ids.into_iter().map(move |id| (lease_id, id)))
+        .filter(|(lease_id, tenant_id)| {
+            let lease = by_id[lease_id];
+            let embedded = lease.current_tenants.iter().flatten().any(|t| t.id == Some(*tenant_id));
+            !known.contains(tenant_id) && !embedded && status_on(lease, *tenant_id).1.access() != Entitlement::None
+        })
+        .map(|(_, tenant_id)| tenant_id)
+        .collect();
+    missing.sort_unstable();
+    missing.dedup();
+    missing
+}
+
+/// The leases of a property by ID, and each lease's tenants (in the lease's order, each once).
+struct Households<'a> {
+    by_id: BTreeMap<i64, &'a LeaseMessage>,
+    members: BTreeMap<i64, Vec<i64>>,
+}
+
+fn households<'a>(
+    property_id: &str,
+    leases: &'a [LeaseMessage],
+    tenants: &'a [TenantMessage],
+) -> Result<Households<'a>, PmsError> {
+    let wanted: i64 =
+        property_id.parse().map_err(|_| PmsError::InvalidResponse("property ID is not an integer".into()))?;
     // Leases of this property by ID: the lease listing first, then leases embedded in tenants.
     let mut by_id: BTreeMap<i64, &LeaseMessage> = BTreeMap::new();
     let embedded = tenants.iter().flat_map(|t| t.leases.iter().flatten());
@@ -65,26 +112,31 @@ pub fn residents(
             }
         }
     }
-
-    let mut out = Vec::new();
-    for (lease_id, ids) in members {
-        let lease = by_id[&lease_id];
-        // Buildium marks no head of household: the first tenant the lease lists is the primary,
-        // the others co-residents (all are lease signers, so all get access by default).
-        let mut seen = Vec::with_capacity(ids.len());
-        for tenant_id in ids {
-            if seen.contains(&tenant_id) {
-                continue;
-            }
-            let role = if seen.is_empty() { ResidentRole::Primary } else { ResidentRole::CoResident };
-            seen.push(tenant_id);
-            let mut r = resident(property_id, lease_id, lease, tenant_id, &people)?;
-            r.role = role;
-            out.push(r);
-        }
-        out.extend(lease.cosigners.iter().flatten().filter_map(|c| cosigner(property_id, lease_id, lease, c)));
+    for list in members.values_mut() {
+        let mut seen = std::collections::HashSet::with_capacity(list.len());
+        list.retain(|id| seen.insert(*id));
     }
-    Ok(out)
+    Ok(Households { by_id, members })
+}
+
+/// A tenant's raw status on a lease (their own, else the lease's) and what it means, with notice
+/// and eviction derived from the lease.
+fn status_on(lease: &LeaseMessage, tenant_id: i64) -> (String, ResidentStatus) {
+    let on_lease = lease.tenants.iter().flatten().find(|t| t.id == Some(tenant_id));
+    let status_raw = on_lease.and_then(|t| t.status.clone()).or_else(|| lease.lease_status.clone()).unwrap_or_default();
+    let move_out = lease.move_out_data.iter().flatten().find(|m| m.tenant_id == Some(tenant_id));
+    let mut status = normalize(&status_raw);
+    let noticed = move_out.is_some_and(|m| {
+        parse_date(m.notice_given_date.as_deref()).is_some() || parse_date(m.move_out_date.as_deref()).is_some()
+    });
+    if status == ResidentStatus::Current {
+        if lease.is_eviction_pending.unwrap_or(false) {
+            status = ResidentStatus::Evicted;
+        } else if noticed {
+            status = ResidentStatus::Notice;
+        }
+    }
+    (status_raw, status)
 }
 
 /// A lease's cosigner: a guarantor (no access unless `accessRoles` includes `Guarantor`), with the
@@ -112,19 +164,11 @@ fn resident(
     let on_lease = lease.tenants.iter().flatten().find(|t| t.id == Some(tenant_id));
     let in_current = lease.current_tenants.iter().flatten().find(|t| t.id == Some(tenant_id));
     let person = people.get(&tenant_id).copied().or(in_current);
-    let status_raw = on_lease.and_then(|t| t.status.clone()).or_else(|| lease.lease_status.clone()).unwrap_or_default();
+    let (status_raw, status) = status_on(lease, tenant_id);
     let move_out = lease.move_out_data.iter().flatten().find(|m| m.tenant_id == Some(tenant_id));
-    let mut status = normalize(&status_raw);
     let notice_given = move_out.and_then(|m| parse_date(m.notice_given_date.as_deref()));
     let move_out_date = move_out.and_then(|m| parse_date(m.move_out_date.as_deref()));
     let under_eviction = lease.is_eviction_pending.unwrap_or(false);
-    if status == ResidentStatus::Current {
-        if under_eviction {
-            status = ResidentStatus::Evicted;
-        } else if notice_given.is_some() || move_out_date.is_some() {
-            status = ResidentStatus::Notice;
-        }
-    }
 
     // Someone the lease names but the tenant listing does not return: a moved-out person needs no
     // contact details to be deprovisioned, but a person who should have access cannot be synced

@@ -3,6 +3,11 @@
 //! Auth: headers `x-buildium-client-id` / `x-buildium-client-secret` from Secret keys `clientId` /
 //! `clientSecret`. Per property: `GET /v1/leases` and `GET /v1/leases/tenants` with
 //! `propertyids`, `offset` and `limit` (≤ 1000), paged until `X-Total-Count` is reached.
+//!
+//! Incremental reads add `lastupdatedfrom` (UTC, `YYYY-MM-DDTHH:MM:SSZ`, "updated on or after")
+//! to both listings. A changed lease names tenants whose own records did not change: those the
+//! lease's `CurrentTenants` do not carry are read one by one (`GET /v1/leases/tenants/{id}`), up
+//! to [`MAX_SINGLE_READS`]; past that the property is read in full.
 
 pub mod api;
 pub mod map;
@@ -12,7 +17,7 @@ use serde::de::DeserializeOwned;
 use crate::domain::Resident;
 use crate::http::{HttpClient, RateLimit};
 use crate::pms::provider::{BaseUrl, Config, Descriptor, PropertyIds};
-use crate::pms::{PmsError, PmsSource, join_url};
+use crate::pms::{Listing, PmsError, PmsSource, join_url};
 
 pub const DEFAULT_BASE_URL: &str = "https://api.buildium.com";
 /// Integrators throttle Buildium to 10 requests/s; stay well below.
@@ -30,6 +35,8 @@ pub const DESCRIPTOR: Descriptor = Descriptor {
 const PAGE_SIZE: usize = 1000;
 /// A property with more pages than this is treated as a misbehaving server, not read forever.
 const MAX_PAGES: usize = 1000;
+/// Tenants an incremental read fetches one by one before reading the property in full instead.
+pub const MAX_SINGLE_READS: usize = 100;
 
 pub struct Buildium {
     http: HttpClient,
@@ -49,41 +56,51 @@ impl Buildium {
         }
     }
 
-    /// Reads every page of a property listing.
+    /// `GET path` with the credentials and `query`, its error statuses mapped.
+    async fn get(&self, url: &str, query: &[(&str, &str)]) -> Result<reqwest::Response, PmsError> {
+        let response = self
+            .http
+            .send(|c| {
+                c.get(url)
+                    .header("x-buildium-client-id", &self.client_id)
+                    .header("x-buildium-client-secret", &self.client_secret)
+                    .query(query)
+            })
+            .await?;
+        match PmsError::from_status(response.status()) {
+            None => Ok(response),
+            // Buildium names the rejection in its body: the code is kept (never the message).
+            Some(PmsError::Rejected { status, .. }) => {
+                let error = self.http.json::<api::ApiErrorResponse>(response).await.ok();
+                let code = error.and_then(|e| e.error_code);
+                Err(PmsError::Rejected { status, code: code.as_deref().and_then(crate::http::vendor_code) })
+            }
+            Some(error) => Err(error),
+        }
+    }
+
+    /// Reads every page of a property listing (`since`: only records updated at or after it),
+    /// with the vendor's clock at the first page.
     async fn list_all<T: DeserializeOwned + api::Identified>(
         &self,
         path: &'static str,
         property_id: &str,
-    ) -> Result<Vec<T>, PmsError> {
+        since: Option<&str>,
+    ) -> Result<(Vec<T>, Option<jiff::Timestamp>), PmsError> {
         let url = join_url(&self.base_url, path);
         let mut items: Vec<T> = Vec::new();
+        let mut clock = None;
         let mut seen = std::collections::HashSet::new();
         let mut pages = super::paging::Pages::new(path, MAX_PAGES);
         loop {
             pages.next(items.len())?;
             let offset = items.len().to_string();
             let limit = PAGE_SIZE.to_string();
-            let response = self
-                .http
-                .send(|c| {
-                    c.get(&url)
-                        .header("x-buildium-client-id", &self.client_id)
-                        .header("x-buildium-client-secret", &self.client_secret)
-                        .query(&[("propertyids", property_id), ("offset", &offset), ("limit", &limit)])
-                })
-                .await?;
-            match PmsError::from_status(response.status()) {
-                None => {}
-                // Buildium names the rejection in its body: the code is kept (never the message).
-                Some(PmsError::Rejected { status, .. }) => {
-                    let error = self.http.json::<api::ApiErrorResponse>(response).await.ok();
-                    let code = error.and_then(|e| e.error_code);
-                    return Err(PmsError::Rejected {
-                        status,
-                        code: code.as_deref().and_then(crate::http::vendor_code),
-                    });
-                }
-                Some(error) => return Err(error),
+            let mut query = vec![("propertyids", property_id), ("offset", &offset), ("limit", &limit)];
+            query.extend(since.map(|since| ("lastupdatedfrom", since)));
+            let response = self.get(&url, &query).await?;
+            if items.is_empty() {
+                clock = clock.or(super::vendor_clock(&response));
             }
             let total = response
                 .headers()
@@ -103,7 +120,7 @@ impl Buildium {
             super::check_rows(items.len(), path)?;
             match total {
                 // Never assume a full page: keep going until the advertised total is reached.
-                Some(total) if items.len() >= total => return Ok(items),
+                Some(total) if items.len() >= total => return Ok((items, clock)),
                 Some(total) if received == 0 => {
                     return Err(PmsError::Incomplete(format!(
                         "{path} advertised {total} records but returned {}",
@@ -111,18 +128,57 @@ impl Buildium {
                     )));
                 }
                 Some(_) => {}
-                None if received < PAGE_SIZE => return Ok(items),
+                None if received < PAGE_SIZE => return Ok((items, clock)),
                 None => {}
             }
         }
     }
 }
 
+impl Buildium {
+    /// Leases and tenants of a property, all of them or those updated since `since`.
+    async fn read_listings(
+        &self,
+        property_id: &str,
+        since: Option<&str>,
+    ) -> Result<(Vec<api::LeaseMessage>, Vec<api::TenantMessage>, Option<jiff::Timestamp>), PmsError> {
+        let (leases, clock) = self.list_all("/v1/leases", property_id, since).await?;
+        let (tenants, _) = self.list_all("/v1/leases/tenants", property_id, since).await?;
+        Ok((leases, tenants, clock))
+    }
+
+    /// `GET /v1/leases/tenants/{tenantId}`.
+    async fn tenant(&self, tenant_id: i64) -> Result<api::TenantMessage, PmsError> {
+        let url = join_url(&self.base_url, &format!("/v1/leases/tenants/{tenant_id}"));
+        let response = self.get(&url, &[]).await?;
+        super::read_json(&self.http, response, "/v1/leases/tenants/{tenantId}").await
+    }
+}
+
 impl PmsSource for Buildium {
     async fn list_residents(&self, property_id: &str) -> Result<Vec<Resident>, PmsError> {
-        let leases: Vec<api::LeaseMessage> = self.list_all("/v1/leases", property_id).await?;
-        let tenants: Vec<api::TenantMessage> = self.list_all("/v1/leases/tenants", property_id).await?;
-        map::residents(property_id, &leases, &tenants)
+        Ok(self.read(property_id, None).await?.residents)
+    }
+
+    fn reads_changes(&self) -> bool {
+        true
+    }
+
+    async fn read(&self, property_id: &str, since: Option<jiff::Timestamp>) -> Result<Listing, PmsError> {
+        let since = since.map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string());
+        let (leases, mut tenants, clock) = self.read_listings(property_id, since.as_deref()).await?;
+        if since.is_some() {
+            // The changed leases' tenants whose records did not change (and are not embedded).
+            let missing = map::missing_tenants(property_id, &leases, &tenants);
+            if missing.len() > MAX_SINGLE_READS {
+                let (leases, tenants, _) = self.read_listings(property_id, None).await?;
+                return Ok(Listing { residents: map::residents(property_id, &leases, &tenants)?, clock });
+            }
+            for tenant_id in missing {
+                tenants.push(self.tenant(tenant_id).await?);
+            }
+        }
+        Ok(Listing { residents: map::residents(property_id, &leases, &tenants)?, clock })
     }
 }
 
