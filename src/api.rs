@@ -71,6 +71,16 @@ pub struct PmsIntegrationSpec {
     #[schemars(regex(pattern = r"^([0-9]+(h|m|s))+$"), length(max = 32))]
     pub full_sync_interval: String,
 
+    /// The properties' IANA time zone (e.g. `America/New_York`; default `UTC`), for dates at a
+    /// SCIM destination: a future resident gets access from the start of their move-in day (else
+    /// lease start) even while the PMS still says future (ending access stays with the status). A
+    /// run is due at the next move-in day's start or move-out day's end
+    /// (`status.nextBoundaryTime`) whatever the interval. DOOR schedules grants in its building's
+    /// own time zone and needs neither.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 64))]
+    pub time_zone: Option<String>,
+
     /// The Property Management System the residents come from.
     pub pms: PmsSpec,
 
@@ -560,6 +570,12 @@ pub struct PmsIntegrationStatus {
     /// When the last successful run that read every resident (not only changes) started.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_full_sync_time: Option<Time>,
+
+    /// The next moment a user's access is due to change by the calendar (a move-in day starting, a
+    /// move-out day ending, in `spec.timeZone`): a run reading every resident is due then, and
+    /// `nextSyncTime` is no later. Absent when none is known, and for DOOR, which schedules.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_boundary_time: Option<Time>,
 
     /// When the next scheduled sync (or retry after a transient failure) is due. Absent while the
     /// controller waits for a change (disabled, or an error that retrying cannot fix).

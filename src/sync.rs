@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use futures::{StreamExt, stream};
 
 use crate::destination::{Begun, Destination, DestinationError, DestinationRun};
+use crate::domain::boundary;
 use crate::domain::breaker::{self, Guard};
 use crate::domain::groups::{self, GroupPlan};
 use crate::domain::retention::Outcome;
@@ -47,6 +48,17 @@ pub struct SyncConfig {
     pub incremental: Option<Incremental>,
     /// Where the next watermark is set, before the vendor's clock ([`watermark`]).
     pub watermark_overlap: std::time::Duration,
+    /// The property's calendar: with it, dates move access on their own at a destination that
+    /// does not schedule access itself ([`Policy::today`](crate::domain::Policy)), and the report
+    /// names the next such moment. `None`: the status alone decides.
+    pub calendar: Option<Calendar>,
+}
+
+/// The property's time zone and the time of the run.
+#[derive(Clone, Debug)]
+pub struct Calendar {
+    pub time_zone: jiff::tz::TimeZone,
+    pub now: jiff::Timestamp,
 }
 
 /// What an incremental run needs.
@@ -186,6 +198,9 @@ pub struct SyncReport {
     pub unrecorded_deactivations: usize,
     /// The run read only what changed ([`SyncConfig::incremental`]).
     pub incremental: bool,
+    /// The next moment a user's access changes by the calendar alone, among the residents read
+    /// (a destination that schedules access itself has none).
+    pub next_boundary: Option<jiff::Timestamp>,
 }
 
 impl SyncReport {
@@ -242,21 +257,8 @@ async fn plan_run<'a, P: PmsSource, D: Destination>(
     let read = |id: &String| config.only_properties.as_ref().is_none_or(|only| only.contains(id));
     let to_fetch: Vec<String> = config.property_ids.iter().filter(|id| read(id)).cloned().collect();
     let skipped: BTreeSet<String> = config.property_ids.iter().filter(|id| !read(id)).cloned().collect();
-    let since = |id: &str| config.incremental.as_ref().and_then(|i| i.since.get(id).copied());
     report.incremental = config.incremental.is_some();
-    type Read = (String, Result<(Vec<Resident>, jiff::Timestamp), PmsError>);
-    let fetched: Vec<Read> = stream::iter(to_fetch.iter().cloned())
-        .map(|id| async move {
-            let started = jiff::Timestamp::now();
-            let result = pms.read(&id, since(&id)).await;
-            let result =
-                result.map(|listing| (listing.residents, watermark(listing.clock, started, config.watermark_overlap)));
-            progress.property_fetched(&id, result.as_ref().map(|(residents, _)| residents.len()));
-            (id, result)
-        })
-        .buffered(config.fetch_concurrency.max(1))
-        .collect()
-        .await;
+    let fetched = read_properties(pms, config, &to_fetch, progress).await;
 
     let mut residents = Vec::new();
     let mut failed = BTreeSet::new();
@@ -304,7 +306,17 @@ async fn plan_run<'a, P: PmsSource, D: Destination>(
             return (report, None);
         }
     };
-    let mut desired = desired_users(&config.scope, residents, &config.policy);
+    // Dates move access on their own only where the destination does not schedule it (DOOR does).
+    let calendar = config.calendar.as_ref().filter(|_| !run.schedules());
+    let policy = match calendar {
+        Some(c) => std::borrow::Cow::Owned(Policy {
+            today: Some(c.now.to_zoned(c.time_zone.clone()).date()),
+            ..config.policy.clone()
+        }),
+        None => std::borrow::Cow::Borrowed(&config.policy),
+    };
+    let mut desired = desired_users(&config.scope, residents, &policy);
+    report.next_boundary = calendar.and_then(|c| boundary::next(&desired.users, &c.time_zone, c.now));
     // A destination may have no way to hold some users (DOOR has no user without a grant, so a
     // future resident without any date has none there yet): those are not desired there.
     desired.users.retain(|u| run.holds(u));
@@ -386,6 +398,46 @@ async fn plan_run<'a, P: PmsSource, D: Destination>(
     report.counts.group_conflicts = report.groups.conflicts.len() as u64;
     report.guard = Some(guard);
     (report, Some((plan, run)))
+}
+
+type Read = (String, Result<(Vec<Resident>, jiff::Timestamp), PmsError>);
+
+/// Reads `to_fetch`: an incremental run's properties together from the earliest watermark where
+/// the vendor can (a superset of each one's changes), else, or when that fails, each alone.
+async fn read_properties<P: PmsSource>(
+    pms: &P,
+    config: &SyncConfig,
+    to_fetch: &[String],
+    progress: &dyn Progress,
+) -> Vec<Read> {
+    let since = |id: &str| config.incremental.as_ref().and_then(|i| i.since.get(id).copied());
+    let marks = |started, listing: crate::pms::Listing| {
+        (listing.residents, watermark(listing.clock, started, config.watermark_overlap))
+    };
+    let earliest: Option<Vec<jiff::Timestamp>> = to_fetch.iter().map(|id| since(id)).collect();
+    if let Some(earliest) = earliest.and_then(|e| e.into_iter().min()).filter(|_| to_fetch.len() > 1) {
+        let started = jiff::Timestamp::now();
+        if let Some(Ok(listings)) = pms.read_together(to_fetch, earliest).await
+            && listings.len() == to_fetch.len()
+        {
+            let reads = to_fetch.iter().cloned().zip(listings).map(|(id, listing)| (id, Ok(marks(started, listing))));
+            let reads: Vec<Read> = reads.collect();
+            for (id, result) in &reads {
+                progress.property_fetched(id, result.as_ref().map(|(residents, _)| residents.len()));
+            }
+            return reads;
+        }
+    }
+    stream::iter(to_fetch.iter().cloned())
+        .map(|id| async move {
+            let started = jiff::Timestamp::now();
+            let result = pms.read(&id, since(&id)).await.map(|listing| marks(started, listing));
+            progress.property_fetched(&id, result.as_ref().map(|(residents, _)| residents.len()));
+            (id, result)
+        })
+        .buffered(config.fetch_concurrency.max(1))
+        .collect()
+        .await
 }
 
 /// The breaker for group memberships: a user whose deprovisioning the breaker holds keeps their

@@ -119,6 +119,21 @@ async fn an_incremental_read_asks_for_and_gets_only_what_changed() {
     let singles: Vec<&String> = requests.iter().filter(|r| !r.contains("propertyids=")).collect();
     assert_eq!(singles, ["/v1/leases/tenants/3?"], "{requests:?}");
 
+    // Both properties at once (`propertyids` repeated): the same changes, none at 102.
+    let before = fake.requests().len();
+    let both = ["101".to_string(), "102".to_string()];
+    let together = through.read_together(&both, since).await.expect("buildium reads together").unwrap();
+    let people = |l: &pms_sync::pms::Listing| {
+        let mut ids: Vec<String> = l.residents.iter().map(|r| r.person_id.clone()).collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(
+        (people(&together[0]), people(&together[1]).len()),
+        (vec!["1", "2", "3", "5", "6"].into_iter().map(String::from).collect(), 0)
+    );
+    assert_eq!(fake.requests().len() - before, 3, "two listings and Mei: {:?}", &fake.requests()[before..]);
+
     // Nothing changed since: one request per listing, nobody.
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let quiet = through.read("101", Some(jiff::Timestamp::now())).await.unwrap();

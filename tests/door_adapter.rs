@@ -130,6 +130,7 @@ impl Rig {
             only_properties: None,
             incremental: None,
             watermark_overlap: pms_sync::sync::DEFAULT_WATERMARK_OVERLAP,
+            calendar: None,
         };
         sync::run(&self.pms, &self.door(), &config).await
     }

@@ -324,3 +324,43 @@ async fn deactivated_users_are_deleted_after_delete_after_and_returning_ones_rea
     assert!(record().await.is_empty());
     assert_no_personal_data(&obj);
 }
+
+/// A date starts access at a SCIM destination, in `spec.timeZone`: a resident the PMS still calls
+/// future whose move-in day has come gets access. Ending stays with the status: one whose
+/// move-out day has passed, still current in the PMS, keeps access. The end of the next move-out
+/// day is `status.nextBoundaryTime`, with the next run due no later.
+#[tokio::test]
+async fn a_move_in_day_starts_access_in_the_property_time_zone_and_boundaries_schedule_runs() {
+    use jiff::ToSpan;
+    let world = World::start(ScimServer::full().await).await;
+    let ns = &world.ns;
+    let tz = jiff::tz::TimeZone::get("Asia/Tokyo").unwrap();
+    let today = jiff::Zoned::now().with_time_zone(tz.clone()).date();
+    world.fake.update(|d| {
+        // Mei's lease and her own status still say Future, but today is her move-in day.
+        d.tenant_mut(3).for_each(|t| t.move_in = Some(today.to_string()));
+        // Kofi moved out yesterday; the PMS has not closed his lease yet.
+        d.tenant_mut(8).for_each(|t| t.move_out = Some((today - 1.day()).to_string()));
+        // Siobhán moves out in three days.
+        d.tenant_mut(7).for_each(|t| t.move_out = Some((today + 3.days()).to_string()));
+    });
+    let mut manifest = world.manifest();
+    manifest["spec"]["timeZone"] = json!("Asia/Tokyo");
+    world.apply(&manifest).await;
+    let obj = wait_ready(&world.client, ns, NAME, "True", "Succeeded").await;
+    let users = world.scim.users_by_key().await;
+    assert_eq!(users[&id(ns, "101", 3)]["active"], true, "access from the move-in day");
+    assert_eq!(users[&id(ns, "102", 8)]["active"], true, "a stale move-out date locks nobody out");
+    assert_eq!(users[&id(ns, "102", 7)]["active"], true);
+    let status = obj.status.unwrap();
+    let end_of_move_out_day = (today + 4.days()).to_zoned(tz).unwrap().timestamp();
+    assert_eq!(status.next_boundary_time.map(|t| t.0), Some(end_of_move_out_day));
+    assert!(status.next_sync_time.unwrap().0 <= end_of_move_out_day);
+
+    // An unknown zone is refused before any call.
+    manifest["spec"]["timeZone"] = json!("Mars/Olympus_Mons");
+    world.apply(&manifest).await;
+    let obj = wait_ready(&world.client, ns, NAME, "False", "InvalidSpec").await;
+    let ready = obj.status.unwrap().conditions.into_iter().find(|c| c.type_ == "Ready").unwrap();
+    assert!(ready.message.contains("spec.timeZone"), "{}", ready.message);
+}

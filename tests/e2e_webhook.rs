@@ -118,13 +118,15 @@ async fn runs_between_full_reads_read_and_touch_only_what_changed() {
     assert_eq!(settled.history[0].trigger, "Webhook");
     assert_eq!((settled.history[0].created, settled.history[0].updated, settled.history[0].deprovisioned), (0, 0, 0));
 
-    // Nothing changed: one request per listing, each with the filter, and no destination call.
+    // Nothing changed: one request per listing for both properties together, with the filter,
+    // and no destination call.
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let (pms_before, scim_before) = (fake.requests().len(), api_calls(&metrics, "scim"));
     let quiet = trigger().await.status.unwrap();
     let requests = fake.requests()[pms_before..].to_vec();
-    assert_eq!(requests.len(), 4, "leases and tenants of two properties: {requests:?}");
-    assert!(requests.iter().all(|r| r.contains("lastupdatedfrom=")), "{requests:?}");
+    assert_eq!(requests.len(), 2, "leases and tenants, both properties at once: {requests:?}");
+    let together = |r: &String| r.contains("propertyids=101&propertyids=102") && r.contains("lastupdatedfrom=");
+    assert!(requests.iter().all(together), "{requests:?}");
     assert_eq!(api_calls(&metrics, "scim"), scim_before, "a quiet incremental run calls no destination");
     assert_eq!(quiet.summary.as_ref().unwrap().fetched, 0);
     assert_eq!(residents(&quiet), [6, 2], "the building's size is the last full read's");

@@ -69,6 +69,7 @@ pub fn sync_config(
         only_properties: None,
         incremental: None,
         watermark_overlap: crate::sync::DEFAULT_WATERMARK_OVERLAP,
+        calendar: Some(crate::sync::Calendar { time_zone: spec.time_zone.clone(), now: jiff::Timestamp::now() }),
     }
 }
 

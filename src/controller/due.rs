@@ -23,6 +23,8 @@ pub enum Trigger {
     Schedule,
     /// A signed webhook arrived at the integration's receiver.
     Webhook,
+    /// A move-in day started or a move-out day ended (`status.nextBoundaryTime`).
+    Boundary,
 }
 
 impl Trigger {
@@ -36,6 +38,7 @@ impl Trigger {
             Self::Approval => "Approval",
             Self::Schedule => "Schedule",
             Self::Webhook => "Webhook",
+            Self::Boundary => "Boundary",
         }
     }
 }
@@ -50,6 +53,7 @@ impl std::fmt::Display for Trigger {
             Self::Approval => "held deprovisioning approved",
             Self::Schedule => "interval elapsed",
             Self::Webhook => "webhook received",
+            Self::Boundary => "a move-in or move-out day boundary passed",
         })
     }
 }
@@ -96,6 +100,13 @@ pub fn decide(status: &PmsIntegrationStatus, observed: &Observed<'_>, now: jiff:
     }
     if observed.webhook {
         return Due::Now(Trigger::Webhook);
+    }
+    // A boundary passed since the last attempt (never over an error that waits for a change).
+    if let (Some(boundary), Some(_)) = (&status.next_boundary_time, &status.next_sync_time)
+        && boundary.0 <= now
+        && status.last_attempt_time.as_ref().is_none_or(|t| t.0 < boundary.0)
+    {
+        return Due::Now(Trigger::Boundary);
     }
     match &status.next_sync_time {
         Some(next) if next.0 <= now => Due::Now(Trigger::Schedule),
@@ -234,6 +245,24 @@ mod tests {
             ..status
         };
         assert!(incremental(&unmarked, Trigger::Schedule, day, now()).is_none());
+    }
+
+    #[test]
+    fn a_passed_boundary_makes_a_sync_due_once_and_never_over_a_permanent_error() {
+        let at = |t: &str| Some(Time(t.parse().unwrap()));
+        let status = PmsIntegrationStatus {
+            next_boundary_time: at("2026-11-27T09:00:00Z"),
+            last_attempt_time: at("2026-11-27T08:00:00Z"),
+            ..synced()
+        };
+        let quiet = observed(2, Some("t1"), "d1");
+        assert_eq!(decide(&status, &quiet, now()), Due::Now(Trigger::Boundary));
+        let attempted = PmsIntegrationStatus { last_attempt_time: at("2026-11-27T09:00:05Z"), ..status.clone() };
+        assert!(matches!(decide(&attempted, &quiet, now()), Due::After(_)));
+        let stalled = PmsIntegrationStatus { next_sync_time: None, ..status.clone() };
+        assert_eq!(decide(&stalled, &quiet, now()), Due::WaitForChange);
+        let ahead = PmsIntegrationStatus { next_boundary_time: at("2026-11-27T10:30:00Z"), ..status };
+        assert!(matches!(decide(&ahead, &quiet, now()), Due::After(_)));
     }
 
     #[test]

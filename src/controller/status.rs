@@ -143,6 +143,13 @@ pub fn after_attempt(
         if advance && !report.incremental && !partial {
             status.last_full_sync_time = Some(Time(started));
         }
+        if failure.is_none() {
+            // A full run knows every resident's dates; a run that read fewer keeps the boundary
+            // it already knew of, unless theirs comes first.
+            let known = previous.next_boundary_time.as_ref().map(|t| t.0).filter(|_| report.incremental || partial);
+            let next = [known.filter(|b| *b > now), report.next_boundary].into_iter().flatten().min();
+            status.next_boundary_time = next.map(Time);
+        }
         // A narrowed run: the properties it did not read keep what the last full run found.
         let kept: Vec<PropertyStatus> =
             previous.properties.iter().filter(|p| partial && !fetched.iter().any(|f| f.id == p.id)).cloned().collect();
@@ -173,10 +180,14 @@ pub fn after_attempt(
             conditions::remove(&mut status.conditions, STALLED);
             // A narrowed run leaves the next full run where it was.
             let scheduled = previous.next_sync_time.as_ref().filter(|_| partial).map(|t| t.0.duration_since(now));
-            match scheduled.and_then(|d| Duration::try_from(d).ok()) {
-                Some(remaining) => Some(remaining),
-                None => Some(jittered(interval, 0.1)),
-            }
+            let next = match scheduled.and_then(|d| Duration::try_from(d).ok()) {
+                Some(remaining) => remaining,
+                None => jittered(interval, 0.1),
+            };
+            // No later than the next access boundary.
+            let boundary =
+                status.next_boundary_time.as_ref().and_then(|b| Duration::try_from(b.0.duration_since(now)).ok());
+            Some(boundary.map_or(next, |b| b.min(next)))
         }
         Some(failure) => {
             let message = failure.message.clone();
@@ -662,5 +673,66 @@ mod history_tests {
         let got: Vec<_> = status.history.iter().map(|r| (r.trigger.as_str(), r.reason.as_str(), r.created)).collect();
         assert_eq!(got, [("Schedule", "Succeeded", 3), ("SpecChange", "Succeeded", 2), ("Requested", "Succeeded", 1)]);
         assert_eq!(status.history[0].duration_ms, 1500);
+    }
+}
+
+#[cfg(test)]
+mod incremental_tests {
+    use super::*;
+    use crate::controller::due::Trigger;
+    use crate::sync::PropertyResult;
+
+    fn attempt(report: SyncReport, now: jiff::Timestamp) -> Attempt {
+        Attempt {
+            webhook_path: None,
+            partial: false,
+            started: now,
+            trigger: Trigger::Schedule,
+            history_limit: 10,
+            interval: Duration::from_secs(3600),
+            dry_run: false,
+            failure: classify(&report),
+            report: Some(report),
+        }
+    }
+
+    fn read(watermark: &str) -> PropertyResult {
+        PropertyResult { id: "1".into(), residents: 3, error: None, watermark: Some(watermark.parse().unwrap()) }
+    }
+
+    /// A full run sets the building's size, the watermark, `lastFullSyncTime` and the next
+    /// boundary, and runs again no later than it. An incremental run keeps the size and an
+    /// earlier boundary it did not see, and moves the watermark; one whose write failed does not.
+    #[test]
+    fn watermarks_sizes_and_boundaries_follow_what_each_run_read_and_did() {
+        let now: jiff::Timestamp = "2026-11-30T10:00:00Z".parse().unwrap();
+        let seen = Acknowledgement { generation: Some(1), token: None, now };
+        let boundary: jiff::Timestamp = "2026-11-30T10:20:00Z".parse().unwrap();
+        let full = SyncReport {
+            properties: vec![PropertyResult { residents: 10, ..read("2026-11-30T09:55:00Z") }],
+            next_boundary: Some(boundary),
+            ..Default::default()
+        };
+        let (after_full, next) = after_attempt(&PmsIntegrationStatus::default(), &seen, "d", &attempt(full, now));
+        assert_eq!(next, Some(Duration::from_secs(20 * 60)), "the boundary comes before the hourly run");
+        assert_eq!(after_full.next_boundary_time, Some(Time(boundary)));
+        assert_eq!(after_full.last_full_sync_time, Some(Time(now)));
+        assert_eq!(after_full.properties[0].residents, 10);
+
+        let later = Acknowledgement { now: "2026-11-30T10:05:00Z".parse().unwrap(), ..seen };
+        let changes =
+            SyncReport { properties: vec![read("2026-11-30T10:00:00Z")], incremental: true, ..Default::default() };
+        let (after_changes, _) = after_attempt(&after_full, &later, "d", &attempt(changes, later.now));
+        assert_eq!(after_changes.properties[0].residents, 10, "the last full read's size");
+        assert_eq!(after_changes.properties[0].watermark, Some(Time("2026-11-30T10:00:00Z".parse().unwrap())));
+        assert_eq!(after_changes.next_boundary_time, Some(Time(boundary)), "kept: this run read fewer residents");
+        assert_eq!(after_changes.last_full_sync_time, Some(Time(now)));
+
+        let mut failed_write =
+            SyncReport { properties: vec![read("2026-11-30T10:01:00Z")], incremental: true, ..Default::default() };
+        failed_write.counts.failed = 1;
+        failed_write.write_errors.push(crate::destination::DestinationError::NotFound("user".into()));
+        let (after_failure, _) = after_attempt(&after_changes, &later, "d", &attempt(failed_write, later.now));
+        assert_eq!(after_failure.properties[0].watermark, after_changes.properties[0].watermark);
     }
 }

@@ -34,6 +34,8 @@ pub struct ValidatedSpec {
     pub interval: Duration,
     /// `spec.fullSyncInterval`: the longest time between runs that read everything.
     pub full_sync_interval: Duration,
+    /// `spec.timeZone` (UTC by default).
+    pub time_zone: jiff::tz::TimeZone,
     pub provider: PmsProvider,
     pub pms_secret: String,
     pub pms_base_url: Option<String>,
@@ -207,6 +209,12 @@ pub fn validate_spec(spec: &PmsIntegrationSpec, namespace: &str) -> Result<Valid
                 spec.full_sync_interval
             ))
         })?;
+    let time_zone = match spec.time_zone.as_deref() {
+        None => jiff::tz::TimeZone::UTC,
+        Some(name) => jiff::tz::TimeZone::get(name).map_err(|_| {
+            InvalidSpec(format!("spec.timeZone {name:?} is not an IANA time zone such as America/New_York"))
+        })?,
+    };
     let insecure = spec.allow_insecure_http;
 
     if spec.property_ids.is_empty() {
@@ -266,12 +274,15 @@ pub fn validate_spec(spec: &PmsIntegrationSpec, namespace: &str) -> Result<Valid
     Ok(ValidatedSpec {
         interval,
         full_sync_interval,
+        time_zone,
         provider: spec.pms.provider,
         pms_secret,
         pms_base_url,
         max_requests_per_minute: spec.pms.max_requests_per_minute,
         property_ids: spec.property_ids.clone(),
         policy: Policy {
+            // The run's calendar sets the date (`sync::Calendar`).
+            today: None,
             exclusions: Exclusions::new(&spec.excluded_lease_statuses),
             access_roles: spec
                 .access_roles
@@ -479,6 +490,7 @@ mod tests {
             enabled: true,
             interval: "1h".into(),
             full_sync_interval: "24h".into(),
+            time_zone: None,
             pms: PmsSpec {
                 provider: PmsProvider::Buildium,
                 credentials_secret_ref: SecretRef { name: "buildium".into(), namespace: None },
@@ -657,6 +669,7 @@ mod tests {
             (|s| s.full_sync_interval = "30s".into(), "spec.fullSyncInterval"),
             (|s| s.full_sync_interval = "721h".into(), "spec.fullSyncInterval"),
             (|s| s.full_sync_interval = "daily".into(), "spec.fullSyncInterval"),
+            (|s| s.time_zone = Some("Mars/Olympus_Mons".into()), "spec.timeZone"),
             (|s| s.deprovision.delete_after = Some("30d".into()), "spec.deprovision.deleteAfter"),
             (|s| s.deprovision.delete_after = Some("900000h".into()), "spec.deprovision.deleteAfter"),
             (

@@ -74,6 +74,12 @@ pub trait DestinationRun: Send + Sync {
         true
     }
 
+    /// Whether this destination starts and ends access at the given dates by itself (DOOR's
+    /// grants carry start and end times): then no run is needed at a move-in or move-out.
+    fn schedules(&self) -> bool {
+        false
+    }
+
     /// The group changes that bring this destination's groups (SCIM groups) in line with `users`
     /// (the desired users), leaving the memberships of `frozen` identities as they are. Reads
     /// only; a destination without groups plans none.
@@ -213,6 +219,13 @@ impl DestinationRun for TargetRun<'_> {
         match self {
             TargetRun::Scim(d) => d.holds(desired),
             TargetRun::Door(d) => d.holds(desired),
+        }
+    }
+
+    fn schedules(&self) -> bool {
+        match self {
+            TargetRun::Scim(d) => d.schedules(),
+            TargetRun::Door(d) => d.schedules(),
         }
     }
 

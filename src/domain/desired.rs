@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use super::model::{Entitlement, Resident, ResidentRole, ResidentStatus};
+use super::model::{Date, Entitlement, Resident, ResidentRole, ResidentStatus};
 use super::user::{Scope, UserRecord};
 
 /// The `excludedLeaseStatuses` of a spec, matched case-insensitively against a resident's raw
@@ -34,6 +34,13 @@ pub struct Policy {
     /// The user's corrections of the vendor mapping (`spec.pms.statusMapping`): raw status,
     /// lowercase and trimmed, to the normalized status it means.
     pub status_overrides: Vec<(String, ResidentStatus)>,
+    /// The property's local date, where a date starts access on its own (a destination that does
+    /// not schedule access itself): a future resident's access starts on their move-in day (else
+    /// lease start) even while the PMS still says future. Ending access stays with the status: a
+    /// move-out date the PMS has not acted on may be stale (captures show current residents with
+    /// move-out dates long past), and a stale date must not lock anyone out. `None`: the status
+    /// alone decides.
+    pub today: Option<Date>,
 }
 
 impl Default for Policy {
@@ -42,6 +49,7 @@ impl Default for Policy {
             exclusions: Exclusions::default(),
             access_roles: ResidentRole::DEFAULT_ACCESS.to_vec(),
             status_overrides: Vec::new(),
+            today: None,
         }
     }
 }
@@ -56,7 +64,17 @@ impl Policy {
     }
 
     fn access(&self, resident: &Resident) -> Entitlement {
-        if self.access_roles.contains(&resident.role) { resident.status.access() } else { Entitlement::None }
+        if !self.access_roles.contains(&resident.role) {
+            return Entitlement::None;
+        }
+        let by_status = resident.status.access();
+        let Some(today) = self.today else { return by_status };
+        let arrived = resident.move_in.or(resident.lease_start).is_some_and(|d| d <= today);
+        let left = resident.move_out.is_some_and(|d| d < today);
+        match by_status {
+            Entitlement::Scheduled if arrived && !left => Entitlement::Granted,
+            other => other,
+        }
     }
 
     /// Order of leases of one person: what access they give first, then the status rank.

@@ -4,6 +4,7 @@
 //! unit- and property-tested in isolation (docs/decisions.md).
 
 pub mod adopt;
+pub mod boundary;
 pub mod breaker;
 pub mod desired;
 pub mod groups;

@@ -123,8 +123,11 @@ pub(crate) fn household_residents(
             r.lease_end = date("LeaseToDate");
             r.move_in = date("ActualMoveIn").or_else(|| date("ExpectedMoveInDate"));
             // `ExpectedMoveOutDate` is a plan, not a move-out: current residents in the capture
-            // carry ones years past. Only `ActualMoveOut` ends access by date.
-            r.move_out = date("ActualMoveOut");
+            // carry ones years past. Only `ActualMoveOut` ends access by date, and only a
+            // person's own: a head of household who moved out does not move the others out.
+            r.move_out = lease
+                .and_then(|l| parse_date(l.text_of("ActualMoveOut").as_deref()))
+                .filter(|d| !crate::domain::placeholder::is_placeholder_date(*d));
             r.notice_given = date("NoticeDate");
             r.under_eviction = r.status == ResidentStatus::Evicted;
             Some(Ok(r))

@@ -50,6 +50,19 @@ pub trait PmsSource: Send + Sync {
         let _ = since;
         async move { Ok(Listing { residents: self.list_residents(property_id).await?, clock: None }) }
     }
+
+    /// What changed at several properties since one moment, in as few requests as the vendor
+    /// allows (Buildium's listings take a list of properties), one listing per property in the
+    /// order asked. `None`: this vendor reads each property alone (so does the caller after an
+    /// error, keeping one property's trouble to that property).
+    fn read_together(
+        &self,
+        property_ids: &[String],
+        since: jiff::Timestamp,
+    ) -> impl Future<Output = Option<Result<Vec<Listing>, PmsError>>> + Send {
+        let _ = (property_ids, since);
+        async { None }
+    }
 }
 
 /// What one read of a property returned.
@@ -183,6 +196,16 @@ macro_rules! connectors {
             async fn read(&self, property_id: &str, since: Option<jiff::Timestamp>) -> Result<Listing, PmsError> {
                 match self {
                     $(Connector::$variant(c) => c.read(property_id, since).await,)+
+                }
+            }
+
+            async fn read_together(
+                &self,
+                property_ids: &[String],
+                since: jiff::Timestamp,
+            ) -> Option<Result<Vec<Listing>, PmsError>> {
+                match self {
+                    $(Connector::$variant(c) => c.read_together(property_ids, since).await,)+
                 }
             }
         }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use super::*;
-use crate::domain::{Guard, ManagedUser, Policy, Resident, ResidentStatus, Scope, UserRecord};
+use crate::domain::{Date, Guard, ManagedUser, Policy, Resident, ResidentStatus, Scope, UserRecord};
 
 /// A PMS whose properties are residents or an outage.
 struct Pms(BTreeMap<&'static str, Option<Vec<Resident>>>);
@@ -125,6 +125,7 @@ fn config(properties: &[&str], max_percent: u32, dry_run: bool) -> SyncConfig {
         only_properties: None,
         incremental: None,
         watermark_overlap: DEFAULT_WATERMARK_OVERLAP,
+        calendar: None,
     }
 }
 
@@ -379,4 +380,90 @@ fn a_watermark_trusts_a_believable_vendor_clock_and_keeps_an_overlap() {
     // A clock two days ahead would hide every change until then: ours is used.
     let ahead: jiff::Timestamp = "2026-12-02T10:00:00Z".parse().unwrap();
     assert_eq!(mark(Some(ahead), ours), ours - overlap);
+}
+
+/// A vendor whose read of several properties at once fails: each property is then read alone,
+/// so one property's trouble stays that property's.
+struct FailsTogether(Mutex<Vec<String>>);
+
+impl PmsSource for FailsTogether {
+    async fn list_residents(&self, property_id: &str) -> Result<Vec<Resident>, PmsError> {
+        self.0.lock().unwrap().push(format!("alone {property_id}"));
+        match property_id {
+            "2" => Err(PmsError::InvalidResponse("down".into())),
+            _ => Ok(vec![resident(property_id, "a", ResidentStatus::Current)]),
+        }
+    }
+
+    async fn read_together(
+        &self,
+        property_ids: &[String],
+        _since: jiff::Timestamp,
+    ) -> Option<Result<Vec<crate::pms::Listing>, PmsError>> {
+        self.0.lock().unwrap().push(format!("together {}", property_ids.join(",")));
+        Some(Err(PmsError::InvalidResponse("down".into())))
+    }
+}
+
+#[tokio::test]
+async fn properties_read_together_fall_back_to_one_by_one_on_failure() {
+    let pms = FailsTogether(Mutex::default());
+    let since: jiff::Timestamp = "2026-11-30T09:55:00Z".parse().unwrap();
+    let mut config = config(&["1", "2"], 100, false);
+    let marks = BTreeMap::from([("1".to_string(), since), ("2".to_string(), since)]);
+    config.incremental = Some(Incremental { since: marks, building: 2 });
+    let report = run(&pms, &Memory::default(), &config).await;
+    assert_eq!(pms.0.lock().unwrap().as_slice(), ["together 1,2", "alone 1", "alone 2"]);
+    let failed: Vec<bool> = report.properties.iter().map(|p| p.error.is_some()).collect();
+    assert_eq!(failed, [false, true]);
+    assert!(report.properties[0].watermark.is_some() && report.properties[1].watermark.is_none());
+}
+
+/// At a destination that does not schedule access (SCIM; this in-memory one), a date starts access
+/// in the property's time zone: a future resident whose move-in day has come gets access while
+/// the PMS still says future. Ending stays with the status (one on notice whose move-out day has
+/// passed keeps access until the PMS says so). The report names the next boundary. Without a
+/// calendar the status alone decides.
+#[tokio::test]
+async fn a_move_in_day_starts_access_in_the_property_time_zone_and_the_next_boundary_is_named() {
+    use ResidentStatus::{Current, Future, Notice};
+    let date = |m, d| jiff::civil::date(2026, m, d);
+    let with = |person: &str, status, move_in: Option<Date>, move_out: Option<Date>| {
+        let mut r = resident("1", person, status);
+        (r.move_in, r.move_out) = (move_in, move_out);
+        r
+    };
+    let residents = vec![
+        with("arrives-today", Future, Some(date(11, 30)), None),
+        with("arrives-later", Future, Some(date(12, 5)), None),
+        with("left-yesterday", Notice, None, Some(date(11, 29))),
+        with("leaves-soon", Current, None, Some(date(12, 2))),
+    ];
+    let pms = Pms(BTreeMap::from([("1", Some(residents))]));
+    // 07:00 on Nov 30 in New York.
+    let calendar = Calendar {
+        time_zone: jiff::tz::TimeZone::get("America/New_York").unwrap(),
+        now: "2026-11-30T12:00:00Z".parse().unwrap(),
+    };
+    let active = |memory: &Memory| -> Vec<(String, bool)> {
+        memory.users.lock().unwrap().values().map(|u| (u.record.external_id.clone(), u.record.active)).collect()
+    };
+
+    let memory = Memory::default();
+    let mut dated = config(&["1"], 100, false);
+    dated.calendar = Some(calendar);
+    let report = run(&pms, &memory, &dated).await;
+    let expected = [("arrives-later", false), ("arrives-today", true), ("leaves-soon", true), ("left-yesterday", true)];
+    let expected: Vec<(String, bool)> = expected.iter().map(|(p, a)| (format!("ns/it/1/{p}"), *a)).collect();
+    assert_eq!(active(&memory), expected);
+    // The end of Dec 2 in New York comes before the start of Dec 5.
+    assert_eq!(report.next_boundary, Some("2026-12-03T05:00:00Z".parse().unwrap()));
+
+    let memory = Memory::default();
+    let report = run(&pms, &memory, &config(&["1"], 100, false)).await;
+    let by_status =
+        [("arrives-later", false), ("arrives-today", false), ("leaves-soon", true), ("left-yesterday", true)];
+    let by_status: Vec<(String, bool)> = by_status.iter().map(|(p, a)| (format!("ns/it/1/{p}"), *a)).collect();
+    assert_eq!(active(&memory), by_status);
+    assert_eq!(report.next_boundary, None);
 }

@@ -419,9 +419,16 @@ pub fn lease(id: i64, unit: &str, status: &str, tenants: Vec<Tenant>) -> Lease {
 
 /// Three properties: 101 and 102 are attached in the tests, 103 never is.
 ///
-/// Expected with `excludedLeaseStatuses: [Past]`: active users 1, 2, 6, 7, 8; inactive (future) 3;
-/// excluded 4 (moved out, past lease) and 5 (moved out of an active lease); 9 is not attached.
+/// Expected with `excludedLeaseStatuses: [Past]`: active users 1, 2, 6, 7, 8; inactive (future) 3,
+/// whose move-in is years away; excluded 4 (moved out, past lease) and 5 (moved out of an active
+/// lease); 9 is not attached.
 pub fn dataset() -> Dataset {
+    let mut data = unscheduled_dataset();
+    data.tenant_mut(3).for_each(|t| t.move_in = Some("2099-06-01".into()));
+    data
+}
+
+fn unscheduled_dataset() -> Dataset {
     Dataset {
         properties: vec![
             Property {

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
-use crate::domain::{Date, UserRecord};
+use crate::domain::UserRecord;
 
 /// A grant we hold on one door or key of one user.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -57,13 +57,7 @@ fn same_instant(a: Timestamp, b: Timestamp) -> bool {
     a.as_second() == b.as_second()
 }
 
-/// The start of `date` in `tz`.
-pub fn start_of_day(date: Date, tz: &TimeZone) -> Timestamp {
-    date.to_zoned(tz.clone()).map(|z| z.timestamp()).unwrap_or_else(|_| {
-        // Only dates at the edge of jiff's range fail; the UTC midnight is a safe stand-in.
-        date.to_zoned(TimeZone::UTC).map(|z| z.timestamp()).unwrap_or(Timestamp::UNIX_EPOCH)
-    })
-}
+pub use crate::domain::boundary::start_of_day;
 
 /// What `desired` should hold in a building in `tz`, `now` being the time of the run.
 /// `unit_door` is the door of the resident's unit, if one is known; `keys` every resident gets.
@@ -114,6 +108,7 @@ pub fn changes(held: &BTreeMap<String, Grant>, wanted: &Wanted, now: Timestamp) 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::Date;
     use jiff::civil::date;
 
     fn now() -> Timestamp {

@@ -605,6 +605,10 @@ impl DestinationRun for &DoorDestination {
         DoorDestination::holds(self, desired)
     }
 
+    fn schedules(&self) -> bool {
+        true
+    }
+
     async fn finish(self) -> Result<(), DestinationError> {
         DoorDestination::finish(self).await
     }
