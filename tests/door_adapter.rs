@@ -115,7 +115,19 @@ impl Rig {
 
     /// One sync run with a fresh destination (as the controller builds one per run).
     async fn run(&self) -> SyncReport {
-        let config = SyncConfig {
+        sync::run(&self.pms, &self.door(), &self.config()).await
+    }
+
+    /// An incremental run in which the PMS reports only `changed`.
+    async fn run_changes(&self, changed: Vec<Resident>) -> SyncReport {
+        let since = jiff::Timestamp::now();
+        let incremental = sync::Incremental { since: [("101".to_string(), since)].into(), building: 10 };
+        let config = SyncConfig { incremental: Some(incremental), ..self.config() };
+        sync::run(&Residents(Mutex::new(changed)), &self.door(), &config).await
+    }
+
+    fn config(&self) -> SyncConfig {
+        SyncConfig {
             scope: Scope::new("acme", "harbor"),
             property_ids: vec!["101".into()],
             policy: Policy::default(),
@@ -131,8 +143,7 @@ impl Rig {
             incremental: None,
             watermark_overlap: pms_sync::sync::DEFAULT_WATERMARK_OVERLAP,
             calendar: None,
-        };
-        sync::run(&self.pms, &self.door(), &config).await
+        }
     }
 
     fn set(&self, residents: Vec<Resident>) {
@@ -558,4 +569,51 @@ async fn every_request_the_adapter_sends_validates_against_the_vendor_spec() {
         }
     }
     assert!(violations.is_empty(), "requests the vendor spec refuses:\n{}", violations.join("\n"));
+}
+
+/// An incremental run reads the building and, of the users, only those the identity map records
+/// for the changed residents (`GET /v1/users/{uuid}`), never the whole user listing; until it must
+/// create someone, when it reads every user first to look for their contact (as a full run does).
+#[tokio::test]
+async fn an_incremental_run_reads_only_the_changed_residents_users() {
+    let rig = Rig::new(&["1A", "1B", "1C"]).await;
+    let everyone = vec![
+        resident("1", "1A", Some("one@example.org"), None),
+        resident("2", "1B", Some("two@example.org"), None),
+        resident("3", "1C", Some("three@example.org"), None),
+    ];
+    rig.set(everyone.clone());
+    assert_eq!(rig.run().await.counts.created, 3);
+    let two = rig.mapping().entries["101/2"].user.clone();
+
+    let before = rig.fake.requests().len();
+    let mut moved_out = everyone[1].clone();
+    moved_out.status = ResidentStatus::Past;
+    let report = rig.run_changes(vec![moved_out]).await;
+    assert_eq!((report.counts.deprovisioned, report.counts.failed), (1, 0), "{:?}", errors(&report));
+    let requests: Vec<String> =
+        rig.fake.requests()[before..].iter().filter(|r| !r.contains("/oauth/")).cloned().collect();
+    let user_reads: Vec<&String> = requests.iter().filter(|r| r.starts_with("GET /v1/users")).collect();
+    assert_eq!(user_reads, [&format!("GET /v1/users/{two}")], "{requests:?}");
+    assert!(requests.iter().any(|r| r.starts_with(&format!("DELETE /v1/users/{two}/doors/"))), "{requests:?}");
+    assert!(rig.fake.users().iter().find(|u| u.uuid == two).unwrap().doors().is_empty());
+    assert!(rig.mapping().entries.contains_key("101/1"), "the others stay in the map");
+
+    // A new resident: every user is read once, to look for their contact, then created.
+    let before = rig.fake.requests().len();
+    let report = rig.run_changes(vec![resident("4", "1A", Some("four@example.org"), None)]).await;
+    assert_eq!(report.counts.created, 1, "{:?}", errors(&report));
+    let requests = rig.fake.requests()[before..].to_vec();
+    let listings = requests.iter().filter(|r| r.starts_with("GET /v1/users?") && !r.contains("pageToken")).count();
+    assert_eq!(listings, 1, "one listing (of its pages): {requests:?}");
+    assert_eq!(rig.mapping().entries.len(), 4, "2 holds nothing any more, and stays until a full run");
+    let mut now = everyone;
+    now[1].status = ResidentStatus::Past;
+    now.push(resident("4", "1A", Some("four@example.org"), None));
+    rig.set(now);
+    let report = rig.run().await;
+    assert_eq!(report.counts.unchanged, 3, "{:?}", report.counts);
+    let mut kept: Vec<String> = rig.mapping().entries.into_keys().collect();
+    kept.sort();
+    assert_eq!(kept, ["101/1", "101/3", "101/4"]);
 }

@@ -390,6 +390,19 @@ impl Client {
         Ok(users.into_iter().map(User::normalized).collect())
     }
 
+    /// `GET /v1/users/{userUuid}`; `None` when DOOR has no such user (deleted there).
+    pub async fn user(&self, uuid: &str) -> Result<Option<User>, DestinationError> {
+        let path = format!("v1/users/{}", encode(uuid));
+        match self.call(false, |c| c.get(self.url(&path))).await {
+            Ok(response) => {
+                let user: User = read_json(&self.http, response, "v1/users/{userUuid}").await?;
+                Ok(Some(user.normalized()))
+            }
+            Err(DestinationError::Rejected { status: 404, .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     pub async fn key_accesses(&self, key: &str) -> Result<Vec<Access>, DestinationError> {
         let path = format!("v1/keys/{}/accesses", encode(key));
         let response = self.call(false, |c| c.get(self.url(&path))).await?;

@@ -61,6 +61,8 @@ pub struct DoorDestination {
     settings: DoorSettings,
     store: Arc<dyn MappingStore>,
     state: Mutex<State>,
+    /// Held while an incremental run reads every user before its first create.
+    completing: tokio::sync::Mutex<()>,
 }
 
 impl DoorDestination {
@@ -82,7 +84,7 @@ impl DoorDestination {
             client_secret: credentials.get("clientSecret").to_string(),
             tokens,
         };
-        Self { client, settings, store, state: Mutex::new(State::default()) }
+        Self { client, settings, store, state: Mutex::new(State::default()), completing: Default::default() }
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -198,6 +200,7 @@ impl DoorDestination {
 
     /// Creates the resident's user with its grants, after looking for one with its contact.
     async fn create(&self, desired: &UserRecord) -> Result<(), DestinationError> {
+        self.all_users().await?;
         let email = desired.emails.first().map(String::as_str);
         let phone = desired.phones.first().map(|p| p.number.as_str());
         if email.is_none() && self.settings.passcode_type == "PERMANENT" && phone.is_some() {
@@ -510,7 +513,76 @@ impl DoorDestination {
         Ok(managed)
     }
 
+    /// An incremental run's start: the building, the identity map, and of the users only those
+    /// the map records for `identities`, each read by `GET /v1/users/{uuid}`. Without a saved map
+    /// (a first run, or a lost one) it reads everything, as a full run does.
+    pub async fn find_managed(
+        &self,
+        prefix: &str,
+        identities: &BTreeSet<String>,
+    ) -> Result<Vec<ManagedUser>, DestinationError> {
+        let Some(saved) = self.store.load().await? else {
+            let mut managed = self.list_managed(prefix).await?;
+            managed.retain(|u| identities.contains(&u.record.external_id));
+            return Ok(managed);
+        };
+        {
+            let mut state = self.state();
+            state.prefix = prefix.to_string();
+            state.now = Some(Timestamp::now());
+        }
+        self.load_building().await?;
+        let others = self.store.others().await?;
+        let keys: Vec<&str> = identities.iter().filter_map(|e| e.strip_prefix(prefix)).collect();
+        let mut found = Vec::new();
+        let mut gone = Vec::new();
+        for key in &keys {
+            let Some(entry) = saved.entries.get(*key) else { continue };
+            match self.client.user(&entry.user).await? {
+                Some(user) => found.push(user),
+                None => gone.push(key.to_string()),
+            }
+        }
+        let mut state = self.state();
+        state.partial = true;
+        state.others = others;
+        for user in found {
+            state.put_user(user);
+        }
+        // A user deleted in DOOR is no longer ours (as in a full run); every other entry stays.
+        let mut mapping = saved.clone();
+        for key in &gone {
+            mapping.entries.remove(key);
+        }
+        state.mapping = mapping;
+        state.saved = Some(saved);
+        let managed = keys
+            .iter()
+            .filter_map(|key| {
+                let entry = state.mapping.entries.get(*key)?;
+                Some(self.managed_user(&state, key, entry, state.user(&entry.user)?))
+            })
+            .collect();
+        Ok(managed)
+    }
+
+    /// Before looking anyone up by contact, an incremental run reads every user (once).
+    async fn all_users(&self) -> Result<(), DestinationError> {
+        let _one_at_a_time = self.completing.lock().await;
+        if !self.state().partial {
+            return Ok(());
+        }
+        let found: Vec<User> = self.client.users().await?;
+        let mut state = self.state();
+        for user in found {
+            state.put_user(user);
+        }
+        state.partial = false;
+        Ok(())
+    }
+
     pub(crate) async fn find_by_emails(&self, emails: &[String]) -> Result<Vec<ManagedUser>, DestinationError> {
+        self.all_users().await?;
         let wanted: HashSet<String> = emails.iter().map(|e| e.trim().to_lowercase()).collect();
         let state = self.state();
         let holders: HashMap<&str, &str> =
@@ -585,6 +657,14 @@ impl Destination for DoorDestination {
 
     async fn begin<'a>(&'a self, prefix: &'a str) -> Result<Begun<&'a DoorDestination>, DestinationError> {
         Ok(Begun { managed: self.list_managed(prefix).await?, run: self })
+    }
+
+    async fn begin_for<'a>(
+        &'a self,
+        prefix: &'a str,
+        identities: &BTreeSet<String>,
+    ) -> Result<Begun<&'a DoorDestination>, DestinationError> {
+        Ok(Begun { managed: self.find_managed(prefix, identities).await?, run: self })
     }
 }
 

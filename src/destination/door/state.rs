@@ -33,6 +33,9 @@ pub(super) struct State {
     pub mapping: Mapping,
     /// What the store held when the run started (`None`: nothing).
     pub saved: Option<Mapping>,
+    /// Only the users of an incremental run's identities were read: the lookup by contact before
+    /// a create needs every user first.
+    pub partial: bool,
 }
 
 impl State {
