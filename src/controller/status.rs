@@ -184,9 +184,11 @@ pub fn after_attempt(
                 Some(remaining) => remaining,
                 None => jittered(interval, 0.1),
             };
-            // No later than the next access boundary.
+            // No later than the next access boundary, spread over the two minutes after it: many
+            // integrations share a midnight, their vendors should not see them all at once.
             let boundary =
                 status.next_boundary_time.as_ref().and_then(|b| Duration::try_from(b.0.duration_since(now)).ok());
+            let boundary = boundary.map(|b| b + Duration::from_millis(fastrand::u64(0..=BOUNDARY_SPREAD_MS)));
             Some(boundary.map_or(next, |b| b.min(next)))
         }
         Some(failure) => {
@@ -226,6 +228,10 @@ pub fn after_attempt(
     record_run(&mut status, started, now, trigger.name(), report, history_limit);
     (status, next)
 }
+
+/// How long after an access boundary its run may start (spread, so that a shared midnight is not
+/// one burst of calls).
+const BOUNDARY_SPREAD_MS: u64 = 120_000;
 
 /// Whether every change the run read was carried out: nothing fatal, held, failed or left
 /// unstarted.
@@ -714,7 +720,9 @@ mod incremental_tests {
             ..Default::default()
         };
         let (after_full, next) = after_attempt(&PmsIntegrationStatus::default(), &seen, "d", &attempt(full, now));
-        assert_eq!(next, Some(Duration::from_secs(20 * 60)), "the boundary comes before the hourly run");
+        let next = next.unwrap();
+        let (at, spread) = (Duration::from_secs(20 * 60), Duration::from_millis(BOUNDARY_SPREAD_MS));
+        assert!(next >= at && next <= at + spread, "the boundary comes before the hourly run: {next:?}");
         assert_eq!(after_full.next_boundary_time, Some(Time(boundary)));
         assert_eq!(after_full.last_full_sync_time, Some(Time(now)));
         assert_eq!(after_full.properties[0].residents, 10);
