@@ -393,7 +393,7 @@ async fn plan_run<'a, P: PmsSource, D: Destination>(
     report.counts.held = plan.held.saturating_sub(skipped_users) + held_by_breaker;
     report.counts.conflicts = report.conflicts.len() as u64;
     report.planned = planned_by_property(&config.scope, &plan);
-    guard_groups(&mut report.groups, &plan, &guard, config.max_percent);
+    guard_groups(&mut report.groups, &plan, &guard, config.max_percent, building);
     report.counts.memberships_held = report.groups.held;
     report.counts.group_conflicts = report.groups.conflicts.len() as u64;
     report.guard = Some(guard);
@@ -442,8 +442,9 @@ async fn read_properties<P: PmsSource>(
 
 /// The breaker for group memberships: a user whose deprovisioning the breaker holds keeps their
 /// memberships too, and removals from residents who keep their access are bounded
-/// ([`groups::guard`]).
-fn guard_groups(groups: &mut GroupPlan, plan: &Plan, guard: &Guard, max_percent: u32) {
+/// ([`groups::guard`]) — in an incremental run against at least the building's size, as the
+/// memberships it sees are only the changed residents'.
+fn guard_groups(groups: &mut GroupPlan, plan: &Plan, guard: &Guard, max_percent: u32, building: u64) {
     let held: BTreeSet<&str> = match guard {
         Guard::Held { actions, .. } => actions.iter().map(Action::external_id).collect(),
         _ => BTreeSet::new(),
@@ -457,7 +458,7 @@ fn guard_groups(groups: &mut GroupPlan, plan: &Plan, guard: &Guard, max_percent:
         .filter(|a| matches!(a, Action::Deactivate(_) | Action::Delete(_)))
         .map(|a| a.external_id().to_string())
         .collect();
-    let memberships = groups.memberships;
+    let memberships = groups.memberships.max(building);
     groups::guard(groups, &deprovisioned, memberships, max_percent);
 }
 

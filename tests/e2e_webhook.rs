@@ -151,3 +151,61 @@ async fn runs_between_full_reads_read_and_touch_only_what_changed() {
     assert_eq!(users[&id(ns, "102", 8)]["active"], true);
     assert_eq!(changed.last_full_sync_time, Some(last_full));
 }
+
+/// SCIM groups in a run that read only what changed: the changed resident leaves their groups,
+/// every other membership (of residents the run never looked up) stays exactly as it was.
+#[tokio::test]
+async fn an_incremental_run_changes_only_the_changed_residents_memberships() {
+    let groups = serde_json::json!([{"displayName": "HV residents"}, {"displayName": "HV unit {unit}"}]);
+    let world = Hooked::start_with(
+        |m| m["spec"]["destination"]["scim"]["groups"] = groups,
+        |s| s.watermark_overlap = Duration::from_secs(1),
+        pms_sync::metrics::Metrics::default(),
+    )
+    .await;
+    let (client, ns, fake, scim, addr) = (&world.client, &world.ns, &world.fake, &world.scim, world.receiver);
+    let members = || async {
+        let mut by_name = std::collections::BTreeMap::new();
+        for g in scim.groups().await {
+            let ids: std::collections::BTreeSet<String> = g["members"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|m| m["value"].as_str().map(String::from))
+                .collect();
+            by_name.insert(g["displayName"].as_str().unwrap_or_default().to_string(), ids);
+        }
+        by_name
+    };
+    let (hook, http) = (world.path(), reqwest::Client::new());
+    let api: kube::Api<pms_sync::api::PmsIntegration> = kube::Api::namespaced(client.clone(), ns);
+    let trigger = || async {
+        let before = api.get(NAME).await.unwrap().status.unwrap().history.len();
+        let sent = http
+            .post(format!("http://{addr}{hook}"))
+            .header("X-Signature", signature(WEBHOOK_TOKEN, b""))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(sent.status(), 202);
+        wait_for(client, ns, NAME, "the webhook's run", |i| i.status.as_ref().unwrap().history.len() > before).await
+    };
+    // Let the first run's stamps age past the overlap, and settle once.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    trigger().await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let before = members().await;
+    let kofi = scim.users_by_key().await[&id(ns, "102", 8)]["id"].as_str().unwrap().to_string();
+    assert!(before["HV residents"].contains(&kofi) && before["HV unit 2B"].contains(&kofi));
+
+    fake.update(|d| d.tenant_mut(8).for_each(|t| t.status = "MovedOut".into()));
+    let obj = trigger().await;
+    let summary = summary(&obj);
+    assert_eq!((summary.fetched, summary.deprovisioned, summary.memberships_removed), (1, 1, 2), "{summary:?}");
+    let after = members().await;
+    for (name, was) in &before {
+        let mut expected = was.clone();
+        expected.remove(&kofi);
+        assert_eq!(&after[name], &expected, "{name}");
+    }
+}
