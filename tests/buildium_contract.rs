@@ -37,14 +37,22 @@ fn connector(base_url: &str) -> Connector {
     Connector::new(config, http, &|limit| std::sync::Arc::new(RateLimiter::new(limit)))
 }
 
-#[tokio::test]
-async fn the_connector_asks_and_the_fake_answers_as_buildiums_spec_says() {
-    let dir = std::env::temp_dir().join(format!("buildium-contract-{}", std::process::id()));
+/// The standard dataset's Buildium fake (pages of at most `max_page`) behind a Prism proxy of the
+/// spec, logging to `<temp>/<name>-<pid>/prism.log`: (directory, log, fake, proxy).
+async fn behind_prism(name: &str, max_page: usize) -> (std::path::PathBuf, std::path::PathBuf, BuildiumFake, Prism) {
+    let dir = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let log = dir.join("prism.log");
     let fake = BuildiumFake::start(dataset(), BUILDIUM_ID, BUILDIUM_SECRET).await;
-    fake.set_max_page(2); // several pages, so paging parameters are checked too
+    fake.set_max_page(max_page);
     let proxy = Prism::proxy(&prism::spec("buildium-openapi.json"), &fake.url(), &log).await;
+    (dir, log, fake, proxy)
+}
+
+#[tokio::test]
+async fn the_connector_asks_and_the_fake_answers_as_buildiums_spec_says() {
+    // Several pages, so paging parameters are checked too.
+    let (dir, log, fake, proxy) = behind_prism("buildium-contract", 2).await;
 
     let (direct, through) = (connector(&fake.url()), connector(&proxy.url));
     for property in ["101", "102"] {
@@ -82,11 +90,7 @@ async fn the_connector_asks_and_the_fake_answers_as_buildiums_spec_says() {
 /// /v1/leases/tenants/{tenantId}`, its answer validated too).
 #[tokio::test]
 async fn an_incremental_read_asks_for_and_gets_only_what_changed() {
-    let dir = std::env::temp_dir().join(format!("buildium-incremental-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let log = dir.join("prism.log");
-    let fake = BuildiumFake::start(dataset(), BUILDIUM_ID, BUILDIUM_SECRET).await;
-    let proxy = Prism::proxy(&prism::spec("buildium-openapi.json"), &fake.url(), &log).await;
+    let (dir, log, fake, proxy) = behind_prism("buildium-incremental", 1000).await;
     let through = connector(&proxy.url);
     let full = through.read("101", None).await.unwrap();
     assert_eq!(full.residents.len(), 6);

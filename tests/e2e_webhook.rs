@@ -88,28 +88,14 @@ async fn runs_between_full_reads_read_and_touch_only_what_changed() {
     let metrics = pms_sync::metrics::Metrics::default();
     // A one-second overlap, so that the fake's first stamps fall behind a watermark in seconds.
     let world = Hooked::start_with(|_| {}, |s| s.watermark_overlap = Duration::from_secs(1), metrics.clone()).await;
-    let (client, ns, fake, scim, addr) = (&world.client, &world.ns, &world.fake, &world.scim, world.receiver);
+    let (ns, fake, scim) = (&world.ns, &world.fake, &world.scim);
     let first = world.synced.status.clone().unwrap();
     let last_full = first.last_full_sync_time.clone().expect("the first run reads everything");
     let residents =
         |s: &pms_sync::api::PmsIntegrationStatus| s.properties.iter().map(|p| p.residents).collect::<Vec<_>>();
     assert_eq!(residents(&first), [6, 2]);
     assert!(first.properties.iter().all(|p| p.watermark.is_some()), "{:?}", first.properties);
-    let (hook, http) = (world.path(), reqwest::Client::new());
-    let api: kube::Api<pms_sync::api::PmsIntegration> = kube::Api::namespaced(client.clone(), ns);
-    let runs = || async { api.get(NAME).await.unwrap().status.unwrap().history.len() };
-    // One webhook (all properties), waiting for its run to be recorded.
-    let trigger = || async {
-        let before = runs().await;
-        let answer = http
-            .post(format!("http://{addr}{hook}"))
-            .header("X-Signature", signature(WEBHOOK_TOKEN, b""))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(answer.status(), 202);
-        wait_for(client, ns, NAME, "the webhook's run", |i| i.status.as_ref().unwrap().history.len() > before).await
-    };
+    let trigger = || world.webhook_run();
 
     // Let the first run's stamps fall behind the next watermark, then settle it with one run
     // (which re-reads what the overlap covers and writes nothing).
@@ -163,7 +149,7 @@ async fn an_incremental_run_changes_only_the_changed_residents_memberships() {
         pms_sync::metrics::Metrics::default(),
     )
     .await;
-    let (client, ns, fake, scim, addr) = (&world.client, &world.ns, &world.fake, &world.scim, world.receiver);
+    let (ns, fake, scim) = (&world.ns, &world.fake, &world.scim);
     let members = || async {
         let mut by_name = std::collections::BTreeMap::new();
         for g in scim.groups().await {
@@ -177,19 +163,7 @@ async fn an_incremental_run_changes_only_the_changed_residents_memberships() {
         }
         by_name
     };
-    let (hook, http) = (world.path(), reqwest::Client::new());
-    let api: kube::Api<pms_sync::api::PmsIntegration> = kube::Api::namespaced(client.clone(), ns);
-    let trigger = || async {
-        let before = api.get(NAME).await.unwrap().status.unwrap().history.len();
-        let sent = http
-            .post(format!("http://{addr}{hook}"))
-            .header("X-Signature", signature(WEBHOOK_TOKEN, b""))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(sent.status(), 202);
-        wait_for(client, ns, NAME, "the webhook's run", |i| i.status.as_ref().unwrap().history.len() > before).await
-    };
+    let trigger = || world.webhook_run();
     // Let the first run's stamps age past the overlap, and settle once.
     tokio::time::sleep(Duration::from_millis(2500)).await;
     trigger().await;

@@ -661,6 +661,21 @@ impl Hooked {
     pub fn path(&self) -> String {
         self.synced.status.as_ref().and_then(|s| s.webhook_path.clone()).expect("status.webhookPath")
     }
+
+    /// Sends one signed webhook for every property and waits for its run to be recorded.
+    pub async fn webhook_run(&self) -> PmsIntegration {
+        let api: Api<PmsIntegration> = Api::namespaced(self.client.clone(), &self.ns);
+        let runs = |i: &PmsIntegration| i.status.as_ref().map_or(0, |s| s.history.len());
+        let before = runs(&api.get(NAME).await.unwrap());
+        let answer = reqwest::Client::new()
+            .post(format!("http://{}{}", self.receiver, self.path()))
+            .header("X-Signature", pms_sync::receiver::signature(WEBHOOK_TOKEN, b""))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 202);
+        wait_for(&self.client, &self.ns, NAME, "the webhook's run", |i| runs(i) > before).await
+    }
 }
 
 /// Calls the controller made to `target` (`buildium`, `scim`, …), whatever their outcome.
