@@ -476,14 +476,29 @@ struct Contact<'a> {
 /// The calls of a run (see the [`Destination`] impl below).
 impl DoorDestination {
     pub async fn list_managed(&self, prefix: &str) -> Result<Vec<ManagedUser>, DestinationError> {
+        let saved = self.store.load().await?;
+        self.list_managed_with(prefix, saved).await
+    }
+
+    /// What every run starts with: the run's prefix and clock, the building, and what the other
+    /// integrations of this building record granting.
+    async fn open(&self, prefix: &str) -> Result<HashMap<String, BTreeSet<String>>, DestinationError> {
         {
             let mut state = self.state();
             state.prefix = prefix.to_string();
             state.now = Some(Timestamp::now());
         }
         self.load_building().await?;
-        let saved = self.store.load().await?;
-        let others = self.store.others().await?;
+        self.store.others().await
+    }
+
+    /// [`list_managed`](Self::list_managed) with the identity map already read.
+    async fn list_managed_with(
+        &self,
+        prefix: &str,
+        saved: Option<Mapping>,
+    ) -> Result<Vec<ManagedUser>, DestinationError> {
+        let others = self.open(prefix).await?;
         self.load_users(saved.is_none()).await?;
         let mut state = self.state();
         state.others = others;
@@ -522,17 +537,11 @@ impl DoorDestination {
         identities: &BTreeSet<String>,
     ) -> Result<Vec<ManagedUser>, DestinationError> {
         let Some(saved) = self.store.load().await? else {
-            let mut managed = self.list_managed(prefix).await?;
+            let mut managed = self.list_managed_with(prefix, None).await?;
             managed.retain(|u| identities.contains(&u.record.external_id));
             return Ok(managed);
         };
-        {
-            let mut state = self.state();
-            state.prefix = prefix.to_string();
-            state.now = Some(Timestamp::now());
-        }
-        self.load_building().await?;
-        let others = self.store.others().await?;
+        let others = self.open(prefix).await?;
         let keys: Vec<&str> = identities.iter().filter_map(|e| e.strip_prefix(prefix)).collect();
         let mut found = Vec::new();
         let mut gone = Vec::new();
@@ -546,9 +555,7 @@ impl DoorDestination {
         let mut state = self.state();
         state.partial = true;
         state.others = others;
-        for user in found {
-            state.put_user(user);
-        }
+        state.put_users(found);
         // A user deleted in DOOR is no longer ours (as in a full run); every other entry stays.
         let mut mapping = saved.clone();
         for key in &gone {
@@ -572,11 +579,9 @@ impl DoorDestination {
         if !self.state().partial {
             return Ok(());
         }
-        let found: Vec<User> = self.client.users().await?;
+        let everyone = self.client.users().await?;
         let mut state = self.state();
-        for user in found {
-            state.put_user(user);
-        }
+        state.put_users(everyone);
         state.partial = false;
         Ok(())
     }
