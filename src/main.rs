@@ -191,17 +191,24 @@ struct ControllerArgs {
 }
 
 fn parse_overlap(text: &str) -> Result<std::time::Duration, String> {
-    let d = controller::validate::parse_duration(text).ok_or("not a duration such as 5m or 30s")?;
-    if d < std::time::Duration::from_secs(1) || d > std::time::Duration::from_secs(3600) {
-        return Err("between 1s and 1h".into());
-    }
-    Ok(d)
+    duration_within(text, (1, "1s"), (3600, "1h"), "5m or 30s")
 }
 
 fn parse_deadline(text: &str) -> Result<std::time::Duration, String> {
-    let d = controller::validate::parse_duration(text).ok_or("not a duration such as 15m or 1h")?;
-    if d < std::time::Duration::from_secs(30) || d > std::time::Duration::from_secs(24 * 3600) {
-        return Err("between 30s and 24h".into());
+    duration_within(text, (30, "30s"), (24 * 3600, "24h"), "15m or 1h")
+}
+
+/// A duration flag from `min` to `max` seconds (each with how it is written), `examples` naming
+/// valid values for the error.
+fn duration_within(
+    text: &str,
+    (min, min_text): (u64, &str),
+    (max, max_text): (u64, &str),
+    examples: &str,
+) -> Result<std::time::Duration, String> {
+    let d = controller::validate::parse_duration(text).ok_or(format!("not a duration such as {examples}"))?;
+    if d < std::time::Duration::from_secs(min) || d > std::time::Duration::from_secs(max) {
+        return Err(format!("between {min_text} and {max_text}"));
     }
     Ok(d)
 }
