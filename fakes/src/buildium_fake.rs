@@ -209,14 +209,11 @@ impl Stamps {
             }
         }
     }
+}
 
-    fn lease_since(&self, id: i64, since: Option<jiff::Timestamp>) -> bool {
-        since.is_none_or(|since| self.leases.get(&id).is_some_and(|(_, at)| *at >= since))
-    }
-
-    fn tenant_since(&self, id: i64, since: Option<jiff::Timestamp>) -> bool {
-        since.is_none_or(|since| self.tenants.get(&id).is_some_and(|(_, at)| *at >= since))
-    }
+/// Whether record `id` of `stamps` was updated on or after `since` (no filter: every record).
+fn updated_since(stamps: &HashMap<i64, (u64, jiff::Timestamp)>, id: i64, since: Option<jiff::Timestamp>) -> bool {
+    since.is_none_or(|since| stamps.get(&id).is_some_and(|(_, at)| *at >= since))
 }
 
 fn hash_of(message: &Value) -> u64 {
@@ -468,7 +465,7 @@ async fn leases(State(state): State<Shared>, headers: HeaderMap, RawQuery(query)
     };
     let inner = state.lock().unwrap();
     let mut items: Vec<(i64, Value)> = selected(&inner.controls.data, &asked.property_ids)
-        .filter(|(_, l)| inner.stamps.lease_since(l.id, asked.since))
+        .filter(|(_, l)| updated_since(&inner.stamps.leases, l.id, asked.since))
         .map(|(p, l)| (l.id, lease_message(p, l, true)))
         .collect();
     items.sort_by_key(|(id, _)| *id);
@@ -494,7 +491,7 @@ async fn tenants(State(state): State<Shared>, headers: HeaderMap, RawQuery(query
     let inner = state.lock().unwrap();
     let items = tenants_of(&inner.controls.data, &asked.property_ids)
         .into_iter()
-        .filter(|(id, _)| inner.stamps.tenant_since(*id, asked.since))
+        .filter(|(id, _)| updated_since(&inner.stamps.tenants, *id, asked.since))
         .map(|(_, (t, leases))| tenant_message(t, leases))
         .collect();
     page(items, asked.offset, asked.size)

@@ -54,22 +54,23 @@ pub fn residents(
 
 /// Tenants the leases name with access whose records neither `tenants` nor the leases'
 /// `CurrentTenants` carry (an incremental read fetches them one by one).
-pub fn missing_tenants(property_id: &str, leases: &[LeaseMessage], tenants: &[TenantMessage]) -> Vec<i64> {
-    let Ok(Households { by_id, members }) = households(property_id, leases, tenants) else { return Vec::new() };
+pub fn missing_tenants(
+    property_id: &str,
+    leases: &[LeaseMessage],
+    tenants: &[TenantMessage],
+) -> std::collections::BTreeSet<i64> {
+    let Ok(Households { by_id, members }) = households(property_id, leases, tenants) else { return Default::default() };
     let known: std::collections::HashSet<i64> = tenants.iter().filter_map(|t| t.id).collect();
-    let mut missing: Vec<i64> = members
+    members
         .into_iter()
         .flat_map(|(lease_id, ids)| ids.into_iter().map(move |id| (lease_id, id)))
         .filter(|(lease_id, tenant_id)| {
             let lease = by_id[lease_id];
             let embedded = lease.current_tenants.iter().flatten().any(|t| t.id == Some(*tenant_id));
-            !known.contains(tenant_id) && !embedded && status_on(lease, *tenant_id).1.access() != Entitlement::None
+            !known.contains(tenant_id) && !embedded && standing(lease, *tenant_id).status.access() != Entitlement::None
         })
         .map(|(_, tenant_id)| tenant_id)
-        .collect();
-    missing.sort_unstable();
-    missing.dedup();
-    missing
+        .collect()
 }
 
 /// The leases of a property by ID, and each lease's tenants (in the lease's order, each once).
@@ -119,24 +120,31 @@ fn households<'a>(
     Ok(Households { by_id, members })
 }
 
-/// A tenant's raw status on a lease (their own, else the lease's) and what it means, with notice
-/// and eviction derived from the lease.
-fn status_on(lease: &LeaseMessage, tenant_id: i64) -> (String, ResidentStatus) {
+/// A tenant's standing on one lease.
+struct Standing {
+    /// Their own status on the lease, else the lease's.
+    status_raw: String,
+    /// What it means, with notice and eviction derived from the lease.
+    status: ResidentStatus,
+    notice_given: Option<crate::domain::Date>,
+    move_out: Option<crate::domain::Date>,
+}
+
+fn standing(lease: &LeaseMessage, tenant_id: i64) -> Standing {
     let on_lease = lease.tenants.iter().flatten().find(|t| t.id == Some(tenant_id));
     let status_raw = on_lease.and_then(|t| t.status.clone()).or_else(|| lease.lease_status.clone()).unwrap_or_default();
-    let move_out = lease.move_out_data.iter().flatten().find(|m| m.tenant_id == Some(tenant_id));
+    let move_out_data = lease.move_out_data.iter().flatten().find(|m| m.tenant_id == Some(tenant_id));
+    let notice_given = move_out_data.and_then(|m| parse_date(m.notice_given_date.as_deref()));
+    let move_out = move_out_data.and_then(|m| parse_date(m.move_out_date.as_deref()));
     let mut status = normalize(&status_raw);
-    let noticed = move_out.is_some_and(|m| {
-        parse_date(m.notice_given_date.as_deref()).is_some() || parse_date(m.move_out_date.as_deref()).is_some()
-    });
     if status == ResidentStatus::Current {
         if lease.is_eviction_pending.unwrap_or(false) {
             status = ResidentStatus::Evicted;
-        } else if noticed {
+        } else if notice_given.is_some() || move_out.is_some() {
             status = ResidentStatus::Notice;
         }
     }
-    (status_raw, status)
+    Standing { status_raw, status, notice_given, move_out }
 }
 
 /// A lease's cosigner: a guarantor (no access unless `accessRoles` includes `Guarantor`), with the
@@ -164,10 +172,7 @@ fn resident(
     let on_lease = lease.tenants.iter().flatten().find(|t| t.id == Some(tenant_id));
     let in_current = lease.current_tenants.iter().flatten().find(|t| t.id == Some(tenant_id));
     let person = people.get(&tenant_id).copied().or(in_current);
-    let (status_raw, status) = status_on(lease, tenant_id);
-    let move_out = lease.move_out_data.iter().flatten().find(|m| m.tenant_id == Some(tenant_id));
-    let notice_given = move_out.and_then(|m| parse_date(m.notice_given_date.as_deref()));
-    let move_out_date = move_out.and_then(|m| parse_date(m.move_out_date.as_deref()));
+    let Standing { status_raw, status, notice_given, move_out } = standing(lease, tenant_id);
     let under_eviction = lease.is_eviction_pending.unwrap_or(false);
 
     // Someone the lease names but the tenant listing does not return: a moved-out person needs no
@@ -185,7 +190,7 @@ fn resident(
     r.lease_start = parse_date(lease.lease_from_date.as_deref());
     r.lease_end = parse_date(lease.lease_to_date.as_deref());
     r.move_in = on_lease.and_then(|t| parse_date(t.move_in_date.as_deref()));
-    r.move_out = move_out_date;
+    r.move_out = move_out;
     r.notice_given = notice_given;
     r.under_eviction = under_eviction;
     let Some(person) = person else { return Ok(r) };

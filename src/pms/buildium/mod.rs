@@ -159,10 +159,8 @@ impl Buildium {
         leases: &[api::LeaseMessage],
         tenants: &mut Vec<api::TenantMessage>,
     ) -> Result<bool, PmsError> {
-        let mut missing: Vec<i64> =
+        let missing: std::collections::BTreeSet<i64> =
             property_ids.iter().flat_map(|id| map::missing_tenants(id, leases, tenants)).collect();
-        missing.sort_unstable();
-        missing.dedup();
         if missing.len() > MAX_SINGLE_READS {
             return Ok(false);
         }
