@@ -372,9 +372,15 @@ fn parse_retry_after(value: &str, now: jiff::Timestamp) -> Option<Duration> {
     if let Ok(seconds) = value.parse::<u64>() {
         return Some(Duration::from_secs(seconds));
     }
-    let date = jiff::fmt::rfc2822::parse(value).ok()?.timestamp();
+    let date = http_date(value)?;
     let millis = date.as_millisecond().saturating_sub(now.as_millisecond()).max(0);
     Some(Duration::from_millis(millis as u64))
+}
+
+/// The time an HTTP date (`Retry-After`, `Date`: `Sun, 06 Nov 1994 08:49:37 GMT`) names; `None`
+/// for anything else (vendor bytes: never a panic).
+pub(crate) fn http_date(value: &str) -> Option<jiff::Timestamp> {
+    jiff::fmt::rfc2822::parse(value.trim()).ok().map(|z| z.timestamp())
 }
 
 /// reqwest's error text includes the full URL, query and all; keep only what is safe to show.
@@ -408,6 +414,23 @@ mod tests {
             max_delay: Duration::from_millis(5),
             max_attempts: 3,
             ..HttpSettings::default()
+        }
+    }
+
+    #[test]
+    fn an_http_date_is_read_and_anything_else_is_none() {
+        assert_eq!(http_date("Sun, 06 Nov 1994 08:49:37 GMT"), Some("1994-11-06T08:49:37Z".parse().unwrap()));
+        for bad in ["", "yesterday", "Sun, 99 Nov 1994 08:49:37 GMT", "1994-11-06T08:49:37Z", "\u{0}"] {
+            assert_eq!(http_date(bad), None, "{bad:?}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Whatever a vendor puts in a `Date` or `Retry-After` header is read without a panic.
+        #[test]
+        fn any_date_header_is_read_without_panicking(value in "\\PC{0,64}", bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..64)) {
+            let _ = http_date(&value);
+            let _ = http_date(&String::from_utf8_lossy(&bytes));
         }
     }
 

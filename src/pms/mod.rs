@@ -76,8 +76,7 @@ pub struct Listing {
 /// The time in an HTTP `Date` header (RFC 9110 IMF-fixdate, `Sun, 06 Nov 1994 08:49:37 GMT`).
 /// Anything else, or none, is `None`: the caller falls back to its own clock.
 pub(crate) fn vendor_clock(response: &reqwest::Response) -> Option<jiff::Timestamp> {
-    let value = response.headers().get(reqwest::header::DATE)?.to_str().ok()?;
-    jiff::fmt::rfc2822::parse(value.trim()).ok().map(|z| z.timestamp())
+    crate::http::http_date(response.headers().get(reqwest::header::DATE)?.to_str().ok()?)
 }
 
 /// Why a property could not be read. Messages carry statuses and vendor error codes only.
