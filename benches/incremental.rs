@@ -20,29 +20,14 @@ use pms_sync::http::{HttpClient, RateLimiter};
 use pms_sync::metrics::Metrics;
 use pms_sync::pms::{Connector, ConnectorOptions};
 use pms_sync::sync::{self, Incremental, SyncConfig};
-use support::buildium_fake::{BuildiumFake, ControlledFake, Dataset, Property};
+use support::buildium_fake::{BuildiumFake, ControlledFake, Dataset};
 use support::*;
 
 const PROPERTIES: i64 = 10;
 const PER_PROPERTY: i64 = 1000;
 
 fn building() -> Dataset {
-    let property = |p: i64| Property {
-        id: p,
-        leases: (0..PER_PROPERTY)
-            .map(|i| {
-                let id = p * 100_000 + i;
-                let email = format!("r{id}@example.org");
-                lease(
-                    id,
-                    &format!("{p}-{i}"),
-                    "Active",
-                    vec![tenant(id, "Current", "F", &format!("L{id}"), Some(&email), None)],
-                )
-            })
-            .collect(),
-    };
-    Dataset { properties: (1..=PROPERTIES).map(property).collect() }
+    Dataset { properties: (1..=PROPERTIES).map(|p| support::load_bed::building(p, PER_PROPERTY as usize)).collect() }
 }
 
 fn config(ids: &[String], incremental: Option<Incremental>) -> SyncConfig {

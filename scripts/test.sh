@@ -19,7 +19,7 @@ scripts/image.sh export "$PMS_SYNC_TEST_ENV/image"
 export PMS_SYNC_IMAGE_ROOTFS="$PMS_SYNC_TEST_ENV/image/rootfs" PMS_SYNC_IMAGE_CONFIG="$PMS_SYNC_TEST_ENV/image/config.json"
 
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --no-fail-fast "$@"
+  cargo nextest run --workspace --no-fail-fast "$@"
 else
-  cargo test --no-fail-fast "$@"
+  cargo test --workspace --no-fail-fast "$@"
 fi

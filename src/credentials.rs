@@ -72,6 +72,17 @@ impl Credentials {
         debug_assert!(self.has(key), "credential {key:?} was not checked");
         self.values.get(key).map_or("", String::as_str)
     }
+
+    /// Feeds every key and value to `hasher`: credentials compared by digest (which integrations
+    /// share a vendor account), never kept or shown in the clear.
+    pub fn digest_into(&self, hasher: &mut impl sha2::Digest) {
+        for (key, value) in &self.values {
+            for part in [key.as_bytes(), value.as_bytes()] {
+                hasher.update((part.len() as u64).to_le_bytes());
+                hasher.update(part);
+            }
+        }
+    }
 }
 
 impl fmt::Debug for Credentials {

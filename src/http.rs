@@ -102,19 +102,31 @@ impl RateLimit {
     }
 }
 
-/// A sliding-window limiter shared by every run of one integration, so back-to-back runs (a
-/// sync requested right after a scheduled one) stay inside the vendor's budget together.
+/// A limiter shared by every run of every integration of one vendor account
+/// (`controller::budgets`), so back-to-back runs and neighbouring buildings stay inside the
+/// vendor's budget together.
+///
+/// Requests are spaced evenly, one every `per / calls`, never in bursts: a budget of 540 a minute
+/// is 9 a second, so it also keeps within a vendor that counts per second (the load bed showed a
+/// per-minute window letting a minute's budget out in the first second, and 429s following).
+/// Each caller reserves the next free moment and waits for it: first come, first served.
 #[derive(Debug)]
 pub struct RateLimiter {
-    limit: RateLimit,
-    sent: std::sync::Mutex<std::collections::VecDeque<tokio::time::Instant>>,
+    limit: std::sync::Mutex<RateLimit>,
+    /// The earliest moment of the next request.
+    next: std::sync::Mutex<Option<tokio::time::Instant>>,
     /// Set when the vendor said its budget is spent (`X-RateLimit-Remaining: 0`).
     paused_until: std::sync::Mutex<Option<tokio::time::Instant>>,
 }
 
 impl RateLimiter {
     pub fn new(limit: RateLimit) -> Self {
-        Self { limit, sent: Default::default(), paused_until: Default::default() }
+        Self { limit: std::sync::Mutex::new(limit), next: Default::default(), paused_until: Default::default() }
+    }
+
+    /// Changes the budget from the next reservation on.
+    pub fn set_limit(&self, limit: RateLimit) {
+        *self.limit.lock().unwrap_or_else(|e| e.into_inner()) = limit;
     }
 
     /// No request before `until` (the vendor's own reset time).
@@ -123,31 +135,34 @@ impl RateLimiter {
         *paused = Some(paused.map_or(until, |p| p.max(until)));
     }
 
-    pub fn limit(&self) -> RateLimit {
-        self.limit
+    /// Whether no request was reserved within the last window (dropping the limiter loses
+    /// nothing).
+    pub fn idle(&self) -> bool {
+        let per = self.limit().per;
+        let next = *self.next.lock().unwrap_or_else(|e| e.into_inner());
+        next.is_none_or(|next| tokio::time::Instant::now() >= next + per)
     }
 
-    /// Waits until one more request fits in the window, then records it.
+    pub fn limit(&self) -> RateLimit {
+        *self.limit.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Waits for the next free moment of the budget, reserving it.
     pub async fn acquire(&self) {
         let paused = *self.paused_until.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(until) = paused {
             tokio::time::sleep_until(until).await;
         }
-        loop {
-            let wait = {
-                let now = tokio::time::Instant::now();
-                let mut sent = self.sent.lock().unwrap_or_else(|e| e.into_inner());
-                while sent.front().is_some_and(|t| now.duration_since(*t) >= self.limit.per) {
-                    sent.pop_front();
-                }
-                if (sent.len() as u32) < self.limit.calls.max(1) {
-                    sent.push_back(now);
-                    return;
-                }
-                sent.front().map(|oldest| self.limit.per.saturating_sub(now.duration_since(*oldest)))
-            };
-            tokio::time::sleep(wait.unwrap_or_default()).await;
-        }
+        let limit = self.limit();
+        let spacing = limit.per / limit.calls.max(1);
+        let slot = {
+            let now = tokio::time::Instant::now();
+            let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
+            let slot = next.map_or(now, |n| n.max(now));
+            *next = Some(slot + spacing);
+            slot
+        };
+        tokio::time::sleep_until(slot).await;
     }
 }
 
@@ -523,14 +538,24 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn the_limiter_keeps_a_sliding_window() {
+    async fn the_limiter_spaces_requests_evenly() {
         let limiter = RateLimiter::new(RateLimit { calls: 2, per: Duration::from_secs(10) });
         let start = tokio::time::Instant::now();
+        let mut at = Vec::new();
         for _ in 0..5 {
             limiter.acquire().await;
+            at.push(start.elapsed().as_secs());
         }
-        // Calls 1-2 at 0 s, 3-4 at 10 s, 5 at 20 s.
-        assert_eq!(start.elapsed(), Duration::from_secs(20));
+        // Evenly spaced, never a burst: two a window of 10 s is one every 5 s.
+        assert_eq!(at, [0, 5, 10, 15, 20]);
+        // A lower budget spaces the next requests further apart.
+        limiter.set_limit(RateLimit { calls: 1, per: Duration::from_secs(10) });
+        limiter.acquire().await;
+        limiter.acquire().await;
+        assert_eq!(start.elapsed().as_secs(), 35);
+        assert!(!limiter.idle());
+        tokio::time::sleep(Duration::from_secs(20)).await;
+        assert!(limiter.idle());
     }
 
     #[test]

@@ -144,6 +144,14 @@ struct ControllerArgs {
     /// Integrations reconciled at once.
     #[arg(long, env = "CONCURRENCY", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
     concurrency: u16,
+    /// Syncs running at once against one vendor host (default: half of --concurrency, at least
+    /// 1), so that a slow vendor leaves workers for the others.
+    #[arg(long, env = "HOST_CONCURRENCY", value_parser = clap::value_parser!(u16).range(1..))]
+    host_concurrency: Option<u16>,
+    /// Serve only shard i of K (`i/K`, from 0): the integrations whose UID hashes to i modulo K.
+    /// K controllers with 0/K … K-1/K together serve every integration exactly once.
+    #[arg(long, env = "SHARD")]
+    shard: Option<controller::Shard>,
     /// Log format.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Json)]
     log_format: LogFormat,
@@ -300,6 +308,8 @@ async fn run_controller(args: ControllerArgs) -> std::process::ExitCode {
     let settings = Settings {
         watch_namespaces: args.watch_namespace,
         concurrency: args.concurrency,
+        host_concurrency: usize::from(args.host_concurrency.unwrap_or((args.concurrency / 2).max(1))),
+        shard: args.shard,
         label_selector: args.selector,
         startup_spread: std::time::Duration::from_secs(args.startup_spread_seconds),
         leader_election: args.leader_elect.then(|| controller::LeaderElection {

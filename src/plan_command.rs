@@ -91,7 +91,7 @@ async fn plan(args: &PlanArgs) -> Result<u8, String> {
         .map_err(|f| format!("{}: {}", f.reason, f.message))?;
 
     let http = |target| HttpClient::new(target, HttpSettings::default(), Metrics::default());
-    let limiter = |_: &'static str, limit| std::sync::Arc::new(crate::http::RateLimiter::new(limit));
+    let limiter = |_: String, limit| std::sync::Arc::new(crate::http::RateLimiter::new(limit));
     // DOOR's identity map: read from the cluster when there is one (never written: a plan writes
     // nothing); with --secrets it starts empty and existing DOOR users show up as adoptions.
     let store: std::sync::Arc<dyn MappingStore> = match &cluster {

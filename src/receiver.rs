@@ -13,6 +13,9 @@
 //! - an optional JSON body `{"propertyIds": [...]}` narrows the sync to those attached properties;
 //!   naming none of them → 400. Any other body (a middleware's own event) means "sync everything".
 //!
+//! With hash shards (`--shard i/K`) a webhook may reach a shard that does not serve its
+//! integration: its path is unknown here, and a [`Relay`] (`controller::relay`) hands it over.
+//!
 //! Nothing of a request body is logged. Requests that arrive while a sync runs coalesce: the
 //! integration is marked pending (the union of the narrowings, or everything), and kube-runtime
 //! runs at most one follow-up reconcile after the running one.
@@ -92,6 +95,20 @@ pub struct Registry {
     inner: Mutex<Inner>,
     /// Whether a controller runs (false on a standby replica).
     active: AtomicBool,
+    /// Where webhooks for paths unknown here go (a sharded controller's hand-over).
+    relay: Mutex<Option<std::sync::Arc<dyn Relay>>>,
+}
+
+/// Takes a webhook whose path this controller does not serve (another shard's integration):
+/// verifies it as [`Registry::accept`] would and hands it to the shard serving it. Returns the
+/// integration (`namespace/name`).
+pub trait Relay: Send + Sync {
+    fn relay<'a>(
+        &'a self,
+        path: &'a str,
+        signature: Option<&'a str>,
+        body: &'a [u8],
+    ) -> std::pin::Pin<Box<dyn Future<Output = Result<String, Refusal>> + Send + 'a>>;
 }
 
 impl std::fmt::Debug for Registry {
@@ -139,7 +156,9 @@ pub fn signature(token: &str, body: &[u8]) -> String {
     format!("sha256={hex}")
 }
 
-fn verify(token: &[u8], header: Option<&str>, body: &[u8]) -> bool {
+/// Whether `header` (`sha256=<hex>`) is the HMAC-SHA256 of `body` keyed with `token`, compared in
+/// constant time.
+pub fn verify(token: &[u8], header: Option<&str>, body: &[u8]) -> bool {
     let Some(hex) = header.and_then(|h| h.trim().strip_prefix("sha256=")) else { return false };
     let Some(expected) = decode_hex(hex) else { return false };
     let mut mac = Hmac::<Sha256>::new_from_slice(token).expect("HMAC takes keys of any length");
@@ -207,6 +226,25 @@ impl Registry {
         let gone: Vec<String> = self.lock().paths.keys().filter(|k| !keep(k)).cloned().collect();
         for key in gone {
             self.unregister(&key);
+        }
+    }
+
+    /// Hands webhooks for unknown paths to `relay` from now on.
+    pub fn set_relay(&self, relay: std::sync::Arc<dyn Relay>) {
+        *self.relay.lock().unwrap_or_else(|e| e.into_inner()) = Some(relay);
+    }
+
+    /// [`accept`](Self::accept), then for a path unknown here the relay, if there is one.
+    pub async fn accept_or_relay(&self, path: &str, signature: Option<&str>, body: &[u8]) -> Result<String, Refusal> {
+        match self.accept(path, signature, body) {
+            Err(Refusal::UnknownPath) => {
+                let relay = self.relay.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                match relay {
+                    Some(relay) => relay.relay(path, signature, body).await,
+                    None => Err(Refusal::UnknownPath),
+                }
+            }
+            other => other,
         }
     }
 
@@ -297,7 +335,7 @@ async fn receive(
     body: Bytes,
 ) -> Response {
     let signature = headers.get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok());
-    match registry.accept(&format!("{PREFIX}{id}"), signature, &body) {
+    match registry.accept_or_relay(&format!("{PREFIX}{id}"), signature, &body).await {
         Ok(key) => {
             tracing::info!(integration = %key, "webhook accepted; sync queued");
             (StatusCode::ACCEPTED, "queued\n").into_response()

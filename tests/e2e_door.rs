@@ -445,6 +445,10 @@ async fn a_resident_moving_between_two_integrations_of_one_building_is_never_loc
 async fn rent_manager_resman_and_mri_residents_open_their_doors() {
     use support::vendor_fakes::{Vendor, VendorFake};
     let client = client().await;
+    // Each vendor's DOOR fake lives to the end: a later one on a freed port would be the same DOOR
+    // building (base URL and UUID) as an earlier one, whose integration's identity map, still in the
+    // state namespace, would then rightly keep its grants.
+    let mut doors = Vec::new();
     for vendor in [Vendor::Rentmanager, Vendor::Resman, Vendor::Mri] {
         let ns = namespace(&client, &format!("door-{}", vendor.provider())).await;
         let pms = VendorFake::start(vendor, building()).await;
@@ -478,5 +482,6 @@ async fn rent_manager_resman_and_mri_residents_open_their_doors() {
         assert!(user("zoe@example.org").doors().is_empty(), "{vendor:?}");
         assert_eq!(user("jose@example.org").doors(), sorted(vec![unit_door("1A"), KEY_LOBBY.into()]), "{vendor:?}");
         drop(controller);
+        doors.push(door);
     }
 }

@@ -15,7 +15,7 @@ use k8s_openapi::api::authorization::v1::SubjectAccessReview;
 use k8s_openapi::api::rbac::v1::{ClusterRole, Role};
 use kube::api::PostParams;
 use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::{Api, Client};
+use kube::{Api, Client, ResourceExt};
 use pms_sync::controller::{self, LeaderElection, Settings};
 use pms_sync::metrics::Metrics;
 use serde_json::{Value, json};
@@ -281,4 +281,46 @@ async fn the_default_install_is_cluster_wide_single_replica_and_keeps_its_crd() 
         crd.metadata.annotations.unwrap_or_default().get("helm.sh/resource-policy").map(String::as_str),
         Some("keep")
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sharded_install_runs_one_controller_per_shard_each_with_its_lease() {
+    let admin = client().await;
+    let release_ns = format!("pms-shards-{:06x}", fastrand::u32(..0xffffff));
+    let release = format!("pms-sync-{:06x}", fastrand::u32(..0xffffff));
+    let values = json!({"shards": 3, "leaderElection": {"enabled": true}, "controller": {"hostConcurrency": 1}});
+    helm(&["install", &chart(), &release, &release_ns, &values.to_string()]);
+    let deployments =
+        Api::<Deployment>::namespaced(admin.clone(), &release_ns).list(&Default::default()).await.unwrap();
+    let mut names: Vec<String> = deployments.iter().map(|d| d.name_any()).collect();
+    names.sort();
+    assert_eq!(names, (0..3).map(|i| format!("{release}-shard-{i}")).collect::<Vec<_>>());
+    for deployment in deployments {
+        let index = deployment.name_any().rsplit('-').next().unwrap().to_string();
+        let spec = deployment.spec.unwrap();
+        let shard_label = |labels: Option<&std::collections::BTreeMap<String, String>>| {
+            labels.and_then(|l| l.get("pmssync.io/shard")).cloned()
+        };
+        assert_eq!(shard_label(spec.selector.match_labels.as_ref()), Some(index.clone()), "own pods only");
+        let template = spec.template;
+        assert_eq!(shard_label(template.metadata.as_ref().and_then(|m| m.labels.as_ref())), Some(index.clone()));
+        let env: std::collections::BTreeMap<String, String> = template.spec.unwrap().containers[0]
+            .env
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|e| Some((e.name, e.value?)))
+            .collect();
+        assert_eq!(env["SHARD"], format!("{index}/3"));
+        assert_eq!(env["LEADER_ELECT_LEASE"], format!("pms-sync-leader-shard-{index}"));
+        assert_eq!(env["HOST_CONCURRENCY"], "1");
+    }
+    // Only sharded: patch on PmsIntegrations, to hand a webhook over to the shard serving it.
+    let role = Api::<ClusterRole>::all(admin.clone()).get(&release).await.unwrap();
+    let rule = role
+        .rules
+        .unwrap_or_default()
+        .into_iter()
+        .find(|r| r.resources.as_ref().is_some_and(|resources| resources.iter().any(|x| x == "pmsintegrations")));
+    assert_eq!(rule.unwrap().verbs, ["get", "list", "watch", "patch"]);
 }

@@ -180,6 +180,12 @@ struct Inner {
     source: Option<(PathBuf, Option<SystemTime>)>,
     /// When each lease and tenant message last changed, with a hash of the message then.
     stamps: Stamps,
+    /// The account's request budget, if one is enforced (`set_budget`), and the requests in its
+    /// window.
+    budget: Option<(usize, Duration, std::collections::VecDeque<std::time::Instant>)>,
+    /// Whether the data may have changed since the stamps were last refreshed (set by every
+    /// test's access and every reload): a large dataset is not re-hashed at every request.
+    dirty: bool,
 }
 
 /// `LastUpdatedDateTime`, kept by the fake: record ID → (hash of its message, when it changed).
@@ -227,6 +233,7 @@ fn hash_of(message: &Value) -> u64 {
 pub struct BuildiumFake {
     addr: SocketAddr,
     inner: Arc<Mutex<Inner>>,
+    traffic: Arc<crate::traffic::Traffic>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -255,18 +262,34 @@ impl BuildiumFake {
             client_secret: client_secret.into(),
             source: source.map(|p| (p, None)),
             stamps: Stamps::default(),
+            dirty: true,
+            budget: None,
         }));
         let app = Router::new()
             .route("/v1/leases", get(leases))
             .route("/v1/leases/tenants", get(tenants))
             .route("/v1/leases/tenants/{tenant_id}", get(tenant))
             .with_state(inner.clone());
-        let (addr, task) = serve(addr, app).await;
-        Self { addr, inner, task }
+        let traffic = Arc::new(crate::traffic::Traffic::default());
+        let (addr, task) = serve(addr, crate::traffic::counted(app, traffic.clone())).await;
+        Self { addr, inner, traffic, task }
     }
 
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// Enforces a request budget on the account: past `calls` requests in any `per`, a 429 with
+    /// `Retry-After: 1`. Buildium publishes no limit; integrators throttle to 10 requests a second
+    /// and expect a 429 beyond (docs/pms-apis.md): an inference, used by the load bed to show that
+    /// integrations sharing an account stay inside its budget together.
+    pub fn set_budget(&self, calls: usize, per: Duration) {
+        self.inner.lock().unwrap().budget = Some((calls, per, Default::default()));
+    }
+
+    /// Requests received, peak in flight and 429s, counted here.
+    pub fn traffic(&self) -> &Arc<crate::traffic::Traffic> {
+        &self.traffic
     }
 }
 
@@ -282,7 +305,9 @@ pub async fn serve(addr: SocketAddr, app: Router) -> (SocketAddr, tokio::task::J
 
 impl ControlledFake for BuildiumFake {
     fn with_controls<R>(&self, f: impl FnOnce(&mut Controls) -> R) -> R {
-        f(&mut self.inner.lock().unwrap().controls)
+        let mut inner = self.inner.lock().unwrap();
+        inner.dirty = true;
+        f(&mut inner.controls)
     }
 }
 
@@ -310,13 +335,27 @@ async fn admit(state: &Shared, path: &str, headers: &HeaderMap, query: Option<St
         let mut inner = state.lock().unwrap();
         inner.controls.requests.push(format!("{path}?{query}"));
         reload(&mut inner);
-        let Inner { stamps, controls, .. } = &mut *inner;
-        stamps.refresh(&controls.data);
+        let Inner { stamps, controls, dirty, .. } = &mut *inner;
+        if std::mem::take(dirty) {
+            stamps.refresh(&controls.data);
+        }
         let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("");
         if header("x-buildium-client-id") != inner.client_id
             || header("x-buildium-client-secret") != inner.client_secret
         {
             return Err(error(StatusCode::UNAUTHORIZED, "Unauthorized", "The API key couldn't be authorized."));
+        }
+        if let Some((calls, per, sent)) = &mut inner.budget {
+            let now = std::time::Instant::now();
+            while sent.front().is_some_and(|t| now.duration_since(*t) >= *per) {
+                sent.pop_front();
+            }
+            if sent.len() >= *calls {
+                let mut response = error(StatusCode::TOO_MANY_REQUESTS, "TooManyRequests", "Rate limit exceeded.");
+                response.headers_mut().insert("retry-after", "1".parse().unwrap());
+                return Err(response);
+            }
+            sent.push_back(now);
         }
         let mut property_ids = Vec::new();
         let (mut offset, mut limit, mut since) = (0usize, 50usize, None);
@@ -395,6 +434,7 @@ fn reload(inner: &mut Inner) {
             Ok(data) => {
                 eprintln!("[sandbox] reloaded {}", path.display());
                 inner.controls.data = data;
+                inner.dirty = true;
             }
             Err(e) => eprintln!("[sandbox] keeping the previous data: cannot read {}: {e}", path.display()),
         }

@@ -4,4 +4,6 @@
 
 pub mod buildium_fake;
 pub mod door_fake;
+pub mod scim_fake;
+pub mod traffic;
 pub mod vendor_fakes;

@@ -10,6 +10,7 @@ use crate::http::{HttpClient, RateLimit, RateLimiter};
 use crate::pms::Connector;
 use crate::sync::SyncConfig;
 
+use super::budgets::account;
 use super::validate::{Validated, ValidatedDestination, ValidatedSpec};
 
 /// What a DOOR destination keeps beyond one run: its token cache and its identity map's store.
@@ -19,16 +20,19 @@ pub struct DoorParts {
 }
 
 /// Builds both clients of a validated integration. Nothing is called, and nothing can fail:
-/// validation checked every setting and key. `limiter` hands out the integration's rate limiter
-/// per system (`"pms"`, `"door"`).
+/// validation checked every setting and key. `limiter` hands out the rate limiter of a vendor
+/// account (`budgets::account`: system, base URL, credentials) for the budget this integration
+/// states.
 pub fn clients(
     validated: &Validated,
     http: impl Fn(&'static str) -> HttpClient,
-    limiter: &dyn Fn(&'static str, RateLimit) -> Arc<RateLimiter>,
+    limiter: &dyn Fn(String, RateLimit) -> Arc<RateLimiter>,
     door_parts: impl FnOnce() -> DoorParts,
 ) -> (Connector, Target) {
     let spec = &validated.spec;
-    let connector = Connector::new(validated.pms.clone(), http(spec.provider.as_str()), &|l| limiter("pms", l));
+    let pms = &validated.pms;
+    let pms_account = account("pms", pms.base_url().as_str(), pms.credentials());
+    let connector = Connector::new(pms.clone(), http(spec.provider.as_str()), &|l| limiter(pms_account.clone(), l));
     let credentials = &validated.destination_credentials;
     let target = match &spec.destination {
         ValidatedDestination::Scim { url, groups, .. } => {
@@ -36,7 +40,8 @@ pub fn clients(
         }
         ValidatedDestination::Door { settings, max_requests_per_minute, .. } => {
             let parts = door_parts();
-            let budget = limiter("door", RateLimit::per_minute(*max_requests_per_minute));
+            let door_account = account("door", &settings.base_url, credentials);
+            let budget = limiter(door_account, RateLimit::per_minute(*max_requests_per_minute));
             let (calls, auth) = (http("door").with_limiter(budget), http("door-auth"));
             let door = DoorDestination::new(settings.clone(), credentials, calls, auth, parts.tokens, parts.store);
             Target::Door(Box::new(door))
@@ -89,13 +94,14 @@ mod tests {
     }
 
     /// Builds `spec`'s clients and says which rate budgets were asked for, by system.
-    fn build(spec: serde_json::Value) -> (Target, Vec<(&'static str, RateLimit)>) {
+    fn build(spec: serde_json::Value) -> (Target, Vec<(String, RateLimit)>) {
         let spec: PmsIntegrationSpec = serde_json::from_value(spec).unwrap();
         let secrets =
             [secret("pms", &["clientId", "clientSecret"]), secret("dest", &["token", "clientId", "clientSecret"])];
         let validated = validate(&spec, "ns", |name| secrets.iter().find(|s| s.name() == name)).unwrap();
         let asked = Mutex::new(Vec::new());
-        let limiter = |system: &'static str, limit: RateLimit| {
+        let limiter = |account: String, limit: RateLimit| {
+            let system = account.split(':').next().unwrap().to_string();
             asked.lock().unwrap().push((system, limit));
             Arc::new(RateLimiter::new(limit))
         };
@@ -120,13 +126,13 @@ mod tests {
             serde_json::json!({"scim": {"url": "https://scim.example/v2", "credentialsSecretRef": {"name": "dest"}}});
         let (target, asked) = build(spec(scim, None));
         assert!(matches!(target, Target::Scim(_)));
-        assert_eq!(asked, [("pms", crate::pms::buildium::DESCRIPTOR.default_limit)], "the provider's default");
+        assert_eq!(asked, [("pms".into(), crate::pms::buildium::DESCRIPTOR.default_limit)], "the provider's default");
 
         let door = serde_json::json!({"latch": {
             "buildingUuid": "8a7c1e3b-0000-4000-8000-000000000001",
             "credentialsSecretRef": {"name": "dest"}, "maxRequestsPerMinute": 30}});
         let (target, asked) = build(spec(door, Some(5)));
         assert!(matches!(target, Target::Door(_)));
-        assert_eq!(asked, [("pms", RateLimit::per_minute(5)), ("door", RateLimit::per_minute(30))]);
+        assert_eq!(asked, [("pms".into(), RateLimit::per_minute(5)), ("door".into(), RateLimit::per_minute(30))]);
     }
 }

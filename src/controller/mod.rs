@@ -5,12 +5,15 @@
 //! `crate::sync`) → status and events.
 //! Every step but the Kubernetes reads and writes is a pure or Kubernetes-free function.
 
+pub mod budgets;
 pub mod build;
 pub mod deactivation_store;
 pub mod dereference;
 pub mod due;
 pub mod identity_store;
 pub mod lease;
+pub mod relay;
+pub mod shard;
 pub mod state_map;
 pub mod status;
 pub mod validate;
@@ -27,7 +30,7 @@ use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Action, Config as ControllerConfig};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::ObjectRef;
-use kube::runtime::{Controller, watcher};
+use kube::runtime::{Controller, Predicate, WatchStreamExt, predicates, reflector, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde_json::json;
 use tracing::{info, warn};
@@ -36,11 +39,12 @@ use crate::api::{APPROVE_DEPROVISION_ANNOTATION, PmsIntegration, PmsIntegrationS
 use crate::conditions::{self, Reason};
 use crate::destination::door::TokenCache;
 use crate::domain::Scope;
-use crate::http::{HttpClient, HttpSettings, RateLimit, RateLimiter};
+use crate::http::{HttpClient, HttpSettings};
 use crate::metrics::Metrics;
 use crate::receiver::{Pending, Registry};
 use crate::sync::{self, SyncReport};
 use due::{Due, Observed};
+pub use shard::Shard;
 use status::{Acknowledgement, Failure};
 use validate::Validated;
 
@@ -54,6 +58,11 @@ pub struct Settings {
     pub watch_namespaces: Vec<String>,
     /// Integrations reconciled at once.
     pub concurrency: u16,
+    /// Syncs running at once against one vendor host (`budgets::HostSlots`): below
+    /// `concurrency`, so a slow vendor leaves workers for the others.
+    pub host_concurrency: usize,
+    /// Serve only this shard of the integrations (`--shard i/K`).
+    pub shard: Option<Shard>,
     /// PMS calls in flight per integration.
     pub fetch_concurrency: usize,
     /// Destination writes in flight per integration.
@@ -77,6 +86,9 @@ pub struct Settings {
     pub sync_deadline: Duration,
     /// Runs kept in `status.history` (newest first).
     pub history_limit: usize,
+    /// How long a sync runs before its `Reconciling` condition is written: a quicker sync costs
+    /// one status write, not two.
+    pub reconciling_after: Duration,
     /// How far before the PMS's clock an incremental read's next watermark is set: the margin
     /// against clock skew and against changes stamped while a read was under way.
     pub watermark_overlap: Duration,
@@ -87,6 +99,9 @@ pub struct Settings {
 
 /// Default [`Settings::history_limit`].
 pub const DEFAULT_HISTORY_LIMIT: usize = 10;
+
+/// Default [`Settings::reconciling_after`]: most syncs of a building take a few seconds.
+pub const DEFAULT_RECONCILING_AFTER: Duration = Duration::from_secs(10);
 
 /// Default [`Settings::state_namespace`] (the chart's usual release namespace).
 pub const DEFAULT_STATE_NAMESPACE: &str = "pms-system";
@@ -111,6 +126,8 @@ impl Default for Settings {
         Self {
             watch_namespaces: Vec::new(),
             concurrency: 4,
+            host_concurrency: 2,
+            shard: None,
             fetch_concurrency: 2,
             write_concurrency: 4,
             http: HttpSettings::default(),
@@ -121,6 +138,7 @@ impl Default for Settings {
             sync_deadline: DEFAULT_SYNC_DEADLINE,
             state_namespace: DEFAULT_STATE_NAMESPACE.to_string(),
             history_limit: DEFAULT_HISTORY_LIMIT,
+            reconciling_after: DEFAULT_RECONCILING_AFTER,
             watermark_overlap: sync::DEFAULT_WATERMARK_OVERLAP,
             receiver: Arc::new(Registry::default()),
         }
@@ -133,8 +151,10 @@ pub struct Context {
     pub recorder: Recorder,
     pub metrics: Metrics,
     pub settings: Settings,
-    /// One PMS rate limiter per integration (`namespace/name`), shared by its runs.
-    pub limiters: std::sync::Mutex<std::collections::HashMap<String, Arc<RateLimiter>>>,
+    /// The rate limiters of vendor accounts, shared by the integrations of each.
+    pub budgets: budgets::Budgets,
+    /// Syncs running per vendor host.
+    pub hosts: budgets::HostSlots,
     /// When this controller started (for the startup spread).
     pub started: std::time::Instant,
     /// The last status written after an attempt, per integration (`namespace/name`), with the UID
@@ -142,6 +162,8 @@ pub struct Context {
     pub last_written: std::sync::Mutex<std::collections::HashMap<String, (String, PmsIntegrationStatus)>>,
     /// DOOR tokens per integration, reused across runs until shortly before they expire.
     pub door_tokens: std::sync::Mutex<std::collections::HashMap<String, Arc<TokenCache>>>,
+    /// With `--shard`: hands webhooks for other shards' integrations over to them.
+    pub relay: Option<Arc<relay::ShardRelay>>,
 }
 
 impl Context {
@@ -170,7 +192,7 @@ impl Context {
             }
             keep
         });
-        self.limiters.lock().unwrap_or_else(|e| e.into_inner()).retain(|key, _| !gone(key));
+        self.budgets.release(gone);
         self.door_tokens.lock().unwrap_or_else(|e| e.into_inner()).retain(|key, _| !gone(key));
         self.settings.receiver.retain(|key| !gone(key));
         for key in forgotten {
@@ -183,19 +205,6 @@ impl Context {
     fn door_tokens(&self, key: &str) -> Arc<TokenCache> {
         let mut tokens = self.door_tokens.lock().unwrap_or_else(|e| e.into_inner());
         tokens.entry(key.to_string()).or_default().clone()
-    }
-
-    /// The integration's limiter for `limit`, replaced when the budget changed.
-    fn limiter(&self, key: &str, limit: RateLimit) -> Arc<RateLimiter> {
-        let mut limiters = self.limiters.lock().unwrap_or_else(|e| e.into_inner());
-        match limiters.get(key) {
-            Some(existing) if existing.limit() == limit => existing.clone(),
-            _ => {
-                let limiter = Arc::new(RateLimiter::new(limit));
-                limiters.insert(key.to_string(), limiter.clone());
-                limiter
-            }
-        }
     }
 }
 
@@ -304,15 +313,22 @@ async fn run_controller(
     }
 
     let reporter = Reporter { controller: "pms-sync".into(), instance: settings.instance.clone() };
+    let host_concurrency = settings.host_concurrency;
+    let relay = settings.shard.map(|shard| Arc::new(relay::ShardRelay::new(client.clone(), shard)));
+    if let Some(relay) = &relay {
+        settings.receiver.set_relay(relay.clone());
+    }
     let ctx = Arc::new(Context {
         recorder: Recorder::new(client.clone(), reporter),
         client: client.clone(),
         metrics,
         settings,
-        limiters: Default::default(),
+        budgets: Default::default(),
+        hosts: budgets::HostSlots::new(host_concurrency),
         started: std::time::Instant::now(),
         last_written: Default::default(),
         door_tokens: Default::default(),
+        relay,
     });
     let shutdown = futures::FutureExt::shared(futures::FutureExt::boxed(shutdown));
     let controllers = scopes.iter().map(|scope| {
@@ -345,8 +361,19 @@ async fn watch_scope(
         Some(selector) => watcher::Config::default().labels(selector),
         None => watcher::Config::default(),
     };
-    let controller = Controller::new(integrations, selection);
+    // Only a new generation or annotation (a spec change, a requested sync, an approval), or an
+    // integration seen for the first time, queues a reconcile: our own status writes do not. The
+    // reconcile that wrote one already set when to look again; reconciling once more per run
+    // would only read its Secrets again (halving the controller's apiserver reads at scale).
+    let (reader, writer) = reflector::store();
+    let changes = reflector::reflector(writer, watcher(integrations, selection))
+        .applied_objects()
+        .predicate_filter(predicates::generation.combine(predicates::annotations), Default::default());
+    let controller = Controller::for_stream(changes, reader);
     let store = controller.store();
+    if let Some(relay) = &ctx.relay {
+        relay.watch(store.clone());
+    }
     let concurrency = ctx.settings.concurrency;
     // Webhooks accepted by the receiver queue a reconcile of their integration.
     let webhooks = ctx.settings.receiver.subscribe(scope_namespace.clone());
@@ -390,7 +417,12 @@ const SWEEP_EVERY: Duration = Duration::from_secs(600);
 async fn sweep_periodically(ctx: Arc<Context>) {
     loop {
         let scope = &ctx.settings.watch_namespaces;
-        let in_scope = |ns: &str| scope.is_empty() || scope.iter().any(|s| s == ns);
+        // A shard sweeps the maps of its own integrations only (a map's UID is its integration's).
+        let shard = ctx.settings.shard;
+        let in_scope = |ns: &str, uid: Option<&str>| {
+            (scope.is_empty() || scope.iter().any(|s| s == ns))
+                && shard.is_none_or(|shard| uid.is_none_or(|uid| shard.owns(uid)))
+        };
         match state_map::sweep(&ctx.client, &ctx.settings.state_namespace, in_scope).await {
             Ok(0) => {}
             Ok(n) => info!(deleted = n, "deleted the state maps of deleted integrations"),
@@ -434,8 +466,7 @@ fn startup_delay(ctx: &Context, uid: &str) -> Option<Duration> {
 /// A stable slot in `window` for `key` (FNV-1a), so integrations spread evenly and each keeps its
 /// place across restarts.
 fn spread_slot(key: &str, window: Duration) -> Duration {
-    let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
-    Duration::from_millis(hash % window.as_millis().max(1) as u64)
+    Duration::from_millis(shard::fnv1a(key) % window.as_millis().max(1) as u64)
 }
 
 fn references_secret(integration: &PmsIntegration, name: &str) -> bool {
@@ -498,6 +529,10 @@ async fn reconcile(obj: Arc<PmsIntegration>, ctx: Arc<Context>) -> Result<Action
     // wins when it is newer (attempt times only grow).
     let key = format!("{namespace}/{name}");
     let uid = obj.metadata.uid.clone().unwrap_or_else(|| key.clone());
+    // Another shard's integration: nothing is read, written or held for it here.
+    if ctx.settings.shard.is_some_and(|shard| !shard.owns(&uid)) {
+        return Ok(Action::await_change());
+    }
     let mut previous = obj.status.clone().unwrap_or_default();
     if let Some(written) = ctx.written(&key, &uid)
         && written.last_attempt_time.as_ref().map(|t| t.0) > previous.last_attempt_time.as_ref().map(|t| t.0)
@@ -558,6 +593,17 @@ async fn reconcile(obj: Arc<PmsIntegration>, ctx: Arc<Context>) -> Result<Action
     {
         return Ok(Action::requeue(wait));
     }
+    // Fair scheduling: a vendor host already running its share of syncs does not get this worker
+    // too; the sync is tried again shortly (nothing taken, no status written).
+    let host = validated.as_ref().ok().map(|v| v.pms.host());
+    let _slot = match host.as_deref().map(|host| ctx.hosts.try_take(host)) {
+        Some(None) => {
+            ctx.metrics.record_reconcile("deferred");
+            return Ok(Action::requeue(due::jittered(HOST_BUSY_RETRY, 0.5)));
+        }
+        Some(Some(slot)) => Some(slot),
+        None => None,
+    };
     // Whatever made it due, this run serves the webhooks received so far; only a run due to them
     // alone may be narrowed to the properties they named.
     let narrowed = match ctx.settings.receiver.take_pending(&key) {
@@ -565,7 +611,8 @@ async fn reconcile(obj: Arc<PmsIntegration>, ctx: Arc<Context>) -> Result<Action
         _ => None,
     };
     info!(namespace, name, why = %why, narrowed = narrowed.as_ref().map_or(0, |p| p.len()), "sync due");
-    // kstatus: Reconciling while the sync runs (removed by the status written after it).
+    // kstatus: Reconciling while a sync runs, removed by the status written after it. Written only
+    // once the sync outlasts `reconciling_after`: a quick sync costs one status write, not two.
     let mut running = previous.clone();
     conditions::set(
         &mut running.conditions,
@@ -576,8 +623,6 @@ async fn reconcile(obj: Arc<PmsIntegration>, ctx: Arc<Context>) -> Result<Action
         seen.generation,
         seen.now,
     );
-    write_status(&api, &name, &previous, &running).await?;
-    let previous = running;
 
     let started = jiff::Timestamp::now();
     let timer = std::time::Instant::now();
@@ -598,7 +643,12 @@ async fn reconcile(obj: Arc<PmsIntegration>, ctx: Arc<Context>) -> Result<Action
             let partial = narrowed.is_some();
             let incremental = due::incremental(&previous, why, validated.spec.full_sync_interval, seen.now)
                 .filter(|_| !validated.spec.dry_run);
-            let report = run_sync(&ctx, &obj, scope, &validated, approval.clone(), narrowed, incremental).await;
+            let sync = run_sync(&ctx, &obj, scope, &validated, approval.clone(), narrowed, incremental);
+            let show = write_status(&api, &name, &previous, &running);
+            let (report, shown) = while_showing(sync, ctx.settings.reconciling_after, show).await;
+            if shown {
+                previous = running.clone();
+            }
             let failure = status::classify(&report);
             let spec = &validated.spec;
             status::Attempt {
@@ -631,6 +681,30 @@ async fn reconcile(obj: Arc<PmsIntegration>, ctx: Arc<Context>) -> Result<Action
     Ok(next.map_or_else(Action::await_change, Action::requeue))
 }
 
+/// How soon a sync whose vendor host is busy is tried again (jittered by half).
+const HOST_BUSY_RETRY: Duration = Duration::from_secs(5);
+
+/// Runs `work`; once it has run for `after`, `show` runs too (the `Reconciling` write), while
+/// `work` goes on. Returns `work`'s output and whether `show` succeeded. A failed `show` is logged
+/// only: the status written after the sync is the one that matters.
+async fn while_showing<T>(
+    work: impl Future<Output = T>,
+    after: Duration,
+    show: impl Future<Output = Result<(), kube::Error>>,
+) -> (T, bool) {
+    tokio::pin!(work);
+    tokio::select! {
+        biased;
+        done = &mut work => return (done, false),
+        _ = tokio::time::sleep(after) => {}
+    }
+    let (shown, done) = tokio::join!(show, work);
+    if let Err(error) = &shown {
+        warn!(error = %error, "cannot mark the integration Reconciling; the sync goes on");
+    }
+    (done, shown.is_ok())
+}
+
 /// Builds the connector and destination of a validated integration and runs one sync.
 async fn run_sync(
     ctx: &Context,
@@ -644,7 +718,7 @@ async fn run_sync(
     let spec = &validated.spec;
     let http = |target| HttpClient::new(target, ctx.settings.http.clone(), ctx.metrics.clone());
     let key = scope.prefix().trim_end_matches('/').to_string();
-    let limiter = |system: &'static str, limit| ctx.limiter(&format!("{key}#{system}"), limit);
+    let limiter = |account: String, limit| ctx.budgets.claim(&account, &key, limit);
     let door_parts = || build::DoorParts {
         tokens: ctx.door_tokens(&key),
         store: Arc::new(identity_store::ConfigMapStore::new(

@@ -139,10 +139,14 @@ impl StateMap {
 }
 
 /// Deletes the state ConfigMaps in `state` (identity maps, deactivation records: every kind
-/// [`STATE_LABEL`] marks) whose integration, in a namespace `in_scope` covers, no longer exists or
-/// was recreated (another UID). Asks the API server, not a watch cache, so that controllers
+/// [`STATE_LABEL`] marks) whose integration, which `in_scope` covers (by namespace and recorded
+/// UID), no longer exists or was recreated (another UID). Asks the API server, not a watch cache, so that controllers
 /// sharding one namespace by label never delete each other's maps. Returns how many were deleted.
-pub async fn sweep(client: &kube::Client, state: &str, in_scope: impl Fn(&str) -> bool) -> Result<usize, kube::Error> {
+pub async fn sweep(
+    client: &kube::Client,
+    state: &str,
+    in_scope: impl Fn(&str, Option<&str>) -> bool,
+) -> Result<usize, kube::Error> {
     let maps: Api<ConfigMap> = Api::namespaced(client.clone(), state);
     let listed = maps.list(&ListParams::default().labels(STATE_LABEL)).await?;
     let mut deleted = 0;
@@ -152,10 +156,10 @@ pub async fn sweep(client: &kube::Client, state: &str, in_scope: impl Fn(&str) -
         else {
             continue;
         };
-        if !in_scope(namespace) {
+        let recorded_uid = map.data.as_ref().and_then(|d: &BTreeMap<String, String>| d.get(UID));
+        if !in_scope(namespace, recorded_uid.map(String::as_str)) {
             continue;
         }
-        let recorded_uid = map.data.as_ref().and_then(|d: &BTreeMap<String, String>| d.get(UID));
         let integrations: Api<PmsIntegration> = Api::namespaced(client.clone(), namespace);
         let live_uid = integrations.get_opt(name).await?.and_then(|i| i.metadata.uid);
         if live_uid.is_none() || live_uid.as_ref() != recorded_uid {

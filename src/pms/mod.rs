@@ -22,7 +22,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use crate::api::PmsProvider;
-use crate::credentials::{MissingKey, SecretData};
+use crate::credentials::{Credentials, MissingKey, SecretData};
 use crate::domain::Resident;
 use crate::http::{HttpClient, HttpError, RateLimit, RateLimiter};
 pub use provider::{Config, Descriptor};
@@ -155,6 +155,24 @@ pub fn check(options: &ConnectorOptions<'_>, secret: &SecretData) -> Result<Conn
     let config = descriptor.check(options.base_url, options.property_ids, secret)?;
     let limit = options.max_requests_per_minute.map_or(descriptor.default_limit, RateLimit::per_minute);
     Ok(ConnectorConfig { build, config, limit })
+}
+
+impl ConnectorConfig {
+    /// The API's base URL.
+    pub fn base_url(&self) -> &reqwest::Url {
+        &self.config.base_url
+    }
+
+    /// The vendor host called (`host:port`): what fair scheduling shares out.
+    pub fn host(&self) -> String {
+        let url = &self.config.base_url;
+        format!("{}:{}", url.host_str().unwrap_or_default(), url.port_or_known_default().unwrap_or(0))
+    }
+
+    /// The checked credentials (to name the vendor account they belong to).
+    pub fn credentials(&self) -> &Credentials {
+        &self.config.credentials
+    }
 }
 
 /// The connector table: one line per supported provider (`Variant => module::Type`). It makes the

@@ -8,6 +8,7 @@ pub use pms_sync_fakes::buildium_fake::ControlledFake;
 pub use pms_sync_fakes::{buildium_fake, door_fake, vendor_fakes};
 pub mod dns;
 pub mod hostile;
+pub mod load_bed;
 pub mod prism;
 
 use std::collections::BTreeMap;
@@ -223,6 +224,8 @@ pub fn start_controller_with(
         },
         startup_spread: Duration::ZERO,
         state_namespace: STATE_NAMESPACE.into(),
+        // Slow syncs in these tests take seconds, not the default's ten.
+        reconciling_after: Duration::from_secs(1),
         ..Settings::default()
     };
     tweak(&mut settings);

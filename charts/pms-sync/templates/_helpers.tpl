@@ -35,7 +35,13 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- define "pms-sync.rules" -}}
 - apiGroups: ["pmssync.io"]
   resources: ["pmsintegrations"]
+  {{- if gt (int .Values.shards) 1 }}
+  # patch: a shard hands a webhook for another shard's integration over by setting its
+  # reconcile.pmssync.io/requestedAt annotation (README: Past one controller).
+  verbs: ["get", "list", "watch", "patch"]
+  {{- else }}
   verbs: ["get", "list", "watch"]
+  {{- end }}
 - apiGroups: ["pmssync.io"]
   resources: ["pmsintegrations/status"]
   verbs: ["get", "patch"]
