@@ -912,6 +912,23 @@ mod tests {
         assert!(isolate(fine).await.is_ok());
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn reconciling_is_shown_only_for_a_sync_that_outlasts_the_threshold() {
+        let shows = std::sync::atomic::AtomicUsize::new(0);
+        let show = || async {
+            shows.fetch_add(1, Ordering::SeqCst);
+            Ok::<(), kube::Error>(())
+        };
+        let quick = tokio::time::sleep(Duration::from_secs(9));
+        assert_eq!(while_showing(quick, Duration::from_secs(10), show()).await, ((), false));
+        assert_eq!(shows.load(Ordering::SeqCst), 0, "a quick sync: one status write, after it");
+        let started = tokio::time::Instant::now();
+        let slow = tokio::time::sleep(Duration::from_secs(30));
+        assert_eq!(while_showing(slow, Duration::from_secs(10), show()).await, ((), true));
+        assert_eq!(shows.load(Ordering::SeqCst), 1);
+        assert_eq!(started.elapsed(), Duration::from_secs(30), "the sync went on while it was shown");
+    }
+
     #[test]
     fn startup_slots_are_stable_inside_the_window_and_spread_out() {
         let window = Duration::from_secs(60);
