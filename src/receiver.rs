@@ -286,14 +286,7 @@ impl Registry {
             return Err(Refusal::BadSignature);
         }
         let now = Instant::now();
-        while hook.accepted.front().is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(60)) {
-            hook.accepted.pop_front();
-        }
-        if hook.accepted.len() >= RATE_PER_MINUTE {
-            let oldest = hook.accepted.front().copied().unwrap_or(now);
-            let retry_after = Duration::from_secs(60).saturating_sub(now.duration_since(oldest));
-            return Err(Refusal::RateLimited { retry_after });
-        }
+        within_rate(&mut hook.accepted, now)?;
         let wanted = match narrowing(body) {
             Some(listed) => {
                 let attached: BTreeSet<String> = listed.intersection(&hook.properties).cloned().collect();
@@ -321,6 +314,21 @@ impl Registry {
         }
         Ok(key)
     }
+}
+
+/// Forgets the acceptances in `accepted` older than a minute, then refuses when
+/// [`RATE_PER_MINUTE`] remain, with the wait until the oldest ages out. The caller records the
+/// request (`push_back(now)`) once it accepts it.
+pub(crate) fn within_rate(accepted: &mut VecDeque<Instant>, now: Instant) -> Result<(), Refusal> {
+    const MINUTE: Duration = Duration::from_secs(60);
+    while accepted.front().is_some_and(|t| now.duration_since(*t) >= MINUTE) {
+        accepted.pop_front();
+    }
+    if accepted.len() >= RATE_PER_MINUTE {
+        let oldest = accepted.front().copied().unwrap_or(now);
+        return Err(Refusal::RateLimited { retry_after: MINUTE.saturating_sub(now.duration_since(oldest)) });
+    }
+    Ok(())
 }
 
 /// The receiver's routes: `POST /hook/<id>`; anything else is 404.

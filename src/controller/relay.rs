@@ -7,7 +7,7 @@
 //! Verification is the receiver's own: the integration is found by the `status.webhookPath` its
 //! serving shard wrote (every shard watches every integration), the token is read from the
 //! integration's webhook Secret, the path must derive from that token (a rotated token's old path
-//! is refused), and the signature must match. At most [`RATE_PER_MINUTE`] hand-overs per
+//! is refused), and the signature must match. At most [`RATE_PER_MINUTE`](crate::receiver::RATE_PER_MINUTE) hand-overs per
 //! integration and minute. What is lost on the way is the narrowing to named properties: a
 //! handed-over webhook is a requested sync of every property (a full read).
 
@@ -22,7 +22,7 @@ use kube::{Api, Client, ResourceExt};
 use super::Shard;
 use super::validate::WEBHOOK_TOKEN_KEY;
 use crate::api::{PmsIntegration, REQUESTED_AT_ANNOTATION};
-use crate::receiver::{self, RATE_PER_MINUTE, Refusal, Relay};
+use crate::receiver::{self, Refusal, Relay};
 
 /// The hand-over of one shard's controller.
 pub struct ShardRelay {
@@ -57,18 +57,10 @@ impl ShardRelay {
     fn admit(&self, key: &str) -> Result<(), Refusal> {
         let mut handed = self.handed.lock().unwrap_or_else(|e| e.into_inner());
         let now = Instant::now();
-        let minute = Duration::from_secs(60);
-        handed.retain(|_, times| {
-            while times.front().is_some_and(|t| now.duration_since(*t) >= minute) {
-                times.pop_front();
-            }
-            !times.is_empty()
-        });
+        // Integrations handed nothing for a minute are forgotten: the map stays bounded.
+        handed.retain(|_, times| times.back().is_some_and(|t| now.duration_since(*t) < Duration::from_secs(60)));
         let times = handed.entry(key.to_string()).or_default();
-        if times.len() >= RATE_PER_MINUTE {
-            let oldest = times.front().copied().unwrap_or(now);
-            return Err(Refusal::RateLimited { retry_after: minute.saturating_sub(now.duration_since(oldest)) });
-        }
+        receiver::within_rate(times, now)?;
         times.push_back(now);
         Ok(())
     }
