@@ -46,7 +46,8 @@ fn config(ids: &[String], incremental: Option<Incremental>) -> SyncConfig {
         only_properties: None,
         incremental,
         watermark_overlap: sync::DEFAULT_WATERMARK_OVERLAP,
-        calendar: None,
+        time_zone: None,
+        now: jiff::Timestamp::now(),
     }
 }
 

@@ -756,6 +756,15 @@ pub struct SyncSummary {
     /// named in an `UnknownStatus` event. Add them to `spec.pms.statusMapping`.
     #[serde(default)]
     pub unknown_statuses: u64,
+    /// PMS-future residents whose move-in date (else lease start) lies more than 3 days back:
+    /// the date is not believed, so they get no access and no scheduled start until the PMS
+    /// moves them in (see the `StaleMoveIn` event for IDs).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub stale_move_ins: u64,
+    /// Users due for deletion after `deleteAfter` but kept (deactivated) this run, because our
+    /// clock and the PMS's disagree by more than an hour: a delete cannot be undone.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub deletes_refused: u64,
     /// SCIM groups created.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub groups_created: u64,

@@ -38,6 +38,10 @@ pub enum Reason {
     DuplicateEmail,
     /// Event reason: PMS statuses the mapping does not know.
     UnknownStatus,
+    /// Event reason: future residents whose move-in date is too old to believe (no access).
+    StaleMoveIn,
+    /// Event reason: irreversible writes refused because our clock and the vendor's disagree.
+    ClockSkew,
     /// Event reason for a run that changed users.
     Synced,
 }
@@ -57,7 +61,7 @@ pub enum Retry {
 }
 
 impl Reason {
-    pub const ALL: [Reason; 20] = [
+    pub const ALL: [Reason; 22] = [
         Self::Succeeded,
         Self::Progressing,
         Self::Disabled,
@@ -77,6 +81,8 @@ impl Reason {
         Self::Conflict,
         Self::DuplicateEmail,
         Self::UnknownStatus,
+        Self::StaleMoveIn,
+        Self::ClockSkew,
         Self::Synced,
     ];
 
@@ -101,6 +107,8 @@ impl Reason {
             Self::Conflict => "Conflict",
             Self::DuplicateEmail => "DuplicateEmail",
             Self::UnknownStatus => "UnknownStatus",
+            Self::StaleMoveIn => "StaleMoveIn",
+            Self::ClockSkew => "ClockSkew",
             Self::Synced => "Synced",
         }
     }

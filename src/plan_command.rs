@@ -112,12 +112,12 @@ async fn plan(args: &PlanArgs) -> Result<u8, String> {
     let approval =
         integration.metadata.annotations.as_ref().and_then(|a| a.get(APPROVE_DEPROVISION_ANNOTATION)).cloned();
     let scope = Scope::new(&namespace, &name);
-    let mut config = build::sync_config(&validated.spec, scope, approval, 2, 1, None);
+    let mut config = build::sync_config(&validated.spec, jiff::Timestamp::now(), scope, approval, 2, 1, None);
     // Deactivate, then delete: the deletions due come from the controller's record (read only).
     if let (Some(delete_after), Some(client)) = (validated.spec.delete_after, &cluster) {
         let store = DeactivationStore::new(client.clone(), &args.state_namespace, &namespace, &name, None);
         let deactivations = store.load().await.map_err(|e| e.to_string())?;
-        let now = jiff::Timestamp::now().as_second();
+        let now = config.now.as_second();
         config.retention = Some(sync::Retention { deactivations, delete_after, now });
     }
     let (report, plan) = sync::fetch_and_plan(&connector, &target, &config, &StderrProgress).await;

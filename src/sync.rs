@@ -14,7 +14,7 @@ use crate::domain::breaker::{self, Guard};
 use crate::domain::groups::{self, GroupPlan};
 use crate::domain::retention::Outcome;
 use crate::domain::{
-    Action, Conflict, Deactivations, DeprovisionMode, Plan, Policy, Resident, Scope, adopt, desired_users, plan_with,
+    Action, Conflict, Deactivations, DeprovisionMode, Plan, Policy, Scope, adopt, desired_users, plan_with,
 };
 use crate::pms::{PmsError, PmsSource};
 
@@ -48,16 +48,13 @@ pub struct SyncConfig {
     pub incremental: Option<Incremental>,
     /// Where the next watermark is set, before the vendor's clock ([`watermark`]).
     pub watermark_overlap: std::time::Duration,
-    /// The property's calendar: with it, dates move access on their own at a destination that
-    /// does not schedule access itself ([`Policy::today`](crate::domain::Policy)), and the report
-    /// names the next such moment. `None`: the status alone decides.
-    pub calendar: Option<Calendar>,
-}
-
-/// The property's time zone and the time of the run.
-#[derive(Clone, Debug)]
-pub struct Calendar {
-    pub time_zone: jiff::tz::TimeZone,
+    /// The property's time zone: with it, dates move access on their own at a destination that
+    /// does not schedule access itself ([`Policy::dates_start_access`](crate::domain::Policy)),
+    /// and the report names the next such moment. `None`: the status alone decides, and stale
+    /// move-in dates are judged in UTC.
+    pub time_zone: Option<jiff::tz::TimeZone>,
+    /// When the run started, by our clock. Every rule that needs the time takes it from here,
+    /// never from the wall clock itself, so a run (and a test) has exactly one "now".
     pub now: jiff::Timestamp,
 }
 
@@ -76,19 +73,22 @@ pub struct Incremental {
 /// stamped while a read was under way, and clocks that disagree by less than this, are read
 /// again, not missed.
 pub const DEFAULT_WATERMARK_OVERLAP: std::time::Duration = std::time::Duration::from_secs(5 * 60);
-/// A vendor clock further than this from ours is not believed (a hostile or broken `Date`
-/// header must not move the watermark into the future and hide changes): ours is used instead.
-const MAX_CLOCK_SKEW: jiff::SignedDuration = jiff::SignedDuration::from_hours(24);
+/// Our clock and the vendor's may disagree by at most this much before deletes after
+/// `deleteAfter` (irreversible) are refused: one of the clocks is wrong, and which one decides
+/// whether a user is due.
+pub const MAX_DELETE_CLOCK_SKEW: jiff::SignedDuration = jiff::SignedDuration::from_hours(1);
 
-/// The watermark after a successful read that started at `started` (our clock): the vendor's
-/// clock at its first answer when it reported a believable one, else ours, less `overlap`.
+/// The watermark after a successful read that started at `started` (our clock): the earlier of
+/// the vendor's clock at its first answer and ours, less `overlap`. The earlier one, because the
+/// vendor stamps its records by its own clock: a vendor clock behind ours must not skip what it
+/// stamped in between, and a vendor clock ahead of ours (broken, or hostile) must not move the
+/// watermark into the future and hide changes. Too early only reads some changes twice.
 pub fn watermark(
     vendor_clock: Option<jiff::Timestamp>,
     started: jiff::Timestamp,
     overlap: std::time::Duration,
 ) -> jiff::Timestamp {
-    let believable = |t: &jiff::Timestamp| t.duration_since(started).abs() <= MAX_CLOCK_SKEW;
-    let at = vendor_clock.filter(believable).unwrap_or(started);
+    let at = vendor_clock.map_or(started, |vendor| vendor.min(started));
     jiff::SignedDuration::try_from(overlap).ok().and_then(|o| at.checked_sub(o).ok()).unwrap_or(at)
 }
 
@@ -107,6 +107,16 @@ impl Retention {
     fn cutoff(&self) -> i64 {
         self.now.saturating_sub(i64::try_from(self.delete_after.as_secs()).unwrap_or(i64::MAX))
     }
+}
+
+/// Deletes after `deleteAfter` that a run refused: our clock and the vendor's disagree by more
+/// than [`MAX_DELETE_CLOCK_SKEW`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DeletesRefused {
+    /// Users that were due for deletion and are kept (deactivated).
+    pub users: u64,
+    /// The vendor's clock less ours.
+    pub skew: jiff::SignedDuration,
 }
 
 /// Outcome of one property.
@@ -140,6 +150,11 @@ pub struct Counts {
     pub duplicate_emails: u64,
     /// Residents whose raw status the mapping does not know (never given access).
     pub unknown_statuses: u64,
+    /// PMS-future residents whose move-in date lies further back than the policy's window
+    /// (the status rules: no access, no grant).
+    pub stale_move_ins: u64,
+    /// Users due for deletion whose delete was refused ([`SyncReport::deletes_refused`]).
+    pub deletes_refused: u64,
     /// SCIM groups created, memberships added and removed, removals the breaker held, and
     /// groups left alone because a group of their name is not ours.
     pub groups_created: u64,
@@ -181,6 +196,10 @@ pub struct SyncReport {
     pub conflicts: Vec<Conflict>,
     /// Identities held back because they share an email.
     pub duplicate_emails: Vec<String>,
+    /// Identities of PMS-future residents given no access because their move-in date is stale.
+    pub stale_move_ins: Vec<String>,
+    /// Deletes after `deleteAfter` refused because the clocks disagree.
+    pub deletes_refused: Option<DeletesRefused>,
     /// Raw statuses the mapping does not know, with how many residents had each (bounded).
     pub unknown_statuses: BTreeMap<String, u64>,
     /// What the breaker decided (the held actions themselves are in `held_actions`).
@@ -263,16 +282,22 @@ async fn plan_run<'a, P: PmsSource, D: Destination>(
     let mut residents = Vec::new();
     let mut failed = BTreeSet::new();
     let mut fetched_by_property = HashMap::new();
+    // The vendor's clock furthest from ours, among the answers that carried one.
+    let mut vendor_skew: Option<jiff::SignedDuration> = None;
     for (id, result) in fetched {
         match result {
-            Ok((list, watermark)) => {
+            Ok(listing) => {
+                let list = listing.residents;
                 fetched_by_property.insert(id.clone(), list.len() as u64);
-                let residents_read = list.len() as u64;
+                if let Some(clock) = listing.clock {
+                    let skew = clock.duration_since(config.now);
+                    vendor_skew = Some(vendor_skew.map_or(skew, |s| if skew.abs() > s.abs() { skew } else { s }));
+                }
                 report.properties.push(PropertyResult {
                     id,
-                    residents: residents_read,
+                    residents: list.len() as u64,
                     error: None,
-                    watermark: Some(watermark),
+                    watermark: Some(watermark(listing.clock, config.now, config.watermark_overlap)),
                 });
                 residents.extend(list);
             }
@@ -306,17 +331,18 @@ async fn plan_run<'a, P: PmsSource, D: Destination>(
             return (report, None);
         }
     };
-    // Dates move access on their own only where the destination does not schedule it (DOOR does).
-    let calendar = config.calendar.as_ref().filter(|_| !run.schedules());
-    let policy = match calendar {
-        Some(c) => std::borrow::Cow::Owned(Policy {
-            today: Some(c.now.to_zoned(c.time_zone.clone()).date()),
-            ..config.policy.clone()
-        }),
-        None => std::borrow::Cow::Borrowed(&config.policy),
+    // The run's local date judges stale move-in dates at every destination; dates move access on
+    // their own only where the destination does not schedule it (DOOR does) and the property's
+    // time zone is known.
+    let time_zone = config.time_zone.as_ref().filter(|_| !run.schedules());
+    let local = config.time_zone.clone().unwrap_or(jiff::tz::TimeZone::UTC);
+    let policy = Policy {
+        today: Some(config.now.to_zoned(local).date()),
+        dates_start_access: time_zone.is_some(),
+        ..config.policy.clone()
     };
     let mut desired = desired_users(&config.scope, residents, &policy);
-    report.next_boundary = calendar.and_then(|c| boundary::next(&desired.users, &c.time_zone, c.now));
+    report.next_boundary = time_zone.and_then(|tz| boundary::next(&desired.users, tz, config.now));
     // A destination may have no way to hold some users (DOOR has no user without a grant, so a
     // future resident without any date has none there yet): those are not desired there.
     desired.users.retain(|u| run.holds(u));
@@ -325,6 +351,8 @@ async fn plan_run<'a, P: PmsSource, D: Destination>(
     report.counts.desired = desired.desired();
     report.counts.duplicate_emails = desired.duplicate_emails.len() as u64;
     report.duplicate_emails = desired.duplicate_emails.iter().cloned().collect();
+    report.counts.stale_move_ins = desired.stale_move_ins.len() as u64;
+    report.stale_move_ins = std::mem::take(&mut desired.stale_move_ins).into_iter().collect();
     report.counts.unknown_statuses = desired.unknown_statuses.values().sum();
     report.unknown_statuses = desired.unknown_statuses.clone();
     let unknown_by_property = std::mem::take(&mut desired.unknown_by_property);
@@ -362,7 +390,16 @@ async fn plan_run<'a, P: PmsSource, D: Destination>(
             deactivations.retain_inactive(|id| inactive.contains(id));
             let due = deactivations.due(retention.cutoff());
             report.deactivations = Some(deactivations);
-            due
+            // A delete cannot be undone: with our clock and the vendor's an hour or more apart,
+            // nobody can tell who is due, so nobody is deleted this run (the record is kept).
+            match vendor_skew.filter(|s| s.abs() > MAX_DELETE_CLOCK_SKEW) {
+                Some(skew) if !due.is_empty() => {
+                    report.counts.deletes_refused = due.len() as u64;
+                    report.deletes_refused = Some(DeletesRefused { users: due.len() as u64, skew });
+                    BTreeSet::new()
+                }
+                _ => due,
+            }
         }
         None => BTreeSet::new(),
     };
@@ -400,7 +437,7 @@ async fn plan_run<'a, P: PmsSource, D: Destination>(
     (report, Some((plan, run)))
 }
 
-type Read = (String, Result<(Vec<Resident>, jiff::Timestamp), PmsError>);
+type Read = (String, Result<crate::pms::Listing, PmsError>);
 
 /// Reads `to_fetch`: an incremental run's properties together from the earliest watermark where
 /// the vendor can (a superset of each one's changes), else, or when that fails, each alone.
@@ -411,28 +448,22 @@ async fn read_properties<P: PmsSource>(
     progress: &dyn Progress,
 ) -> Vec<Read> {
     let since = |id: &str| config.incremental.as_ref().and_then(|i| i.since.get(id).copied());
-    let marks = |started, listing: crate::pms::Listing| {
-        (listing.residents, watermark(listing.clock, started, config.watermark_overlap))
-    };
     let earliest: Option<Vec<jiff::Timestamp>> = to_fetch.iter().map(|id| since(id)).collect();
     if let Some(earliest) = earliest.and_then(|e| e.into_iter().min()).filter(|_| to_fetch.len() > 1) {
-        let started = jiff::Timestamp::now();
         if let Some(Ok(listings)) = pms.read_together(to_fetch, earliest).await
             && listings.len() == to_fetch.len()
         {
-            let reads = to_fetch.iter().cloned().zip(listings).map(|(id, listing)| (id, Ok(marks(started, listing))));
-            let reads: Vec<Read> = reads.collect();
+            let reads: Vec<Read> = to_fetch.iter().cloned().zip(listings.into_iter().map(Ok)).collect();
             for (id, result) in &reads {
-                progress.property_fetched(id, result.as_ref().map(|(residents, _)| residents.len()));
+                progress.property_fetched(id, result.as_ref().map(|listing| listing.residents.len()));
             }
             return reads;
         }
     }
     stream::iter(to_fetch.iter().cloned())
         .map(|id| async move {
-            let started = jiff::Timestamp::now();
-            let result = pms.read(&id, since(&id)).await.map(|listing| marks(started, listing));
-            progress.property_fetched(&id, result.as_ref().map(|(residents, _)| residents.len()));
+            let result = pms.read(&id, since(&id)).await;
+            progress.property_fetched(&id, result.as_ref().map(|listing| listing.residents.len()));
             (id, result)
         })
         .buffered(config.fetch_concurrency.max(1))

@@ -142,7 +142,8 @@ impl Rig {
             only_properties: None,
             incremental: None,
             watermark_overlap: pms_sync::sync::DEFAULT_WATERMARK_OVERLAP,
-            calendar: None,
+            time_zone: None,
+            now: jiff::Timestamp::now(),
         }
     }
 

@@ -50,9 +50,10 @@ pub fn clients(
     (connector, target)
 }
 
-/// The configuration of one sync run (`crate::sync`) of `spec`.
+/// The configuration of one sync run (`crate::sync`) of `spec`, starting at `now`.
 pub fn sync_config(
     spec: &ValidatedSpec,
+    now: jiff::Timestamp,
     scope: Scope,
     approval: Option<String>,
     fetch_concurrency: usize,
@@ -74,7 +75,8 @@ pub fn sync_config(
         only_properties: None,
         incremental: None,
         watermark_overlap: crate::sync::DEFAULT_WATERMARK_OVERLAP,
-        calendar: Some(crate::sync::Calendar { time_zone: spec.time_zone.clone(), now: jiff::Timestamp::now() }),
+        time_zone: Some(spec.time_zone.clone()),
+        now,
     }
 }
 

@@ -734,6 +734,7 @@ async fn run_sync(
     let deadline = tokio::time::Instant::now().checked_add(ctx.settings.sync_deadline);
     let mut config = build::sync_config(
         spec,
+        jiff::Timestamp::now(),
         scope,
         approval,
         ctx.settings.fetch_concurrency,
@@ -760,7 +761,7 @@ async fn run_sync(
         Ok(record) => record,
         Err(error) => return SyncReport { fatal: Some(sync::RunError::Destination(error)), ..SyncReport::default() },
     };
-    let now = jiff::Timestamp::now().as_second();
+    let now = config.now.as_second();
     config.retention = Some(sync::Retention { deactivations: loaded.clone(), delete_after, now });
     let mut report = sync::run(&connector, &target, &config).await;
     if report.unrecorded_deactivations > 0 {
@@ -865,6 +866,23 @@ async fn publish(ctx: &Context, obj: &PmsIntegration, report: Option<&SyncReport
                 bounded_list(report.duplicate_emails.iter().cloned())
             );
             events.push(warning(Reason::DuplicateEmail, note));
+        }
+        if !report.stale_move_ins.is_empty() {
+            let note = format!(
+                "{} future residents have a move-in date more than {} days back and get no access until the PMS moves them in: {}",
+                report.stale_move_ins.len(),
+                crate::domain::desired::DEFAULT_STALE_MOVE_IN_DAYS,
+                bounded_list(report.stale_move_ins.iter().cloned())
+            );
+            events.push(warning(Reason::StaleMoveIn, note));
+        }
+        if let Some(refused) = &report.deletes_refused {
+            let note = format!(
+                "{} deletions after deleteAfter refused: the PMS's clock is {}s from ours (more than an hour); the users stay deactivated",
+                refused.users,
+                refused.skew.as_secs()
+            );
+            events.push(warning(Reason::ClockSkew, note));
         }
     }
     match failure {

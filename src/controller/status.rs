@@ -353,6 +353,8 @@ fn summary(c: &Counts) -> SyncSummary {
         conflicts: c.conflicts,
         duplicate_emails: c.duplicate_emails,
         unknown_statuses: c.unknown_statuses,
+        stale_move_ins: c.stale_move_ins,
+        deletes_refused: c.deletes_refused,
         groups_created: c.groups_created,
         memberships_added: c.memberships_added,
         memberships_removed: c.memberships_removed,
@@ -378,6 +380,18 @@ fn success_message(report: &SyncReport) -> String {
         message.push_str(&format!(
             "; {} conflicts and {} residents sharing an email held back (see events)",
             c.conflicts, c.duplicate_emails
+        ));
+    }
+    if c.stale_move_ins > 0 {
+        message.push_str(&format!(
+            "; {} future residents with a stale move-in date get no access (see events)",
+            c.stale_move_ins
+        ));
+    }
+    if c.deletes_refused > 0 {
+        message.push_str(&format!(
+            "; {} deletions refused: our clock and the PMS's disagree by more than an hour",
+            c.deletes_refused
         ));
     }
     if c.groups_created + c.memberships_added + c.memberships_removed > 0 {

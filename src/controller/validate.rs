@@ -281,8 +281,10 @@ pub fn validate_spec(spec: &PmsIntegrationSpec, namespace: &str) -> Result<Valid
         max_requests_per_minute: spec.pms.max_requests_per_minute,
         property_ids: spec.property_ids.clone(),
         policy: Policy {
-            // The run's calendar sets the date (`sync::Calendar`).
+            // The run sets the date and whether dates start access (`sync::SyncConfig::now`).
             today: None,
+            dates_start_access: false,
+            stale_move_in_days: crate::domain::desired::DEFAULT_STALE_MOVE_IN_DAYS,
             exclusions: Exclusions::new(&spec.excluded_lease_statuses),
             access_roles: spec
                 .access_roles

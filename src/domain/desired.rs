@@ -34,14 +34,26 @@ pub struct Policy {
     /// The user's corrections of the vendor mapping (`spec.pms.statusMapping`): raw status,
     /// lowercase and trimmed, to the normalized status it means.
     pub status_overrides: Vec<(String, ResidentStatus)>,
-    /// The property's local date, where a date starts access on its own (a destination that does
-    /// not schedule access itself): a future resident's access starts on their move-in day (else
-    /// lease start) even while the PMS still says future. Ending access stays with the status: a
-    /// move-out date the PMS has not acted on may be stale (captures show current residents with
-    /// move-out dates long past), and a stale date must not lock anyone out. `None`: the status
-    /// alone decides.
+    /// The property's local date on the day of the run. It judges move-in dates: a PMS-future
+    /// resident whose move-in date (else lease start) lies more than
+    /// [`stale_move_in_days`](Self::stale_move_in_days) before it is a stale move-in (captures
+    /// hold future residents and signed applicants with move-in dates years old): no access, no
+    /// scheduled start, reported. `None`: no date is judged (the status alone decides).
     pub today: Option<Date>,
+    /// Whether a date starts access on its own (a destination that does not schedule access
+    /// itself): a future resident's access starts on their move-in day (else lease start) even
+    /// while the PMS still says future, for at most `stale_move_in_days` after it. Ending access
+    /// stays with the status: a move-out date the PMS has not acted on may be stale (captures
+    /// show current residents with move-out dates long past), and a stale date must not lock
+    /// anyone out.
+    pub dates_start_access: bool,
+    /// How many days after a move-in date a PMS-future status may still start access from it (a
+    /// PMS that records the move-in late, over a weekend); past them the status rules.
+    pub stale_move_in_days: u16,
 }
+
+/// The default of [`Policy::stale_move_in_days`]: a PMS that lags by a long weekend.
+pub const DEFAULT_STALE_MOVE_IN_DAYS: u16 = 3;
 
 impl Default for Policy {
     fn default() -> Self {
@@ -50,6 +62,8 @@ impl Default for Policy {
             access_roles: ResidentRole::DEFAULT_ACCESS.to_vec(),
             status_overrides: Vec::new(),
             today: None,
+            dates_start_access: false,
+            stale_move_in_days: DEFAULT_STALE_MOVE_IN_DAYS,
         }
     }
 }
@@ -68,13 +82,26 @@ impl Policy {
             return Entitlement::None;
         }
         let by_status = resident.status.access();
-        let Some(today) = self.today else { return by_status };
+        let Some(today) = self.today.filter(|_| self.dates_start_access) else { return by_status };
         let arrived = resident.move_in.or(resident.lease_start).is_some_and(|d| d <= today);
         let left = resident.move_out.is_some_and(|d| d < today);
         match by_status {
-            Entitlement::Scheduled if arrived && !left => Entitlement::Granted,
+            Entitlement::Scheduled if arrived && !left && !self.stale_move_in(resident) => Entitlement::Granted,
             other => other,
         }
+    }
+
+    /// A PMS-future resident whose move-in date (else lease start) lies further back than the
+    /// window: the date is not believed, to start access now or to schedule it.
+    fn stale_move_in(&self, resident: &Resident) -> bool {
+        let Some(today) = self.today else { return false };
+        if resident.status.access() != Entitlement::Scheduled {
+            return false;
+        }
+        let Some(start) = resident.move_in.or(resident.lease_start) else { return false };
+        let cutoff = today.checked_sub(jiff::Span::new().days(i64::from(self.stale_move_in_days)));
+        // A date so early the calendar cannot count back to the cutoff is as stale as can be.
+        cutoff.map_or(true, |cutoff| start < cutoff)
     }
 
     /// Order of leases of one person: what access they give first, then the status rank.
@@ -105,6 +132,9 @@ pub struct DesiredSet {
     pub unknown_statuses: BTreeMap<String, u64>,
     /// Residents with unknown statuses, per property (for the breaker).
     pub unknown_by_property: HashMap<String, u64>,
+    /// Identities of stale move-ins ([`Policy::today`]): a user without access and without a
+    /// scheduled start.
+    pub stale_move_ins: BTreeSet<String>,
 }
 
 /// Bound on the distinct unknown statuses reported, whatever a PMS sends.
@@ -180,7 +210,14 @@ pub fn desired_users(scope: &Scope, mut residents: Vec<Resident>, policy: &Polic
             Entitlement::Scheduled => false,
             Entitlement::None => continue,
         };
-        set.users.push(to_user(scope, resident, active));
+        let stale = policy.stale_move_in(&resident);
+        let mut user = to_user(scope, resident, active);
+        if stale {
+            // No start from a date nobody believes: DOOR would grant from it at once.
+            user.access_from = None;
+            set.stale_move_ins.insert(user.external_id.clone());
+        }
+        set.users.push(user);
     }
     hold_shared_emails(&mut set);
     set
@@ -278,6 +315,38 @@ fn dedup(values: &mut Vec<String>) {
             i += 1;
         }
     }
+}
+
+/// For connector tests over real captures: every PMS-future resident of `residents` whose
+/// move-in date (else lease start) lies before `today` less the window gets a user without
+/// access and without a scheduled start, at a destination where dates start access and at one
+/// that schedules it, and is reported; returns how many there were.
+#[cfg(test)]
+pub fn assert_stale_move_ins_get_no_access(residents: &[Resident], today: Date) -> usize {
+    let scope = Scope::new("ns", "it");
+    let cutoff = today - jiff::Span::new().days(i64::from(DEFAULT_STALE_MOVE_IN_DAYS));
+    let id = |r: &Resident| scope.external_id(&r.property_id, &r.person_id);
+    // A person renewing holds a current lease beside the future one: the current one rules.
+    let current: BTreeSet<String> =
+        residents.iter().filter(|r| r.status.access() == Entitlement::Granted).map(id).collect();
+    let stale: BTreeSet<String> = residents
+        .iter()
+        .filter(|r| r.status == ResidentStatus::Future && r.move_in.or(r.lease_start).is_some_and(|d| d < cutoff))
+        .map(id)
+        .filter(|id| !current.contains(id))
+        .collect();
+    for dates_start_access in [true, false] {
+        let policy = Policy { today: Some(today), dates_start_access, ..Policy::default() };
+        let set = desired_users(&scope, residents.to_vec(), &policy);
+        for id in &stale {
+            let user = set.get(id).unwrap_or_else(|| panic!("{id}: a user without access is still kept"));
+            assert!(!user.active && user.access_from.is_none(), "{id}: a stale move-in opened a door");
+        }
+        let reported: BTreeSet<String> =
+            set.stale_move_ins.iter().filter(|id| !set.duplicate_emails.contains(*id)).cloned().collect();
+        assert_eq!(reported, stale.iter().filter(|id| set.get(id).is_some()).cloned().collect());
+    }
+    stale.len()
 }
 
 #[cfg(test)]
@@ -420,5 +489,56 @@ mod tests {
         let a = set.get("ns/it/1001/1").unwrap();
         assert!(a.emails.is_empty() && a.access_until.is_none() && a.active);
         assert_eq!(set.get("ns/it/1001/2").unwrap().emails, ["2@example.org"]);
+    }
+
+    /// Real captures hold future residents whose move-in dates are long past (an Entrata
+    /// co-applicant, Future, moving in 08/16/2024): the date starts no access, anywhere, beyond
+    /// the window; inside it (a PMS that lags by a weekend) it does where dates start access.
+    #[test]
+    fn a_stale_move_in_date_starts_no_access_and_is_reported() {
+        let scope = Scope::new("ns", "it");
+        let today = jiff::civil::date(2026, 12, 8);
+        let future = |person: &str, move_in: Option<Date>, lease_start: Option<Date>| {
+            let mut r = resident(person, "Future", ResidentStatus::Future);
+            r.role = ResidentRole::CoResident;
+            (r.move_in, r.lease_start) = (move_in, lease_start);
+            r
+        };
+        let residents = vec![
+            future("co-applicant", Some(jiff::civil::date(2024, 8, 16)), None),
+            future("by-lease-start", None, Some(jiff::civil::date(2008, 12, 15))),
+            future("three-days-late", Some(jiff::civil::date(2026, 12, 5)), None),
+            future("four-days-late", Some(jiff::civil::date(2026, 12, 4)), None),
+            future("next-month", Some(jiff::civil::date(2027, 1, 1)), None),
+            future("year-one", Some(jiff::civil::date(1, 1, 1)), None),
+        ];
+        let user = |set: &DesiredSet, p: &str| set.get(&format!("ns/it/1001/{p}")).unwrap().clone();
+        let stale = ["by-lease-start", "co-applicant", "four-days-late"];
+        for dates_start_access in [true, false] {
+            let policy = Policy { today: Some(today), dates_start_access, ..Policy::default() };
+            let set = desired_users(&scope, residents.clone(), &policy);
+            for p in stale {
+                let u = user(&set, p);
+                assert!(!u.active && u.access_from.is_none(), "{p} at {dates_start_access}: {u:?}");
+            }
+            let reported: Vec<&str> = set.stale_move_ins.iter().map(|id| &id["ns/it/1001/".len()..]).collect();
+            assert_eq!(reported, stale);
+            let late = user(&set, "three-days-late");
+            assert_eq!(late.active, dates_start_access, "within the window a date starts access");
+            assert_eq!(late.access_from.is_some(), !dates_start_access, "or schedules it");
+            let placeholder = user(&set, "year-one");
+            assert!(!placeholder.active && placeholder.access_from.is_none(), "0001-01-01 is no date at all");
+            let later = user(&set, "next-month");
+            assert!(!later.active && later.access_from == Some(jiff::civil::date(2027, 1, 1)));
+        }
+        // Without a date nothing is judged: the status alone decides, as before.
+        let set = desired_users(&scope, residents, &Policy::default());
+        assert!(set.stale_move_ins.is_empty() && !user(&set, "co-applicant").active);
+        // A wider window believes more.
+        let wide = Policy { today: Some(today), stale_move_in_days: 4, dates_start_access: true, ..Policy::default() };
+        assert!(
+            user(&desired_users(&scope, vec![future("x", Some(jiff::civil::date(2026, 12, 4)), None)], &wide), "x")
+                .active
+        );
     }
 }

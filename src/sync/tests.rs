@@ -125,7 +125,9 @@ fn config(properties: &[&str], max_percent: u32, dry_run: bool) -> SyncConfig {
         only_properties: None,
         incremental: None,
         watermark_overlap: DEFAULT_WATERMARK_OVERLAP,
-        calendar: None,
+        time_zone: None,
+        // One fixed moment for every run here: no outcome may depend on the day the tests run.
+        now: "2026-11-30T10:00:00Z".parse().unwrap(),
     }
 }
 
@@ -284,6 +286,47 @@ async fn deactivated_users_are_deleted_after_the_period_and_returning_ones_react
     assert!(users["ns/it/1/b"].record.active);
 }
 
+/// A PMS answering with `Pms`'s residents and a `Date` header of `clock`.
+struct Clocked(Pms, jiff::Timestamp);
+
+impl PmsSource for Clocked {
+    async fn list_residents(&self, property_id: &str) -> Result<Vec<Resident>, PmsError> {
+        self.0.list_residents(property_id).await
+    }
+
+    async fn read(&self, property_id: &str, _since: Option<jiff::Timestamp>) -> Result<crate::pms::Listing, PmsError> {
+        Ok(crate::pms::Listing { residents: self.0.list_residents(property_id).await?, clock: Some(self.1) })
+    }
+}
+
+/// A delete cannot be undone: when the PMS's clock and ours are more than an hour apart, either
+/// way, a user due for deletion stays deactivated (and stays recorded), and the run says so;
+/// within the hour the delete goes ahead.
+#[tokio::test]
+async fn deletes_are_refused_while_our_clock_and_the_pms_clock_disagree() {
+    use ResidentStatus::{Current, Past};
+    let memory = Memory::default();
+    let (record, _) = retention_run(&memory, (Current, Current), Deactivations::default(), 1_000).await;
+    let (record, _) = retention_run(&memory, (Past, Current), record, 1_000).await;
+    let pms = Pms(BTreeMap::from([("1", Some(vec![resident("1", "a", Past), resident("1", "b", Current)]))]));
+    let mut config = config(&["1"], 100, false);
+    config.retention =
+        Some(Retention { deactivations: record, delete_after: std::time::Duration::from_secs(100), now: 1_100 });
+    for minutes in [61, -61, 60 * 24 * 365] {
+        let skewed = config.now + jiff::SignedDuration::from_mins(minutes);
+        memory.writes.lock().unwrap().clear();
+        let report = run(&Clocked(Pms(pms.0.clone()), skewed), &memory, &config).await;
+        assert!(memory.writes().is_empty(), "{skewed}: {:?}", memory.writes());
+        assert_eq!(report.deletes_refused.map(|r| r.users), Some(1), "{skewed}");
+        assert_eq!(report.counts.deletes_refused, 1);
+        assert_eq!(report.deactivations.map(|d| d.len()), Some(1), "still recorded");
+    }
+    let close = config.now + jiff::SignedDuration::from_mins(59);
+    let report = run(&Clocked(pms, close), &memory, &config).await;
+    assert_eq!(memory.writes(), ["delete ns/it/1/a"]);
+    assert!(report.deletes_refused.is_none());
+}
+
 /// A run narrowed to property 1 (a webhook naming it): property 2 is neither read nor touched —
 /// even though its PMS now answers with nobody — and its users are not reported as held.
 #[tokio::test]
@@ -370,16 +413,21 @@ async fn an_incremental_run_looks_up_and_touches_only_what_changed() {
 }
 
 #[test]
-fn a_watermark_trusts_a_believable_vendor_clock_and_keeps_an_overlap() {
+fn a_watermark_is_the_earlier_of_the_two_clocks_less_an_overlap() {
     let overlap = jiff::SignedDuration::from_mins(5);
     let mark = |clock, ours| watermark(clock, ours, DEFAULT_WATERMARK_OVERLAP);
     let ours: jiff::Timestamp = "2026-11-30T10:00:00Z".parse().unwrap();
     let behind: jiff::Timestamp = "2026-11-30T09:58:00Z".parse().unwrap();
     assert_eq!(mark(Some(behind), ours), behind - overlap);
     assert_eq!(mark(None, ours), ours - overlap);
-    // A clock two days ahead would hide every change until then: ours is used.
-    let ahead: jiff::Timestamp = "2026-12-02T10:00:00Z".parse().unwrap();
-    assert_eq!(mark(Some(ahead), ours), ours - overlap);
+    // A clock ahead of ours, by a minute or by two days, would hide what is stamped until then:
+    // ours is used.
+    for ahead in ["2026-11-30T10:01:00Z", "2026-12-02T10:00:00Z", "3000-01-01T00:00:00Z"] {
+        assert_eq!(mark(Some(ahead.parse().unwrap()), ours), ours - overlap, "{ahead}");
+    }
+    // A clock far behind ours stamps its records far behind too: believed (reading more is safe).
+    let far_behind: jiff::Timestamp = "2026-11-28T10:00:00Z".parse().unwrap();
+    assert_eq!(mark(Some(far_behind), ours), far_behind - overlap);
 }
 
 /// A vendor whose read of several properties at once fails: each property is then read alone,
@@ -441,17 +489,15 @@ async fn a_move_in_day_starts_access_in_the_property_time_zone_and_the_next_boun
     ];
     let pms = Pms(BTreeMap::from([("1", Some(residents))]));
     // 07:00 on Nov 30 in New York.
-    let calendar = Calendar {
-        time_zone: jiff::tz::TimeZone::get("America/New_York").unwrap(),
-        now: "2026-11-30T12:00:00Z".parse().unwrap(),
-    };
+    let time_zone = jiff::tz::TimeZone::get("America/New_York").unwrap();
+    let now: jiff::Timestamp = "2026-11-30T12:00:00Z".parse().unwrap();
     let active = |memory: &Memory| -> Vec<(String, bool)> {
         memory.users.lock().unwrap().values().map(|u| (u.record.external_id.clone(), u.record.active)).collect()
     };
 
     let memory = Memory::default();
     let mut dated = config(&["1"], 100, false);
-    dated.calendar = Some(calendar);
+    (dated.time_zone, dated.now) = (Some(time_zone), now);
     let report = run(&pms, &memory, &dated).await;
     let expected = [("arrives-later", false), ("arrives-today", true), ("leaves-soon", true), ("left-yesterday", true)];
     let expected: Vec<(String, bool)> = expected.iter().map(|(p, a)| (format!("ns/it/1/{p}"), *a)).collect();
@@ -460,7 +506,7 @@ async fn a_move_in_day_starts_access_in_the_property_time_zone_and_the_next_boun
     assert_eq!(report.next_boundary, Some("2026-12-03T05:00:00Z".parse().unwrap()));
 
     let memory = Memory::default();
-    let report = run(&pms, &memory, &config(&["1"], 100, false)).await;
+    let report = run(&pms, &memory, &SyncConfig { now, ..config(&["1"], 100, false) }).await;
     let by_status =
         [("arrives-later", false), ("arrives-today", false), ("leaves-soon", true), ("left-yesterday", true)];
     let by_status: Vec<(String, bool)> = by_status.iter().map(|(p, a)| (format!("ns/it/1/{p}"), *a)).collect();

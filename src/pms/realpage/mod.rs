@@ -144,6 +144,28 @@ mod sample_tests {
         assert_eq!(placeholder, 299);
     }
 
+    /// The capture's "Future Lease" residents (and the signed applicant, who gets no access at
+    /// all) open nothing once their move-in date is stale.
+    #[test]
+    fn the_captures_stale_future_residents_get_no_access() {
+        let list = sample("rpx-getresidentlistinfo-response-trimmed-300-of-962.json");
+        let list = &list["residents_info"]["data"]["getresidentlistinfoResult"]["residentlist"];
+        let xml = crate::fuzzing::envelope("getresidentlistResult", &crate::fuzzing::rebuild_xml("residentlist", list));
+        let rs =
+            residents("4589705", soap::read_result(200, &xml, "getresidentlistResult", classify).unwrap()).unwrap();
+        // Far enough ahead that every captured date is stale.
+        let stale = crate::domain::desired::assert_stale_move_ins_get_no_access(&rs, jiff::civil::date(2040, 1, 1));
+        // Two "Future Lease" renewals (move-in 2019): 10925 holds the current lease too and keeps
+        // access by it; 877's current lease is not among the 300 captured, so by this list alone
+        // 877 is a stale move-in.
+        assert_eq!(stale, 1);
+        let signed = rs.iter().find(|r| r.status_raw == "Applicant - Lease Signed").expect("the signed applicant");
+        let scope = crate::domain::Scope::new("ns", "it");
+        let policy = crate::domain::Policy { today: Some(jiff::civil::date(2040, 1, 1)), ..Default::default() };
+        let set = crate::domain::desired_users(&scope, vec![signed.clone()], &policy);
+        assert!(set.users.iter().all(|u| !u.active && u.access_from.is_none()), "a signed applicant gets nothing yet");
+    }
+
     /// The captured faults: HTTP 500 `ActionNotSupported` and HTTP 200 bodies holding `faultcode`.
     #[test]
     fn captured_faults_are_errors_of_the_right_kind() {

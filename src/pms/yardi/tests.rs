@@ -54,6 +54,16 @@ fn reads_every_person_of_the_48_household_capture() {
     }
 }
 
+/// The capture's future residents move in on dates years past (2008 and on): at the fixed date
+/// below none of them gets access or a scheduled start, at either kind of destination.
+#[test]
+fn the_captures_stale_future_residents_get_no_access() {
+    let document = sample("ItfResidentTransactions20-GetResidentTransactions_Login-result-48-customers.xml");
+    let rs = read(&response(&document, false)).unwrap();
+    let today = jiff::civil::date(2026, 12, 8);
+    assert_eq!(crate::domain::desired::assert_stale_move_ins_get_no_access(&rs, today), 5, "every future resident");
+}
+
 /// `GetUnitInformation_Login` puts tenant codes and unit statuses in `RT_Customer/CustomerID`
 /// without any `Customers`: units, not people.
 #[test]
