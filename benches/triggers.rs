@@ -43,11 +43,12 @@ async fn main() {
         fake.update(|d| d.tenant_mut(7).for_each(|t| t.status = if active { "Current" } else { "MovedOut" }.into()));
         let started = Instant::now();
         if i % 4 < 2 {
-            let body = br#"{"propertyIds": ["102"]}"#;
+            // A field of its own per request: the same request twice is a replay (409).
+            let body = format!(r#"{{"propertyIds": ["102"], "event": {i}}}"#).into_bytes();
             let sent = http
                 .post(format!("http://{addr}{hook}"))
-                .header("X-Signature", signature(WEBHOOK_TOKEN, body))
-                .body(body.to_vec())
+                .header("X-Signature", signature(WEBHOOK_TOKEN, &body))
+                .body(body)
                 .send()
                 .await
                 .unwrap();

@@ -138,6 +138,15 @@ struct ControllerArgs {
     /// Address of the webhook receivers (`POST <status.webhookPath>`).
     #[arg(long, env = "RECEIVER_ADDR", default_value = pms_sync::receiver::DEFAULT_ADDR)]
     receiver_addr: SocketAddr,
+    /// Webhook connections open at once; at the limit a new one evicts the oldest still waiting
+    /// for its headers. Each must send its headers within 5 s and its whole request within 10 s.
+    #[arg(long, env = "RECEIVER_MAX_CONNECTIONS", default_value_t = pms_sync::receiver::server::DEFAULT_MAX_CONNECTIONS,
+          value_parser = clap::value_parser!(u16).range(1..))]
+    receiver_max_connections: u16,
+    /// Also accept the first release's untimed webhook signatures (`X-Signature: sha256=…`),
+    /// which can be replayed: for one release, while senders move to `t=…,v1=…`.
+    #[arg(long, env = "RECEIVER_LEGACY_SIGNATURES", default_value_t = false)]
+    receiver_legacy_signatures: bool,
     /// Watch only these namespaces, comma-separated (default: all namespaces).
     #[arg(long, env = "WATCH_NAMESPACE", value_delimiter = ',')]
     watch_namespace: Vec<String>,
@@ -299,7 +308,13 @@ async fn run_controller(args: ControllerArgs) -> std::process::ExitCode {
     let server =
         tokio::spawn(pms_sync::server::serve(listener, metrics.clone(), ready.clone(), stopped(stop_rx.clone())));
     let registry = Arc::new(pms_sync::receiver::Registry::default());
-    let receiver = pms_sync::receiver::serve(receiver_listener, registry.clone(), stopped(stop_rx.clone()));
+    registry.set_legacy_signatures(args.receiver_legacy_signatures);
+    let limits = pms_sync::receiver::server::Limits {
+        max_connections: usize::from(args.receiver_max_connections),
+        ..Default::default()
+    };
+    let router = pms_sync::receiver::router(registry.clone());
+    let receiver = pms_sync::receiver::server::serve(receiver_listener, router, limits, stopped(stop_rx.clone()));
     tokio::spawn(async move {
         if let Err(error) = receiver.await {
             tracing::error!(error = %error, "webhook receiver failed");

@@ -2,12 +2,17 @@
 //! queues a sync of that integration, which starts within a second.
 //!
 //! Safety, in the order a request meets it:
+//! - the connection: at most `--receiver-max-connections` at once (a new one evicts the oldest
+//!   still waiting for its headers), headers within 5 s, the whole request within 10 s, one
+//!   request per connection ([`server`]): slow or silent clients cannot hold memory or slots;
 //! - the path is `/hook/` + hex SHA-256 of token, namespace and name: unknown → 404, and a path is
 //!   known only while its integration is enabled, valid and watched by this controller;
 //! - a standby replica (leader election) has no running controller: 503, for the sender to retry;
 //! - bodies over 64 KiB → 413, before any work;
-//! - `X-Signature: sha256=<hex HMAC-SHA256 of the raw body>` keyed with the token, verified in
-//!   constant time: missing or wrong → 401; a replayed signature over an altered body fails;
+//! - `X-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>." and the raw body>` keyed with
+//!   the token, verified in constant time: missing, wrong, or a time more than 5 minutes from
+//!   ours → 401; a signature accepted before → 409 (a replay); the first release's untimed
+//!   `sha256=<hex HMAC of the body>` only with `--receiver-legacy-signatures`;
 //! - at most [`RATE_PER_MINUTE`] accepted requests per integration and minute → 429 with
 //!   `Retry-After` (forged requests never use up an integration's budget: they fail before);
 //! - an optional JSON body `{"propertyIds": [...]}` narrows the sync to those attached properties;
@@ -74,7 +79,14 @@ struct Hook {
     token: Vec<u8>,
     properties: BTreeSet<String>,
     accepted: VecDeque<Instant>,
+    /// The signatures of requests accepted lately, with when: the same request sent again is a
+    /// replay. Bounded by the rate: at most [`RATE_PER_MINUTE`] a minute, kept for [`REMEMBERED`].
+    signatures: VecDeque<(Instant, Vec<u8>)>,
 }
+
+/// How long an accepted signature is remembered: beyond the tolerance on either side, so that a
+/// timed signature cannot be replayed at all.
+const REMEMBERED: Duration = Duration::from_secs(2 * 5 * 60 + 60);
 
 #[derive(Default)]
 struct Inner {
@@ -95,6 +107,8 @@ pub struct Registry {
     inner: Mutex<Inner>,
     /// Whether a controller runs (false on a standby replica).
     active: AtomicBool,
+    /// Whether the first release's untimed `sha256=` signatures are still accepted.
+    legacy_signatures: AtomicBool,
     /// Where webhooks for paths unknown here go (a sharded controller's hand-over).
     relay: Mutex<Option<std::sync::Arc<dyn Relay>>>,
 }
@@ -108,6 +122,7 @@ pub trait Relay: Send + Sync {
         path: &'a str,
         signature: Option<&'a str>,
         body: &'a [u8],
+        check: Verification,
     ) -> std::pin::Pin<Box<dyn Future<Output = Result<String, Refusal>> + Send + 'a>>;
 }
 
@@ -123,7 +138,11 @@ pub enum Refusal {
     UnknownPath,
     Standby,
     BadSignature,
-    RateLimited { retry_after: Duration },
+    /// A signature accepted before: the same request, sent again.
+    Replayed,
+    RateLimited {
+        retry_after: Duration,
+    },
     NoAttachedProperty,
     Busy,
 }
@@ -134,6 +153,7 @@ impl Refusal {
             Refusal::UnknownPath => StatusCode::NOT_FOUND,
             Refusal::Standby | Refusal::Busy => StatusCode::SERVICE_UNAVAILABLE,
             Refusal::BadSignature => StatusCode::UNAUTHORIZED,
+            Refusal::Replayed => StatusCode::CONFLICT,
             Refusal::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Refusal::NoAttachedProperty => StatusCode::BAD_REQUEST,
         }
@@ -148,23 +168,79 @@ pub fn path(token: &str, namespace: &str, name: &str) -> String {
     format!("{PREFIX}{hex}")
 }
 
-/// The signature a sender puts in `X-Signature` for `body`.
+/// How far a signed timestamp may be from our clock, either way: a captured request replays
+/// only inside this window (and not at all once accepted: [`Registry::accept`] remembers it).
+pub const SIGNATURE_TOLERANCE: std::time::Duration = std::time::Duration::from_secs(5 * 60);
+
+/// The signature a sender puts in `X-Signature` for `body`, signed now.
 pub fn signature(token: &str, body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(token.as_bytes()).expect("HMAC takes keys of any length");
-    mac.update(body);
-    let hex: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
-    format!("sha256={hex}")
+    signature_at(token, jiff::Timestamp::now().as_second(), body)
 }
 
-/// Whether `header` (`sha256=<hex>`) is the HMAC-SHA256 of `body` keyed with `token`, compared in
-/// constant time.
-pub fn verify(token: &[u8], header: Option<&str>, body: &[u8]) -> bool {
-    let Some(hex) = header.and_then(|h| h.trim().strip_prefix("sha256=")) else { return false };
-    let Some(expected) = decode_hex(hex) else { return false };
+/// `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>." followed by the raw body>`, keyed with the
+/// token: the timestamp is part of what is signed (as Stripe's and Slack's signatures are), so a
+/// captured request cannot be sent again later with a fresh time.
+pub fn signature_at(token: &str, timestamp: i64, body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(token.as_bytes()).expect("HMAC takes keys of any length");
+    mac.update(format!("{timestamp}.").as_bytes());
+    mac.update(body);
+    format!("t={timestamp},v1={}", hex(&mac.finalize().into_bytes()))
+}
+
+/// The signature of the first release: `sha256=<hex HMAC-SHA256 of the raw body>`, with no time
+/// in it (replayable forever). Accepted only with `--receiver-legacy-signatures`.
+pub fn legacy_signature(token: &str, body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(token.as_bytes()).expect("HMAC takes keys of any length");
+    mac.update(body);
+    format!("sha256={}", hex(&mac.finalize().into_bytes()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// How signatures are checked.
+#[derive(Clone, Copy, Debug)]
+pub struct Verification {
+    /// Our clock.
+    pub now: jiff::Timestamp,
+    /// Also accept the first release's untimed `sha256=` form.
+    pub legacy: bool,
+}
+
+/// Whether `header` signs `body` with `token` (compared in constant time) at a time within
+/// [`SIGNATURE_TOLERANCE`] of `check.now`. Returns the signature's bytes, by which an accepted
+/// request is remembered.
+pub fn verify(token: &[u8], header: Option<&str>, body: &[u8], check: Verification) -> Option<Vec<u8>> {
+    let header = header?.trim();
     let mut mac = Hmac::<Sha256>::new_from_slice(token).expect("HMAC takes keys of any length");
+    let expected = if let Some(hex) = header.strip_prefix("sha256=") {
+        if !check.legacy {
+            return None;
+        }
+        decode_hex(hex)?
+    } else {
+        let (mut timestamp, mut hex) = (None, None);
+        for part in header.split(',').map(str::trim) {
+            match part.split_once('=') {
+                Some(("t", t)) => timestamp = Some(t),
+                Some(("v1", v)) => hex = Some(v),
+                _ => {}
+            }
+        }
+        let (timestamp, expected) = (timestamp?, decode_hex(hex?)?);
+        let at = jiff::Timestamp::from_second(timestamp.parse::<i64>().ok()?).ok()?;
+        let tolerance = jiff::SignedDuration::try_from(SIGNATURE_TOLERANCE).ok()?;
+        if at.duration_since(check.now).abs() > tolerance {
+            return None;
+        }
+        mac.update(format!("{timestamp}.").as_bytes());
+        expected
+    };
     mac.update(body);
     // Constant time.
-    mac.verify_slice(&expected).is_ok()
+    mac.verify_slice(&expected).ok()?;
+    Some(expected)
 }
 
 fn decode_hex(text: &str) -> Option<Vec<u8>> {
@@ -204,7 +280,13 @@ impl Registry {
         match inner.hooks.get_mut(&path) {
             Some(hook) => hook.properties = properties,
             None => {
-                let hook = Hook { key, token: token.as_bytes().to_vec(), properties, accepted: VecDeque::new() };
+                let hook = Hook {
+                    key,
+                    token: token.as_bytes().to_vec(),
+                    properties,
+                    accepted: VecDeque::new(),
+                    signatures: VecDeque::new(),
+                };
                 inner.hooks.insert(path.clone(), hook);
             }
         }
@@ -240,12 +322,21 @@ impl Registry {
             Err(Refusal::UnknownPath) => {
                 let relay = self.relay.lock().unwrap_or_else(|e| e.into_inner()).clone();
                 match relay {
-                    Some(relay) => relay.relay(path, signature, body).await,
+                    Some(relay) => relay.relay(path, signature, body, self.verification()).await,
                     None => Err(Refusal::UnknownPath),
                 }
             }
             other => other,
         }
+    }
+
+    /// Accepts the first release's untimed `sha256=` signatures too (`--receiver-legacy-signatures`).
+    pub fn set_legacy_signatures(&self, accept: bool) {
+        self.legacy_signatures.store(accept, Ordering::SeqCst);
+    }
+
+    fn verification(&self) -> Verification {
+        Verification { now: jiff::Timestamp::now(), legacy: self.legacy_signatures.load(Ordering::SeqCst) }
     }
 
     /// Whether a controller runs here (see [`Refusal::Standby`]).
@@ -279,13 +370,18 @@ impl Registry {
         if !self.active.load(Ordering::SeqCst) {
             return Err(Refusal::Standby);
         }
+        let check = self.verification();
         let mut guard = self.lock();
         let inner = &mut *guard;
         let hook = inner.hooks.get_mut(path).ok_or(Refusal::UnknownPath)?;
-        if !verify(&hook.token, signature, body) {
-            return Err(Refusal::BadSignature);
-        }
+        let signed = verify(&hook.token, signature, body, check).ok_or(Refusal::BadSignature)?;
         let now = Instant::now();
+        while hook.signatures.front().is_some_and(|(at, _)| now.duration_since(*at) >= REMEMBERED) {
+            hook.signatures.pop_front();
+        }
+        if hook.signatures.iter().any(|(_, seen)| *seen == signed) {
+            return Err(Refusal::Replayed);
+        }
         within_rate(&mut hook.accepted, now)?;
         let wanted = match narrowing(body) {
             Some(listed) => {
@@ -298,6 +394,7 @@ impl Registry {
             None => Pending::All,
         };
         hook.accepted.push_back(now);
+        hook.signatures.push_back((now, signed));
         let key = hook.key.clone();
         let merged = match inner.pending.remove(&key) {
             Some(earlier) => earlier.merge(wanted),
@@ -362,15 +459,17 @@ async fn receive(
     }
 }
 
-/// Serves the receiver on an already bound listener until `shutdown` resolves.
+/// Serves the receiver on an already bound listener until `shutdown` resolves, with the default
+/// [`server::Limits`].
 pub async fn serve(
     listener: tokio::net::TcpListener,
     registry: std::sync::Arc<Registry>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    tracing::info!(addr = %listener.local_addr()?, "serving webhook receivers");
-    axum::serve(listener, router(registry)).with_graceful_shutdown(shutdown).await
+    server::serve(listener, router(registry), server::Limits::default(), shutdown).await
 }
+
+pub mod server;
 
 #[cfg(test)]
 mod tests {
@@ -434,8 +533,10 @@ mod tests {
     #[test]
     fn the_rate_is_bounded_per_integration_and_unregistering_forgets() {
         let (registry, _rx, path) = registry();
-        for _ in 0..RATE_PER_MINUTE {
-            registry.accept(&path, Some(&signature(TOKEN, b"")), b"").unwrap();
+        // Distinct requests (the same one twice is a replay, refused before the rate counts).
+        for i in 0..RATE_PER_MINUTE {
+            let body = i.to_string();
+            registry.accept(&path, Some(&signature(TOKEN, body.as_bytes())), body.as_bytes()).unwrap();
         }
         let refused = registry.accept(&path, Some(&signature(TOKEN, b"")), b"");
         assert!(matches!(refused, Err(Refusal::RateLimited { retry_after }) if retry_after <= Duration::from_secs(60)));
@@ -446,5 +547,40 @@ mod tests {
         registry.unregister("acme/harbor");
         assert!(!registry.is_pending("acme/harbor"));
         assert_eq!(registry.accept(&rotated, None, b""), Err(Refusal::UnknownPath));
+    }
+
+    /// The time is signed: within five minutes either way it is accepted, past them refused, and
+    /// a time altered after signing fails the HMAC. The untimed first-release form only with the
+    /// legacy flag. An accepted request sent again is a replay.
+    #[test]
+    fn signatures_carry_a_signed_time_and_a_replay_is_refused() {
+        let now = jiff::Timestamp::now();
+        let check = Verification { now, legacy: false };
+        let at = |minutes: i64| now.as_second() + minutes * 60;
+        let body = b"{}";
+        for minutes in [-4, 0, 4] {
+            assert!(verify(TOKEN.as_bytes(), Some(&signature_at(TOKEN, at(minutes), body)), body, check).is_some());
+        }
+        for minutes in [-6, 6, -525_600] {
+            let stale = signature_at(TOKEN, at(minutes), body);
+            assert!(verify(TOKEN.as_bytes(), Some(&stale), body, check).is_none(), "{minutes} min");
+        }
+        let signed = signature_at(TOKEN, at(-1), body);
+        let moved = signed.replacen(&format!("t={}", at(-1)), &format!("t={}", at(0)), 1);
+        assert!(verify(TOKEN.as_bytes(), Some(&moved), body, check).is_none(), "the time is signed");
+        let legacy = legacy_signature(TOKEN, body);
+        assert!(verify(TOKEN.as_bytes(), Some(&legacy), body, check).is_none());
+        assert!(verify(TOKEN.as_bytes(), Some(&legacy), body, Verification { legacy: true, ..check }).is_some());
+        for junk in ["", "t=,v1=", "v1=00", "t=abc,v1=00", "t=99999999999999999999,v1=00", "sha256=zz"] {
+            assert!(verify(TOKEN.as_bytes(), Some(junk), body, Verification { legacy: true, ..check }).is_none());
+        }
+
+        let (registry, _rx, path) = registry();
+        let signed = signature(TOKEN, body);
+        assert_eq!(registry.accept(&path, Some(&signed), body), Ok("acme/harbor".into()));
+        assert_eq!(registry.accept(&path, Some(&signed), body), Err(Refusal::Replayed));
+        assert_eq!(registry.accept(&path, Some(&legacy), body), Err(Refusal::BadSignature));
+        registry.set_legacy_signatures(true);
+        assert_eq!(registry.accept(&path, Some(&legacy), body), Ok("acme/harbor".into()));
     }
 }

@@ -449,16 +449,15 @@ async fn read_properties<P: PmsSource>(
 ) -> Vec<Read> {
     let since = |id: &str| config.incremental.as_ref().and_then(|i| i.since.get(id).copied());
     let earliest: Option<Vec<jiff::Timestamp>> = to_fetch.iter().map(|id| since(id)).collect();
-    if let Some(earliest) = earliest.and_then(|e| e.into_iter().min()).filter(|_| to_fetch.len() > 1) {
-        if let Some(Ok(listings)) = pms.read_together(to_fetch, earliest).await
-            && listings.len() == to_fetch.len()
-        {
-            let reads: Vec<Read> = to_fetch.iter().cloned().zip(listings.into_iter().map(Ok)).collect();
-            for (id, result) in &reads {
-                progress.property_fetched(id, result.as_ref().map(|listing| listing.residents.len()));
-            }
-            return reads;
+    if let Some(earliest) = earliest.and_then(|e| e.into_iter().min()).filter(|_| to_fetch.len() > 1)
+        && let Some(Ok(listings)) = pms.read_together(to_fetch, earliest).await
+        && listings.len() == to_fetch.len()
+    {
+        let reads: Vec<Read> = to_fetch.iter().cloned().zip(listings.into_iter().map(Ok)).collect();
+        for (id, result) in &reads {
+            progress.property_fetched(id, result.as_ref().map(|listing| listing.residents.len()));
         }
+        return reads;
     }
     stream::iter(to_fetch.iter().cloned())
         .map(|id| async move {

@@ -356,8 +356,8 @@ async fn door_errors_are_reported_by_their_enum() {
     // A move-out before the move-in: DOOR refuses an end before the start.
     r.status = ResidentStatus::Future;
     r.status_raw = "Future".into();
-    r.move_in = Some(Date::constant(2099, 6, 1));
-    r.move_out = Some(Date::constant(2099, 1, 1));
+    r.move_in = Some(Date::constant(2045, 6, 1));
+    r.move_out = Some(Date::constant(2045, 1, 1));
     rig.set(vec![r]);
     let report = rig.run().await;
     let messages = errors(&report);
@@ -377,14 +377,25 @@ async fn listing_reads_every_page() {
 
 /// Open grants come back with the spec's required `endTime` as a far-future sentinel, or as
 /// `null`: either way an idle run writes nothing (measured before the fix: every open grant
-/// revoked and granted again each run), and a token without `expires_in` is reused.
+/// revoked and granted again each run), and a token without `expires_in` is reused. Any end more
+/// than 25 years ahead is a sentinel: `2099-12-31T23:59:59Z` (a spec-conforming server's), or one
+/// 30 years from now, as much as `9999-…`.
 #[tokio::test]
 async fn open_grants_read_as_open_whatever_end_time_stands_for_it() {
-    for open_end in [Some(OPEN_END_SENTINEL), Some("2999-12-31T00:00:00.000Z"), None] {
+    let thirty_years: &'static str =
+        Box::leak((jiff::Timestamp::now() + jiff::SignedDuration::from_hours(30 * 8766)).to_string().into_boxed_str());
+    let sentinels = [
+        Some(OPEN_END_SENTINEL),
+        Some("2999-12-31T00:00:00.000Z"),
+        Some("2099-12-31T23:59:59Z"),
+        Some(thirty_years),
+        None,
+    ];
+    for open_end in sentinels {
         let rig = Rig::new(&["1A", "1B"]).await;
         rig.fake.with(|d| d.reading = SpecReading { open_end, ..SpecReading::default() });
         let mut leaving = resident("2", "1B", Some("two@example.org"), None);
-        leaving.move_out = Some(Date::constant(2099, 12, 31));
+        leaving.move_out = Some(Date::constant(2030, 6, 30));
         rig.set(vec![resident("1", "1A", Some("one@example.org"), None), leaving]);
         let first = rig.run().await;
         assert_eq!((first.counts.created, first.write_errors.len()), (2, 0), "{open_end:?}: {:?}", errors(&first));
@@ -398,7 +409,7 @@ async fn open_grants_read_as_open_whatever_end_time_stands_for_it() {
         assert_eq!(rig.fake.with(|d| d.tokens_issued), 1, "a token without expires_in is reused");
         // The dated grant kept its end; the open one stayed open.
         let dated = rig.fake.user_by_email("two@example.org").unwrap();
-        assert!(dated.accesses.iter().all(|a| a.end.as_deref() == Some("2100-01-01T05:00:00Z")), "{dated:?}");
+        assert!(dated.accesses.iter().all(|a| a.end.as_deref() == Some("2030-07-01T04:00:00Z")), "{dated:?}");
         let open = rig.fake.user_by_email("one@example.org").unwrap();
         assert!(open.accesses.iter().all(|a| a.end.is_none()));
     }
@@ -498,7 +509,8 @@ async fn the_fake_answers_and_the_adapter_asks_as_the_vendor_specs_say() {
     let first = rig.run().await;
     assert_eq!((first.counts.created, first.write_errors.len()), (4, 0), "{:?}", errors(&first));
     let mut moved = resident("1", "1B", Some("one@example.org"), None);
-    moved.move_out = Some(Date::constant(2099, 12, 31));
+    // Within the 25 years past which an end is a sentinel for "no end".
+    moved.move_out = Some(Date::constant(2045, 12, 31));
     future.move_in = Some(Date::constant(2099, 7, 1));
     rig.set(vec![moved, future]);
     let second = rig.run().await;
@@ -537,7 +549,8 @@ async fn every_request_the_adapter_sends_validates_against_the_vendor_spec() {
     rig.run().await;
     // Unit change, a move-out date, a moved move-in, a move-out; then the map is lost and rebuilt.
     let mut moved = resident("1", "1B", Some("one@example.org"), None);
-    moved.move_out = Some(Date::constant(2099, 12, 31));
+    // Within the 25 years past which an end is a sentinel for "no end".
+    moved.move_out = Some(Date::constant(2045, 12, 31));
     future.move_in = Some(Date::constant(2099, 7, 1));
     rig.set(vec![moved, future]);
     rig.run().await;

@@ -186,3 +186,77 @@ async fn disabled_and_deleted_integrations_leave_no_readiness_series() {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
+
+/// Writes `edit` over the integration's status as a tenant with write access to the status
+/// subresource would (a merge patch, not the controller's field manager).
+async fn forge_status(client: &kube::Client, ns: &str, edit: impl FnOnce(&mut Value)) {
+    use kube::api::{Patch, PatchParams};
+    let api: kube::Api<pms_sync::api::PmsIntegration> = kube::Api::namespaced(client.clone(), ns);
+    let mut status = serde_json::to_value(api.get(NAME).await.unwrap().status).unwrap();
+    edit(&mut status);
+    api.patch_status(NAME, &PatchParams::default(), &Patch::Merge(json!({ "status": status }))).await.unwrap();
+}
+
+/// Status is an observation, never an input. A status forged while the controller is stopped
+/// (watermarks and `lastFullSyncTime` in the year 3000) fools no run after the restart: the
+/// first run reads everything (no read asks for changes since a future time), applies the
+/// move-out recorded meanwhile, and leaves no forged time behind. A `nextSyncTime` forged into
+/// the year 3000 does not stop the integration either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_status_forged_while_the_controller_is_stopped_fools_no_run_after_the_restart() {
+    const FORGED: &str = "3000-01-01T00:00:00Z";
+    let client = client().await;
+    let ns = namespace(&client, "forged").await;
+    let fake = buildium_fake::BuildiumFake::start(dataset(), BUILDIUM_ID, BUILDIUM_SECRET).await;
+    let scim = ScimServer::full().await;
+    standard_secrets(&client, &ns).await;
+    let controller = start_controller(&client, &ns);
+    apply_integration(&client, &ns, &integration(NAME, &fake.url(), &scim.url(), &["101", "102"])).await;
+    let synced = wait_ready(&client, &ns, NAME, "True", "Succeeded").await;
+    let runs = |i: &pms_sync::api::PmsIntegration| i.status.as_ref().map_or(0, |s| s.history.len());
+    let first_runs = runs(&synced);
+    drop(controller);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // While it is stopped: the marks move to the year 3000 and the next run falls due (as an
+    // hour's schedule would make it); Siobhán (102) moves out.
+    forge_status(&client, &ns, |s| {
+        s["lastFullSyncTime"] = json!(FORGED);
+        s["nextSyncTime"] = json!("2000-01-01T00:00:00Z");
+        s["properties"].as_array_mut().unwrap().iter_mut().for_each(|p| p["watermark"] = json!(FORGED));
+    })
+    .await;
+    fake.update(|d| d.tenant_mut(7).for_each(|t| t.status = "MovedOut".into()));
+    let asked_before = fake.requests().len();
+    let restarted = start_controller(&client, &ns);
+    let after = wait_for(&client, &ns, NAME, "the run after the restart", |i| runs(i) > first_runs).await;
+    let status = after.status.clone().unwrap();
+    let asked = fake.requests()[asked_before..].to_vec();
+    assert!(!asked.is_empty() && asked.iter().all(|r| !r.contains("lastupdatedfrom")), "a full read: {asked:?}");
+    assert_eq!(scim.users_by_key().await[&id(&ns, "102", 7)]["active"], false, "the move-out reached SCIM");
+    let now = jiff::Timestamp::now();
+    let last_full = status.last_full_sync_time.as_ref().expect("a full read sets it").0;
+    assert!(last_full <= now, "the forged full-sync time did not survive the run: {last_full}");
+    assert!(
+        status.properties.iter().all(|p| p.watermark.as_ref().is_some_and(|w| w.0 <= now)),
+        "{:?}",
+        status.properties
+    );
+    drop(restarted);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // Stopped again: the next sync (and the last attempt) forged into the year 3000; Kofi moves out.
+    forge_status(&client, &ns, |s| {
+        s["nextSyncTime"] = json!(FORGED);
+        s["lastAttemptTime"] = json!(FORGED);
+    })
+    .await;
+    fake.update(|d| d.tenant_mut(8).for_each(|t| t.status = "MovedOut".into()));
+    let before = runs(&after);
+    let _again = start_controller(&client, &ns);
+    let last = wait_for(&client, &ns, NAME, "a run despite a forged schedule", |i| runs(i) > before).await;
+    assert_eq!(scim.users_by_key().await[&id(&ns, "102", 8)]["active"], false);
+    let status = last.status.unwrap();
+    assert!(status.next_sync_time.is_some_and(|t| t.0 <= now + jiff::SignedDuration::from_hours(2)));
+    assert!(status.last_attempt_time.is_some_and(|t| t.0 <= jiff::Timestamp::now()));
+}

@@ -69,8 +69,10 @@ async fn a_signed_webhook_syncs_its_property_within_seconds_and_forged_ones_trig
 
     // The rate per integration: at most 60 accepted a minute, then 429 with Retry-After.
     let mut answers = Vec::new();
-    for _ in 0..61 {
-        let answer = post(hook.clone(), Vec::new(), Some(signature(WEBHOOK_TOKEN, b""))).await;
+    for i in 0..61 {
+        // Distinct requests: the same one sent again is a replay (409), not counted.
+        let body = format!("event {i}").into_bytes();
+        let answer = post(hook.clone(), body.clone(), Some(signature(WEBHOOK_TOKEN, &body))).await;
         let retry_after = answer.headers().get("retry-after").is_some();
         answers.push((answer.status().as_u16(), retry_after));
     }
@@ -181,5 +183,49 @@ async fn an_incremental_run_changes_only_the_changed_residents_memberships() {
         let mut expected = was.clone();
         expected.remove(&kofi);
         assert_eq!(&after[name], &expected, "{name}");
+    }
+}
+
+/// A rotated token takes effect at once: within seconds of the Secret's change the integration
+/// serves the new token's path (`status.webhookPath`), the old path with the old token answers
+/// 404, and the new one is accepted. A deleted Secret stops the receiver serving the path; the
+/// recreated one serves it again.
+#[tokio::test]
+async fn a_rotated_webhook_token_takes_effect_within_seconds() {
+    let world = Hooked::start(|_| {}).await;
+    let (client, ns, addr) = (&world.client, &world.ns, world.receiver);
+    let old = world.path();
+    let http = reqwest::Client::new();
+    let send = |path: String, token: &str| {
+        let request = http.post(format!("http://{addr}{path}")).header("X-Signature", signature(token, b""));
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    let webhook_path = |i: &pms_sync::api::PmsIntegration| i.status.as_ref().and_then(|s| s.webhook_path.clone());
+
+    const ROTATED: &str = "e2e-rotated-webhook-token-fedcba9876543210";
+    let rotated_at = Instant::now();
+    create_secret(client, ns, "hook", &[("token", ROTATED)]).await;
+    let new = path(ROTATED, ns, NAME);
+    let obj =
+        wait_for(client, ns, NAME, "the rotated path", |i| webhook_path(i).as_deref() == Some(new.as_str())).await;
+    assert!(rotated_at.elapsed() < Duration::from_secs(10), "took {:?}", rotated_at.elapsed());
+    assert_eq!(send(old.clone(), WEBHOOK_TOKEN).await, 404, "the leaked token's path is gone");
+    assert_eq!(send(new.clone(), WEBHOOK_TOKEN).await, 401, "the old token signs nothing now");
+    assert_eq!(send(new.clone(), ROTATED).await, 202);
+    assert!(webhook_path(&obj).is_some());
+
+    // Deleted: the path stops answering; recreated: it answers again.
+    let secrets: kube::Api<k8s_openapi::api::core::v1::Secret> = kube::Api::namespaced(client.clone(), ns);
+    secrets.delete("hook", &Default::default()).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while send(new.clone(), ROTATED).await != 404 {
+        assert!(Instant::now() < deadline, "a deleted webhook Secret still serves its path");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    create_secret(client, ns, "hook", &[("token", ROTATED)]).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while send(new.clone(), ROTATED).await == 404 {
+        assert!(Instant::now() < deadline, "a recreated webhook Secret is not served");
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

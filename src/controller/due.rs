@@ -131,12 +131,14 @@ pub fn incremental(
     }
     let last_full = status.last_full_sync_time.as_ref()?.0;
     let full_every = jiff::SignedDuration::try_from(full_every).ok()?;
-    if last_full.checked_add(full_every).ok()? <= now {
+    // A full read ahead of our clock never happened: read everything.
+    if last_full > now || last_full.checked_add(full_every).ok()? <= now {
         return None;
     }
     let since: std::collections::BTreeMap<String, jiff::Timestamp> =
         status.properties.iter().filter_map(|p| Some((p.id.clone(), p.watermark.as_ref()?.0))).collect();
-    if since.is_empty() {
+    // Nor is a watermark ahead of our clock anyone's: reading changes since then reads nothing.
+    if since.is_empty() || since.values().any(|w| *w > now) {
         return None;
     }
     Some(Incremental { since, building: status.properties.iter().map(|p| p.residents).sum() })
@@ -242,9 +244,16 @@ mod tests {
         assert!(incremental(&never, Trigger::Schedule, day, now()).is_none());
         let unmarked = PmsIntegrationStatus {
             properties: vec![crate::api::PropertyStatus { watermark: None, ..watermark("1", "2026-11-27T09:00:00Z") }],
-            ..status
+            ..status.clone()
         };
         assert!(incremental(&unmarked, Trigger::Schedule, day, now()).is_none());
+        // Marks ahead of our clock were never set by a read of ours: full.
+        let ahead = || Some(Time("3000-01-01T00:00:00Z".parse().unwrap()));
+        let full_ahead = PmsIntegrationStatus { last_full_sync_time: ahead(), ..status.clone() };
+        assert!(incremental(&full_ahead, Trigger::Schedule, day, now()).is_none());
+        let mut mark_ahead = status.clone();
+        mark_ahead.properties[1].watermark = ahead();
+        assert!(incremental(&mark_ahead, Trigger::Schedule, day, now()).is_none());
     }
 
     #[test]

@@ -469,11 +469,10 @@ fn spread_slot(key: &str, window: Duration) -> Duration {
     Duration::from_millis(shard::fnv1a(key) % window.as_millis().max(1) as u64)
 }
 
+/// Whether `integration` reads the Secret `name`: every Secret a sync reads (credentials and the
+/// webhook token alike), so a rotated token re-registers the receiver's path at once.
 fn references_secret(integration: &PmsIntegration, name: &str) -> bool {
-    let spec = &integration.spec;
-    spec.pms.credentials_secret_ref.name == name
-        || spec.destination.scim.as_ref().is_some_and(|s| s.credentials_secret_ref.name == name)
-        || spec.destination.latch.as_ref().is_some_and(|l| l.credentials_secret_ref.name == name)
+    validate::secret_names(&integration.spec).contains(&name)
 }
 
 /// Waits until the CRD is served, without exiting: it may be installed after the controller.
@@ -533,15 +532,12 @@ async fn reconcile(obj: Arc<PmsIntegration>, ctx: Arc<Context>) -> Result<Action
     if ctx.settings.shard.is_some_and(|shard| !shard.owns(&uid)) {
         return Ok(Action::await_change());
     }
-    let mut previous = obj.status.clone().unwrap_or_default();
-    if let Some(written) = ctx.written(&key, &uid)
-        && written.last_attempt_time.as_ref().map(|t| t.0) > previous.last_attempt_time.as_ref().map(|t| t.0)
-    {
-        previous = written;
-    }
     let token = obj.annotations().get(REQUESTED_AT_ANNOTATION).cloned();
     let seen =
         Acknowledgement { generation: obj.metadata.generation, token: token.as_deref(), now: jiff::Timestamp::now() };
+    // The status we wrote last is what we rely on; the object's is an observation (a tenant may
+    // have written it, and the watch cache can lag behind our own write).
+    let (mut previous, own) = status::starting_point(obj.status.clone(), ctx.written(&key, &uid), seen.now);
 
     // Gate: a disabled integration acknowledges requests and calls nobody (its receiver too).
     if !obj.spec.enabled {
@@ -569,6 +565,9 @@ async fn reconcile(obj: Arc<PmsIntegration>, ctx: Arc<Context>) -> Result<Action
         ctx.settings.receiver.unregister(&key);
     }
 
+    if !own && let Ok(v) = &validated {
+        status::bound_schedule(&mut previous, seen.now, v.spec.interval);
+    }
     let approval = obj.annotations().get(APPROVE_DEPROVISION_ANNOTATION).cloned();
     let observed = Observed {
         generation: seen.generation,

@@ -65,25 +65,29 @@ impl ShardRelay {
         Ok(())
     }
 
-    async fn hand_over(&self, path: &str, signature: Option<&str>, body: &[u8]) -> Result<String, Refusal> {
+    async fn hand_over(
+        &self,
+        path: &str,
+        signature: Option<&str>,
+        body: &[u8],
+        check: receiver::Verification,
+    ) -> Result<String, Refusal> {
         let integration = self.find(path).ok_or(Refusal::UnknownPath)?;
         let (namespace, name) = (integration.namespace().unwrap_or_default(), integration.name_any());
-        let secret = integration.spec.triggers.as_ref().and_then(|t| t.webhook.as_ref()).map(|w| &w.secret_ref.name);
-        let secret = secret.ok_or(Refusal::UnknownPath)?;
-        let secrets =
-            super::dereference::read(&self.client, &namespace, &[secret.as_str()]).await.map_err(|error| {
-                tracing::warn!(error = %error, "cannot read a webhook Secret to hand a webhook over");
-                Refusal::Busy
-            })?;
+        let secret = super::validate::webhook_secret_name(&integration.spec).ok_or(Refusal::UnknownPath)?;
+        // Every attempt counts, before any Secret is read: a flood of forged requests at one
+        // path costs the apiserver at most the minute's hand-overs, not a read each.
+        let key = format!("{namespace}/{name}");
+        self.admit(&key)?;
+        let secrets = super::dereference::read(&self.client, &namespace, &[secret]).await.map_err(|error| {
+            tracing::warn!(error = %error, "cannot read a webhook Secret to hand a webhook over");
+            Refusal::Busy
+        })?;
         let token = secrets.get(secret).and_then(|s| s.get(WEBHOOK_TOKEN_KEY).ok()).ok_or(Refusal::UnknownPath)?;
         if receiver::path(token, &namespace, &name) != path {
             return Err(Refusal::UnknownPath);
         }
-        if !receiver::verify(token.as_bytes(), signature, body) {
-            return Err(Refusal::BadSignature);
-        }
-        let key = format!("{namespace}/{name}");
-        self.admit(&key)?;
+        receiver::verify(token.as_bytes(), signature, body, check).ok_or(Refusal::BadSignature)?;
         let requested = format!("webhook-{}", jiff::Timestamp::now());
         let patch = serde_json::json!({"metadata": {"annotations": {REQUESTED_AT_ANNOTATION: requested}}});
         let api: Api<PmsIntegration> = Api::namespaced(self.client.clone(), &namespace);
@@ -101,7 +105,8 @@ impl Relay for ShardRelay {
         path: &'a str,
         signature: Option<&'a str>,
         body: &'a [u8],
+        check: receiver::Verification,
     ) -> std::pin::Pin<Box<dyn Future<Output = Result<String, Refusal>> + Send + 'a>> {
-        Box::pin(self.hand_over(path, signature, body))
+        Box::pin(self.hand_over(path, signature, body, check))
     }
 }

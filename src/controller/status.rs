@@ -83,6 +83,52 @@ fn acknowledge(previous: &PmsIntegrationStatus, seen: &Acknowledgement<'_>) -> P
     status
 }
 
+/// The status a reconcile starts from, and whether it is the controller's own.
+///
+/// Status is an observation, never an input the controller trusts: anyone who may write the
+/// status subresource can set it. The controller's own last write (`own`, kept in memory) is what
+/// it relies on; the object's status (`observed`) is taken instead when there is no own copy
+/// (after a restart, a leader change or a shard move) or when it shows a later attempt (another
+/// replica's, before a leader change) that is not ahead of our clock. Taken so, it is
+/// [`distrusted`].
+pub fn starting_point(
+    observed: Option<PmsIntegrationStatus>,
+    own: Option<PmsIntegrationStatus>,
+    now: jiff::Timestamp,
+) -> (PmsIntegrationStatus, bool) {
+    let observed = observed.unwrap_or_default();
+    let attempted = |s: &PmsIntegrationStatus| s.last_attempt_time.as_ref().map(|t| t.0);
+    match own {
+        Some(own) if attempted(&observed).filter(|t| *t <= now) <= attempted(&own) => (own, true),
+        _ => (distrusted(observed), false),
+    }
+}
+
+/// A status the controller did not write itself: the marks that let a run skip reading (each
+/// property's watermark, `lastFullSyncTime`) are dropped, so the next run reads everything and
+/// sets them afresh. A forged watermark (the year 3000) would otherwise read nothing, and a
+/// forged full-sync time would put off every full read.
+fn distrusted(mut status: PmsIntegrationStatus) -> PmsIntegrationStatus {
+    status.last_full_sync_time = None;
+    for property in &mut status.properties {
+        property.watermark = None;
+    }
+    status
+}
+
+/// The schedule of a distrusted status, for a valid integration running every `interval`: a
+/// next sync further away than any schedule of ours sets (the interval, or a day's quarantine),
+/// or none at all (waiting for a change that, for a valid spec, already came), is not honoured:
+/// the sync is due now.
+pub fn bound_schedule(status: &mut PmsIntegrationStatus, now: jiff::Timestamp, interval: Duration) {
+    let furthest = interval.max(Duration::from_secs(24 * 3600));
+    let latest = jiff::SignedDuration::try_from(furthest).ok().and_then(|d| now.checked_add(d).ok());
+    let honoured = status.next_sync_time.as_ref().is_some_and(|next| latest.is_some_and(|l| next.0 <= l));
+    if !honoured {
+        status.next_sync_time = Some(Time(now));
+    }
+}
+
 /// Disabled: acknowledge the token and generation, make no calls, schedule nothing.
 pub fn disabled(previous: &PmsIntegrationStatus, seen: &Acknowledgement<'_>) -> PmsIntegrationStatus {
     let mut status = acknowledge(previous, seen);
@@ -756,5 +802,90 @@ mod incremental_tests {
         failed_write.write_errors.push(crate::destination::DestinationError::NotFound("user".into()));
         let (after_failure, _) = after_attempt(&after_changes, &later, "d", &attempt(failed_write, later.now));
         assert_eq!(after_failure.properties[0].watermark, after_changes.properties[0].watermark);
+    }
+}
+
+#[cfg(test)]
+mod trust_tests {
+    use super::*;
+    use crate::api::PropertyStatus;
+
+    fn at(t: &str) -> Option<Time> {
+        Some(Time(t.parse().unwrap()))
+    }
+
+    fn now() -> jiff::Timestamp {
+        "2026-12-08T10:00:00Z".parse().unwrap()
+    }
+
+    /// A status as a tenant forges it: everything in the year 3000.
+    fn forged() -> PmsIntegrationStatus {
+        PmsIntegrationStatus {
+            last_attempt_time: at("3000-01-01T00:00:00Z"),
+            last_full_sync_time: at("3000-01-01T00:00:00Z"),
+            next_sync_time: at("3000-01-01T00:00:00Z"),
+            properties: vec![PropertyStatus {
+                id: "1".into(),
+                residents: 3,
+                error: None,
+                watermark: at("3000-01-01T00:00:00Z"),
+            }],
+            ..Default::default()
+        }
+    }
+
+    fn ours() -> PmsIntegrationStatus {
+        PmsIntegrationStatus {
+            last_attempt_time: at("2026-12-08T09:00:00Z"),
+            last_full_sync_time: at("2026-12-08T09:00:00Z"),
+            next_sync_time: at("2026-12-08T10:30:00Z"),
+            properties: vec![PropertyStatus {
+                id: "1".into(),
+                residents: 3,
+                error: None,
+                watermark: at("2026-12-08T08:55:00Z"),
+            }],
+            ..Default::default()
+        }
+    }
+
+    /// Without an own copy (a restart) the object's status is used without its marks; with one,
+    /// ours wins over anything but a plausible later attempt (another replica's), which is again
+    /// used without its marks.
+    #[test]
+    fn only_the_controllers_own_status_carries_watermarks_and_full_sync_times() {
+        let (after_restart, own) = starting_point(Some(forged()), None, now());
+        assert!(!own);
+        assert_eq!(after_restart.last_full_sync_time, None);
+        assert!(after_restart.properties.iter().all(|p| p.watermark.is_none() && p.residents == 3));
+
+        let (running, own) = starting_point(Some(forged()), Some(ours()), now());
+        assert!(own && running == ours(), "a forged attempt time ahead of our clock is nobody's");
+
+        let lagging = PmsIntegrationStatus { last_attempt_time: at("2026-12-08T08:00:00Z"), ..forged() };
+        assert_eq!(starting_point(Some(lagging), Some(ours()), now()), (ours(), true), "the watch cache lags");
+
+        let other_replica = PmsIntegrationStatus { last_attempt_time: at("2026-12-08T09:30:00Z"), ..forged() };
+        let (taken, own) = starting_point(Some(other_replica), Some(ours()), now());
+        assert!(!own && taken.last_full_sync_time.is_none() && taken.properties[0].watermark.is_none());
+        assert_eq!(starting_point(None, None, now()), (PmsIntegrationStatus::default(), false));
+    }
+
+    #[test]
+    fn a_distrusted_schedule_is_bounded_by_the_interval_or_a_day() {
+        let hour = Duration::from_secs(3600);
+        for next in [at("3000-01-01T00:00:00Z"), at("2026-12-09T10:00:01Z"), None] {
+            let mut status = PmsIntegrationStatus { next_sync_time: next.clone(), ..Default::default() };
+            bound_schedule(&mut status, now(), hour);
+            assert_eq!(status.next_sync_time, Some(Time(now())), "{next:?}");
+        }
+        for next in ["2026-12-08T10:30:00Z", "2026-12-09T10:00:00Z", "2026-12-01T00:00:00Z"] {
+            let mut status = PmsIntegrationStatus { next_sync_time: at(next), ..Default::default() };
+            bound_schedule(&mut status, now(), hour);
+            assert_eq!(status.next_sync_time, at(next), "a quarantine's day, or a time already due");
+        }
+        let mut monthly = PmsIntegrationStatus { next_sync_time: at("2027-01-01T00:00:00Z"), ..Default::default() };
+        bound_schedule(&mut monthly, now(), Duration::from_secs(720 * 3600));
+        assert_eq!(monthly.next_sync_time, at("2027-01-01T00:00:00Z"));
     }
 }

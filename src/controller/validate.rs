@@ -166,6 +166,11 @@ fn webhook_ref(spec: &PmsIntegrationSpec) -> Option<&crate::api::SecretRef> {
     spec.triggers.as_ref().and_then(|t| t.webhook.as_ref()).map(|w| &w.secret_ref)
 }
 
+/// The name of the webhook Secret of `spec`, when it has one and the name is a valid Secret name.
+pub fn webhook_secret_name(spec: &PmsIntegrationSpec) -> Option<&str> {
+    webhook_ref(spec).map(|r| r.name.as_str()).filter(|name| is_secret_name(name))
+}
+
 /// A spec problem, phrased for `kubectl describe`.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]

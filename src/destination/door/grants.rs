@@ -59,6 +59,18 @@ fn same_instant(a: Timestamp, b: Timestamp) -> bool {
 
 pub use crate::domain::boundary::start_of_day;
 
+/// How far beyond the run's "now" an end still is one. Past it an end means "no end": no lease
+/// runs that long, and servers that must answer an end for an open grant (the spec requires
+/// `endTime`) choose their own sentinel (`2099-12-31T23:59:59Z`, `2999-…`, `9999-…`). Read as a
+/// real end, each would revoke and re-grant every open grant on every run.
+pub const OPEN_END_HORIZON: jiff::SignedDuration = jiff::SignedDuration::from_hours(25 * 8766);
+
+/// `end`, or `None` when it lies beyond [`OPEN_END_HORIZON`] from `now`: one rule for the ends
+/// DOOR reports and the ends we want, so that the two always compare alike.
+pub fn open_end(end: Option<Timestamp>, now: Timestamp) -> Option<Timestamp> {
+    end.filter(|end| end.duration_since(now) <= OPEN_END_HORIZON)
+}
+
 /// What `desired` should hold in a building in `tz`, `now` being the time of the run.
 /// `unit_door` is the door of the resident's unit, if one is known; `keys` every resident gets.
 pub fn wanted(desired: &UserRecord, unit_door: Option<&str>, keys: &[String], tz: &TimeZone, now: Timestamp) -> Wanted {
@@ -67,7 +79,7 @@ pub fn wanted(desired: &UserRecord, unit_door: Option<&str>, keys: &[String], tz
         targets.insert(door.to_string());
     }
     let start = desired.access_from.map(|d| start_of_day(d, tz)).filter(|s| *s > now);
-    let end = desired.access_until.and_then(|d| d.tomorrow().ok()).map(|d| start_of_day(d, tz));
+    let end = open_end(desired.access_until.and_then(|d| d.tomorrow().ok()).map(|d| start_of_day(d, tz)), now);
     Wanted { targets, start, end, missing_unit_door: desired.unit.is_none() || unit_door.is_none() }
 }
 
@@ -130,6 +142,23 @@ mod tests {
             .iter()
             .map(|(t, s, e)| (t.to_string(), Grant { start: s.parse().unwrap(), end: e.map(|e| e.parse().unwrap()) }))
             .collect()
+    }
+
+    /// An end more than 25 years ahead is no end, wanted or held: a server's sentinel for an open
+    /// grant (2099-12-31T23:59:59Z from 2026) compares equal to the open grant we want.
+    #[test]
+    fn an_end_past_the_horizon_is_open_whether_wanted_or_held() {
+        let sentinel: Timestamp = "2099-12-31T23:59:59Z".parse().unwrap();
+        assert_eq!(open_end(Some(sentinel), now()), None);
+        let in_24_years = now() + jiff::SignedDuration::from_hours(24 * 8766);
+        assert_eq!(open_end(Some(in_24_years), now()), Some(in_24_years));
+        assert_eq!(open_end(Some(now()), now()), Some(now()), "a past or present end stays an end");
+        let tz = TimeZone::UTC;
+        let open = wanted(&record(Some("4B"), None, None), Some("d4"), &[], &tz, now());
+        let held = BTreeMap::from([("d4".to_string(), Grant { start: now(), end: open_end(Some(sentinel), now()) })]);
+        assert!(satisfied(&held, &open, now()), "an idle run writes nothing");
+        let far = wanted(&record(Some("4B"), None, Some(date(2090, 1, 1))), Some("d4"), &[], &tz, now());
+        assert_eq!(far.end, None, "a move-out beyond the horizon is asked for as open, and compares alike");
     }
 
     #[test]

@@ -60,7 +60,12 @@ impl State {
             .iter()
             .filter(|a| a.granter.kind == "PARTNER" && recorded.contains(&a.door_uuid))
             .filter(|a| granter.is_none_or(|ours| a.granter.uuid == ours))
-            .map(|a| (a.door_uuid.clone(), Grant { start: a.start_time, end: a.end_time }))
+            .map(|a| {
+                (
+                    a.door_uuid.clone(),
+                    Grant { start: a.start_time, end: super::grants::open_end(a.end_time, self.now()) },
+                )
+            })
             .collect()
     }
 
