@@ -183,6 +183,11 @@ struct ControllerArgs {
     /// Lease duration in seconds: a standby takes over at most this long after the leader stops.
     #[arg(long, env = "LEADER_ELECT_LEASE_SECONDS", default_value_t = 15)]
     leader_elect_lease_seconds: u64,
+    /// With leader election: label this replica's pod (POD_NAME, in POD_NAMESPACE)
+    /// `pmssync.io/leader=true` while it leads, for the receiver Service to select on (needs
+    /// `patch` on pods in that namespace; the chart grants it).
+    #[arg(long, env = "LEADER_ELECT_LABEL_POD", default_value_t = false)]
+    leader_elect_label_pod: bool,
     /// This instance's name in events and in the Lease (in a cluster: the pod name).
     #[arg(long, env = "POD_NAME")]
     instance: Option<String>,
@@ -333,6 +338,7 @@ async fn run_controller(args: ControllerArgs) -> std::process::ExitCode {
             identity: args.instance.clone().unwrap_or_else(|| format!("pms-sync-{:08x}", fastrand::u32(..))),
             lease_duration: std::time::Duration::from_secs(args.leader_elect_lease_seconds),
             renew_grace: std::time::Duration::from_secs((args.leader_elect_lease_seconds / 3).max(1)),
+            pod: args.instance.clone().filter(|_| args.leader_elect_label_pod),
         }),
         instance: args.instance.clone(),
         sync_deadline: args.sync_deadline,

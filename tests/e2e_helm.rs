@@ -13,6 +13,7 @@ use std::time::Duration;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::authorization::v1::SubjectAccessReview;
 use k8s_openapi::api::rbac::v1::{ClusterRole, Role};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::api::PostParams;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client, ResourceExt};
@@ -76,6 +77,26 @@ async fn allowed(client: &Client, sa: (&str, &str), verb: &str, group: &str, res
     answer.status.is_some_and(|s| s.allowed)
 }
 
+/// The PodDisruptionBudget `name`, as `policy/v1` where the server has it (1.21 on), else as
+/// `policy/v1beta1` (the test apiserver's 1.20): the chart renders whichever is served.
+async fn disruption_budget(client: &Client, namespace: &str, name: &str) -> Option<Value> {
+    for version in ["v1", "v1beta1"] {
+        let resource = kube::api::ApiResource {
+            group: "policy".into(),
+            version: version.into(),
+            api_version: format!("policy/{version}"),
+            kind: "PodDisruptionBudget".into(),
+            plural: "poddisruptionbudgets".into(),
+        };
+        let api = Api::<kube::api::DynamicObject>::namespaced_with(client.clone(), namespace, &resource);
+        // A version not served answers 404 too, which reads as "none": the next one is asked.
+        if let Ok(Some(found)) = api.get_opt(name).await {
+            return Some(serde_json::to_value(found.data).unwrap());
+        }
+    }
+    None
+}
+
 fn monitor_resource() -> kube::api::ApiResource {
     kube::api::ApiResource {
         group: "monitoring.coreos.com".into(),
@@ -133,7 +154,7 @@ async fn the_chart_lints_installs_and_its_rbac_is_enough_and_no_more() {
     let release_name = format!("pms-sync-{:06x}", fastrand::u32(..0xffffff));
     let release = release_name.as_str();
     install_service_monitor_crd(&admin).await;
-    let values = json!({"watchNamespaces": [watched], "leaderElection": {"enabled": true},
+    let values = json!({"watchNamespaces": [watched], "leaderElection": {"enabled": true}, "replicaCount": 2,
         "metrics": {"serviceMonitor": {"enabled": true}}, "networkPolicy": {"enabled": true},
         "receiver": {"ingress": {"enabled": true, "host": "hooks.example.org"}}});
     helm(&["install", &chart(), release, &release_ns, &values.to_string()]);
@@ -150,7 +171,10 @@ async fn the_chart_lints_installs_and_its_rbac_is_enough_and_no_more() {
         .get(&format!("{release}-receiver"))
         .await
         .expect("the receiver Service");
-    assert_eq!(receiver.spec.unwrap().ports.unwrap()[0].port, 9292);
+    let receiver = receiver.spec.unwrap();
+    assert_eq!(receiver.ports.unwrap()[0].port, 9292);
+    // With leader election, webhooks go only to the leader's pod (labelled by the leader).
+    assert_eq!(receiver.selector.unwrap().get("pmssync.io/leader").map(String::as_str), Some("true"));
     let ingress = Api::<k8s_openapi::api::networking::v1::Ingress>::namespaced(admin.clone(), &release_ns)
         .get(&format!("{release}-receiver"))
         .await
@@ -179,7 +203,17 @@ async fn the_chart_lints_installs_and_its_rbac_is_enough_and_no_more() {
     assert!(env.contains(&("WATCH_NAMESPACE".into(), Some(watched.clone()))), "{env:?}");
     assert!(env.contains(&("LEADER_ELECT".into(), Some("true".into()))));
     assert!(env.contains(&("RECEIVER_ADDR".into(), Some("0.0.0.0:9292".into()))), "{env:?}");
-    assert_eq!(deployment.spec.unwrap().strategy.unwrap().type_.as_deref(), Some("RollingUpdate"));
+    assert!(env.contains(&("LEADER_ELECT_LABEL_POD".into(), Some("true".into()))), "{env:?}");
+    // An HA upgrade finishes: a new standby passes readiness, then an old replica goes.
+    let strategy = deployment.spec.as_ref().unwrap().strategy.clone().unwrap();
+    assert_eq!(strategy.type_.as_deref(), Some("RollingUpdate"));
+    let rolling = strategy.rolling_update.unwrap();
+    assert_eq!((rolling.max_surge, rolling.max_unavailable), (Some(IntOrString::Int(1)), Some(IntOrString::Int(0))));
+    let anti = pod.affinity.clone().and_then(|a| a.pod_anti_affinity).expect("anti-affinity with 2 replicas");
+    let term = &anti.preferred_during_scheduling_ignored_during_execution.unwrap()[0].pod_affinity_term;
+    assert_eq!(term.topology_key, "kubernetes.io/hostname");
+    let budget = disruption_budget(&admin, &release_ns, release).await.expect("a PodDisruptionBudget with 2 replicas");
+    assert_eq!(budget["spec"]["minAvailable"], 1);
     assert!(
         Api::<Role>::namespaced(admin.clone(), &watched).get(release).await.is_ok(),
         "a Role in the watched namespace"
@@ -209,6 +243,7 @@ async fn the_chart_lints_installs_and_its_rbac_is_enough_and_no_more() {
             identity: "helm-test".into(),
             lease_duration: Duration::from_secs(4),
             renew_grace: Duration::from_secs(1),
+            pod: None,
         }),
         state_namespace: release_ns.clone(),
         ..Settings::default()
@@ -252,6 +287,10 @@ async fn the_chart_lints_installs_and_its_rbac_is_enough_and_no_more() {
         ("get", "", "configmaps", watched.as_str(), false),
         ("patch", "", "configmaps", "kube-system", false),
         ("update", "coordination.k8s.io", "leases", watched.as_str(), false),
+        // The leader's label on its own pod, in its own namespace only.
+        ("patch", "", "pods", release_ns.as_str(), true),
+        ("patch", "", "pods", watched.as_str(), false),
+        ("delete", "", "pods", release_ns.as_str(), false),
     ] {
         assert_eq!(allowed(&admin, sa, verb, group, resource, ns).await, expected, "{verb} {group}/{resource} in {ns}");
     }
@@ -266,6 +305,8 @@ async fn the_default_install_is_cluster_wide_single_replica_and_keeps_its_crd() 
     let deployment = Api::<Deployment>::namespaced(admin.clone(), &release_ns).get(&release).await.unwrap();
     let spec = deployment.spec.unwrap();
     assert_eq!(spec.replicas, Some(1));
+    assert!(disruption_budget(&admin, &release_ns, &release).await.is_none(), "no PodDisruptionBudget for one replica");
+    assert!(spec.template.spec.as_ref().unwrap().affinity.is_none(), "no anti-affinity for one replica");
     assert_eq!(
         spec.strategy.unwrap().type_.as_deref(),
         Some("Recreate"),
@@ -281,6 +322,57 @@ async fn the_default_install_is_cluster_wide_single_replica_and_keeps_its_crd() 
         crd.metadata.annotations.unwrap_or_default().get("helm.sh/resource-policy").map(String::as_str),
         Some("keep")
     );
+
+    // The roles for namespace users, aggregated into Kubernetes' view/edit/admin (the aggregation
+    // itself is the controller-manager's, which this test apiserver does not run: the roles are
+    // bound directly here). The README's table, as the rendered chart grants it.
+    let clusterroles = Api::<ClusterRole>::all(admin.clone());
+    let label = |role: &ClusterRole, to: &str| {
+        role.metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(&format!("rbac.authorization.k8s.io/aggregate-to-{to}")))
+            .cloned()
+    };
+    let view = clusterroles.get(&format!("{release}-view")).await.expect("the view ClusterRole");
+    let edit = clusterroles.get(&format!("{release}-edit")).await.expect("the edit ClusterRole");
+    for to in ["view", "edit", "admin"] {
+        assert_eq!(label(&view, to).as_deref(), Some("true"), "view aggregates to {to}");
+    }
+    assert_eq!((label(&edit, "edit").as_deref(), label(&edit, "admin").as_deref()), (Some("true"), Some("true")));
+    assert_eq!(label(&edit, "view"), None, "viewers get no write");
+    let tenant = namespace(&admin, "rbac").await;
+    let bindings = Api::<k8s_openapi::api::rbac::v1::RoleBinding>::namespaced(admin.clone(), &tenant);
+    for (user, role) in [("viewer", "view"), ("editor", "edit"), ("editor", "view")] {
+        let binding = serde_json::from_value(json!({
+            "metadata": {"name": format!("{user}-{role}")},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": format!("{release}-{role}")},
+            "subjects": [{"kind": "ServiceAccount", "name": user, "namespace": tenant}],
+        }))
+        .unwrap();
+        bindings.create(&PostParams::default(), &binding).await.unwrap();
+    }
+    for (user, verb, resource, expected) in [
+        ("viewer", "get", "pmsintegrations", true),
+        ("viewer", "list", "pmsintegrations", true),
+        ("viewer", "get", "pmsintegrations/status", true),
+        ("viewer", "patch", "pmsintegrations", false),
+        ("viewer", "patch", "pmsintegrations/status", false),
+        ("editor", "create", "pmsintegrations", true),
+        ("editor", "patch", "pmsintegrations", true),
+        ("editor", "delete", "pmsintegrations", true),
+        ("editor", "get", "pmsintegrations/status", true),
+        ("editor", "patch", "pmsintegrations/status", false),
+        ("editor", "update", "pmsintegrations/status", false),
+    ] {
+        let sa = (tenant.as_str(), user);
+        assert_eq!(
+            allowed(&admin, sa, verb, "pmssync.io", resource, &tenant).await,
+            expected,
+            "{user} {verb} {resource}"
+        );
+    }
+    assert!(!allowed(&admin, (tenant.as_str(), "editor"), "get", "", "secrets", &tenant).await, "no Secrets");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

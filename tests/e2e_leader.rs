@@ -5,7 +5,7 @@
 mod support;
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::coordination::v1::Lease;
@@ -22,6 +22,8 @@ const LEASE: Duration = Duration::from_secs(4);
 struct Replica {
     kill: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
+    /// What the replica's `/readyz` answers.
+    ready: Arc<AtomicBool>,
 }
 
 impl Replica {
@@ -33,6 +35,8 @@ impl Replica {
     fn start_via(ns: &str, identity: &str, metrics: Metrics, server: Option<String>) -> Self {
         let (kill, killed) = tokio::sync::oneshot::channel::<()>();
         let (ns, identity) = (ns.to_string(), identity.to_string());
+        let ready = Arc::new(AtomicBool::new(false));
+        let shown = ready.clone();
         let thread = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
             runtime.block_on(async move {
@@ -47,14 +51,15 @@ impl Replica {
                     instance: Some(identity.clone()),
                     leader_election: Some(LeaderElection {
                         lease_name: "pms-sync-leader".into(),
-                        namespace: ns,
-                        identity,
+                        identity: identity.clone(),
                         lease_duration: LEASE,
                         renew_grace: Duration::from_secs(1),
+                        // The replica's pod (created by the test, when it wants to see the label).
+                        pod: Some(identity.clone()),
+                        namespace: ns,
                     }),
                     ..Settings::default()
                 };
-                let ready = Arc::new(AtomicBool::new(false));
                 tokio::select! {
                     _ = controller::run(client, settings, metrics, ready, std::future::pending()) => {}
                     _ = killed => {}
@@ -62,7 +67,7 @@ impl Replica {
             });
             runtime.shutdown_background();
         });
-        Self { kill: Some(kill), thread: Some(thread) }
+        Self { kill: Some(kill), thread: Some(thread), ready: shown }
     }
 
     fn kill(&mut self) {
@@ -86,6 +91,33 @@ async fn holder(client: &kube::Client, ns: &str) -> Option<String> {
     leases.get_opt("pms-sync-leader").await.ok().flatten()?.spec?.holder_identity
 }
 
+/// A pod object named `name` (no kubelet runs it here: it stands for the replica's pod).
+async fn create_pod(client: &kube::Client, ns: &str, name: &str) {
+    use k8s_openapi::api::core::v1::Pod;
+    let pod: Pod = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": name},
+        "spec": {"containers": [{"name": "controller", "image": "pms-sync"}]},
+    }))
+    .unwrap();
+    Api::<Pod>::namespaced(client.clone(), ns).create(&Default::default(), &pod).await.unwrap();
+}
+
+/// Whether pod `name` carries the leader label.
+async fn labelled(client: &kube::Client, ns: &str, name: &str) -> bool {
+    let pod = Api::<k8s_openapi::api::core::v1::Pod>::namespaced(client.clone(), ns).get(name).await.unwrap();
+    pod.metadata.labels.unwrap_or_default().get(pms_sync::controller::lease::LEADER_LABEL).map(String::as_str)
+        == Some("true")
+}
+
+/// Polls `check` for up to 10 s.
+async fn eventually<F: std::future::Future<Output = bool>>(what: &str, check: impl Fn() -> F) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 fn reconciles(metrics: &Metrics) -> usize {
     metrics.encode().lines().filter(|l| l.starts_with("pms_sync_reconciles_total{")).count()
 }
@@ -98,6 +130,8 @@ async fn only_the_leader_reconciles_and_a_standby_takes_over() {
     let scim = ScimServer::full().await;
     standard_secrets(&client, &ns).await;
 
+    create_pod(&client, &ns, "replica-a").await;
+    create_pod(&client, &ns, "replica-b").await;
     let (metrics_a, metrics_b) = (Metrics::default(), Metrics::default());
     let mut a = Replica::start(&ns, "replica-a", metrics_a.clone());
     let deadline = Instant::now() + WAIT;
@@ -105,7 +139,15 @@ async fn only_the_leader_reconciles_and_a_standby_takes_over() {
         assert!(Instant::now() < deadline, "replica-a never became the leader");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let _b = Replica::start(&ns, "replica-b", metrics_b.clone());
+    let b = Replica::start(&ns, "replica-b", metrics_b.clone());
+    // Both replicas pass readiness (a standby too: else a rolling upgrade never finishes); only
+    // the leader's pod carries the label the receiver Service selects on.
+    eventually("both replicas are ready", || async {
+        a.ready.load(Ordering::SeqCst) && b.ready.load(Ordering::SeqCst)
+    })
+    .await;
+    eventually("the leader's pod is labelled", || labelled(&client, &ns, "replica-a")).await;
+    assert!(!labelled(&client, &ns, "replica-b").await, "a standby's pod is not labelled");
 
     apply_integration(&client, &ns, &integration(NAME, &fake.url(), &scim.url(), &["101", "102"])).await;
     wait_ready(&client, &ns, NAME, "True", "Succeeded").await;
@@ -123,6 +165,13 @@ async fn only_the_leader_reconciles_and_a_standby_takes_over() {
     assert_eq!(holder(&client, &ns).await.as_deref(), Some("replica-b"));
     assert!(reconciles(&metrics_b) > 0);
     assert_eq!(ready(&obj), Some(("True".into(), "Succeeded".into())));
+    eventually("the new leader's pod is labelled", || labelled(&client, &ns, "replica-b")).await;
+    // The crashed replica's pod kept its label (its process died); restarted, as a standby, it
+    // clears it, and is ready.
+    let restarted = Replica::start(&ns, "replica-a", Metrics::default());
+    eventually("the restarted standby clears its label", || async { !labelled(&client, &ns, "replica-a").await }).await;
+    eventually("the restarted standby is ready", || async { restarted.ready.load(Ordering::SeqCst) }).await;
+    assert!(labelled(&client, &ns, "replica-b").await);
 }
 
 /// A TCP relay to the test apiserver that can be cut, as a network partition would: the replica

@@ -54,6 +54,28 @@ pub async fn hold(client: kube::Client, election: LeaderElection) -> LeaseLost {
     }
 }
 
+/// The label of the leader's pod: the receiver Service selects on it (the chart), so that
+/// webhooks reach the replica that acts on them.
+pub const LEADER_LABEL: &str = "pmssync.io/leader";
+
+/// Sets (`leading`) or removes [`LEADER_LABEL`] on this replica's pod, if it has one. Best
+/// effort and bounded: a failure is logged (the receiver Service then has no endpoint until the
+/// next change, and senders retry); it never stops the controller.
+pub async fn label_pod(client: &kube::Client, election: &LeaderElection, leading: bool) {
+    use k8s_openapi::api::core::v1::Pod;
+    use kube::api::{Patch, PatchParams};
+    let Some(pod) = election.pod.as_deref() else { return };
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &election.namespace);
+    let value = if leading { serde_json::json!("true") } else { serde_json::Value::Null };
+    let patch = serde_json::json!({"metadata": {"labels": {LEADER_LABEL: value}}});
+    let (params, patch) = (PatchParams::default(), Patch::Merge(&patch));
+    match tokio::time::timeout(Duration::from_secs(5), pods.patch(pod, &params, &patch)).await {
+        Ok(Ok(_)) => tracing::info!(pod, leading, "leader label set on this replica's pod"),
+        Ok(Err(error)) => tracing::warn!(pod, leading, error = %error, "cannot label this replica's pod"),
+        Err(_) => tracing::warn!(pod, leading, "labelling this replica's pod timed out"),
+    }
+}
+
 /// The moment this replica must stop acting: `renewed + duration - margin`.
 fn deadline(renewed: jiff::Timestamp, duration: Duration, margin: Duration) -> SystemTime {
     let renewed = SystemTime::from(renewed);

@@ -119,6 +119,10 @@ pub struct LeaderElection {
     pub identity: String,
     pub lease_duration: Duration,
     pub renew_grace: Duration,
+    /// This replica's pod (in `namespace`), labelled [`lease::LEADER_LABEL`] while it leads: the
+    /// receiver Service selects on the label, so webhooks reach only a replica that acts on them
+    /// while every replica, standbys too, passes readiness. `None`: no label.
+    pub pod: Option<String>,
 }
 
 impl Default for Settings {
@@ -256,6 +260,11 @@ pub async fn run(
         }
     };
     let (mut leading, _lease_task) = manager.watch().await;
+    // A standby is ready: healthy, and able to take over (readiness that only the leader passed
+    // kept every rolling upgrade from finishing). The label a previous run of this pod may have
+    // left is cleared: only a leader carries it.
+    lease::label_pod(&client, &election, false).await;
+    ready.store(true, Ordering::SeqCst);
     info!(lease = %election.lease_name, identity = %election.identity, "waiting to become the leader");
     while !*leading.borrow_and_update() {
         tokio::select! {
@@ -264,6 +273,7 @@ pub async fn run(
         }
     }
     info!(lease = %election.lease_name, "became the leader");
+    lease::label_pod(&client, &election, true).await;
     let (lost_tx, lost_rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(async move {
         while leading.changed().await.is_ok() {
@@ -277,8 +287,8 @@ pub async fn run(
     // reconciles), before another replica could take the Lease over: never two writers. A graceful
     // stop would let a long sync write on while the new leader starts its own.
     let monitor = lease::hold(client.clone(), election.clone());
-    tokio::select! {
-        _ = run_controller(client, settings, metrics, ready, shutdown) => true,
+    let stopped_cleanly = tokio::select! {
+        _ = run_controller(client.clone(), settings, metrics, ready, shutdown) => true,
         _ = lost_rx => {
             warn!("lost the leader lease; cancelling running syncs and stopping");
             false
@@ -287,7 +297,9 @@ pub async fn run(
             warn!(reason = %expired, "cannot prove the leader lease is still held; cancelling running syncs and stopping");
             false
         }
-    }
+    };
+    lease::label_pod(&client, &election, false).await;
+    stopped_cleanly
 }
 
 async fn run_controller(
