@@ -128,7 +128,7 @@ async fn approve_inner(target: &Target, yes: bool) -> Result<u8, String> {
     Ok(OK)
 }
 
-fn confirm(question: &str) -> Result<bool, String> {
+pub(crate) fn confirm(question: &str) -> Result<bool, String> {
     print!("{question}");
     std::io::stdout().flush().map_err(|e| e.to_string())?;
     let mut answer = String::new();
@@ -199,7 +199,7 @@ pub fn table(items: &[PmsIntegration]) -> String {
     out
 }
 
-async fn annotate(api: &Api<PmsIntegration>, name: &str, key: &str, value: &str) -> Result<(), String> {
+pub(crate) async fn annotate(api: &Api<PmsIntegration>, name: &str, key: &str, value: &str) -> Result<(), String> {
     let patch = json!({"metadata": {"annotations": {key: value}}});
     api.patch(name, &PatchParams::default(), &Patch::Merge(&patch)).await.map(|_| ()).map_err(|e| match e {
         kube::Error::Api(s) if s.code == 404 => format!("no PmsIntegration {name:?} in that namespace"),

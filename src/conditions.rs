@@ -38,6 +38,9 @@ pub enum Reason {
     DuplicateEmail,
     /// Event reason: PMS statuses the mapping does not know.
     UnknownStatus,
+    /// The controller's record of which destination users and grants are its own is missing
+    /// though the integration synced before: nothing is written until it is restored or rebuilt.
+    StateLost,
     /// Event reason: future residents whose move-in date is too old to believe (no access).
     StaleMoveIn,
     /// Event reason: irreversible writes refused because our clock and the vendor's disagree.
@@ -61,7 +64,7 @@ pub enum Retry {
 }
 
 impl Reason {
-    pub const ALL: [Reason; 22] = [
+    pub const ALL: [Reason; 23] = [
         Self::Succeeded,
         Self::Progressing,
         Self::Disabled,
@@ -81,6 +84,7 @@ impl Reason {
         Self::Conflict,
         Self::DuplicateEmail,
         Self::UnknownStatus,
+        Self::StateLost,
         Self::StaleMoveIn,
         Self::ClockSkew,
         Self::Synced,
@@ -107,6 +111,7 @@ impl Reason {
             Self::Conflict => "Conflict",
             Self::DuplicateEmail => "DuplicateEmail",
             Self::UnknownStatus => "UnknownStatus",
+            Self::StateLost => "StateLost",
             Self::StaleMoveIn => "StaleMoveIn",
             Self::ClockSkew => "ClockSkew",
             Self::Synced => "Synced",
@@ -120,7 +125,9 @@ impl Reason {
     pub fn retry(self, permanent: bool) -> Retry {
         match self {
             Self::DeprovisionHeld => Retry::Interval,
-            Self::InvalidSpec | Self::CredentialsNotFound | Self::ProviderNotSupported => Retry::WaitForChange,
+            Self::InvalidSpec | Self::CredentialsNotFound | Self::ProviderNotSupported | Self::StateLost => {
+                Retry::WaitForChange
+            }
             Self::PmsAuthenticationFailed | Self::DestinationAuthenticationFailed if permanent => Retry::Quarantine,
             _ if permanent => Retry::WaitForChange,
             _ => Retry::Backoff,

@@ -31,6 +31,7 @@ pub mod metrics;
 pub mod plan_command;
 pub mod pms;
 pub mod receiver;
+pub mod recover_command;
 pub mod server;
 pub mod sync;
 pub mod telemetry;

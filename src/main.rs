@@ -49,6 +49,9 @@ enum Command {
     Approve(ApproveArgs),
     /// List PmsIntegrations: ready, reason, last and next sync, held deprovisioning.
     Get(GetArgs),
+    /// Rebuild the lost DOOR identity map of a PmsIntegration (Ready=False, StateLost) from DOOR
+    /// and the PMS: shows the plan, then saves it and requests a sync after confirmation.
+    Recover(RecoverArgs),
     /// Stop a PmsIntegration's calls (spec.enabled: false); everything it made stays.
     Suspend(NameArgs),
     /// Resume a suspended PmsIntegration (spec.enabled: true).
@@ -94,6 +97,21 @@ struct ApproveArgs {
     /// Approve without asking.
     #[arg(long)]
     yes: bool,
+}
+
+#[derive(clap::Args)]
+struct RecoverArgs {
+    #[command(flatten)]
+    target: NameArgs,
+    /// Our partner UUID in DOOR, when the building's grants come from several partners.
+    #[arg(long)]
+    granter: Option<String>,
+    /// Save without asking.
+    #[arg(long)]
+    yes: bool,
+    /// Namespace of the controller's state, where the DOOR identity maps are kept.
+    #[arg(long, env = "STATE_NAMESPACE", default_value = pms_sync::controller::DEFAULT_STATE_NAMESPACE)]
+    state_namespace: String,
 }
 
 #[derive(clap::Args)]
@@ -265,6 +283,12 @@ fn main() -> std::process::ExitCode {
         Command::Sync(a) => block_on(commands::sync(a.target.target(), a.wait, a.timeout)),
         Command::Approve(a) => block_on(commands::approve(a.target.target(), a.yes)),
         Command::Get(a) => block_on(commands::get(a.namespace, a.all_namespaces)),
+        Command::Recover(a) => block_on(pms_sync::recover_command::run(pms_sync::recover_command::RecoverArgs {
+            target: a.target.target(),
+            granter: a.granter,
+            yes: a.yes,
+            state_namespace: a.state_namespace,
+        })),
         Command::Suspend(a) => block_on(commands::set_enabled(a.target(), false)),
         Command::Resume(a) => block_on(commands::set_enabled(a.target(), true)),
     }

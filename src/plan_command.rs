@@ -107,7 +107,10 @@ async fn plan(args: &PlanArgs) -> Result<u8, String> {
         }
         None => std::sync::Arc::new(MemoryStore::default()),
     };
-    let door_parts = || build::DoorParts { tokens: Default::default(), store };
+    // A plan of an integration whose map is lost says so, as the controller's run would.
+    let synced_before =
+        cluster.is_some() && integration.status.as_ref().is_some_and(crate::controller::status::synced_before);
+    let door_parts = || build::DoorParts { tokens: Default::default(), store, expects_map: synced_before };
     let (connector, target) = build::clients(&validated, http, &limiter, door_parts);
     let approval =
         integration.metadata.annotations.as_ref().and_then(|a| a.get(APPROVE_DEPROVISION_ANNOTATION)).cloned();

@@ -485,3 +485,57 @@ async fn rent_manager_resman_and_mri_residents_open_their_doors() {
         doors.push(door);
     }
 }
+
+/// A lost identity map is detected, never taken as "nothing is ours": after the map of a synced
+/// integration is deleted, its next run stops with `StateLost` (Stalled) and writes nothing to
+/// DOOR, though a resident moved out meanwhile. `pms-sync recover` shows the rebuilt map (users of
+/// the building whose emails match the PMS's residents), saves it on confirmation and requests a
+/// sync, which revokes the moved-out resident's grants.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_identity_map_stops_the_integration_and_recovery_revokes_the_moved_out() {
+    let w = DoorWorld::start().await;
+    let _controller = start_controller(&w.client, &w.ns);
+    apply_integration(&w.client, &w.ns, &w.manifest()).await;
+    wait_ready(&w.client, &w.ns, NAME, "True", "Succeeded").await;
+    let siobhan = w.user("siobhan@example.org");
+    assert!(!siobhan.accesses.is_empty());
+
+    let maps = Api::<ConfigMap>::namespaced(w.client.clone(), STATE_NAMESPACE);
+    maps.delete(&config_map_name(&w.ns, NAME), &Default::default()).await.unwrap();
+    w.pms.update(|d| d.tenant_mut(7).for_each(|t| t.status = "MovedOut".into()));
+    let writes = w.door.writes().len();
+    let obj = request_sync(&w.client, &w.ns, NAME).await;
+    assert_eq!(ready(&obj), Some(("False".into(), "StateLost".into())), "{:?}", obj.status);
+    let status = obj.status.clone().unwrap();
+    let stalled = pms_sync::conditions::get(&status.conditions, pms_sync::conditions::STALLED).expect("Stalled");
+    assert_eq!(stalled.status, "True");
+    assert_eq!(w.door.writes()[writes..], [] as [String; 0], "nothing written without the map");
+    assert!(w.mapping().await.is_none(), "no map was started afresh");
+
+    // Recovery: the plan names the matched residents, then the map is saved and a sync runs.
+    let kubeconfig = std::env::var("PMS_SYNC_TEST_KUBECONFIG").unwrap();
+    let recover = |extra: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_pms-sync"))
+            .args(["recover", NAME, "-n", &w.ns, "--state-namespace", STATE_NAMESPACE])
+            .args(extra)
+            .env("KUBECONFIG", &kubeconfig)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let declined = recover(&[]);
+    let shown = String::from_utf8_lossy(&declined.stdout).to_string();
+    assert!(!declined.status.success(), "no confirmation, no save: {shown}");
+    assert!(shown.contains(&format!("{}/{NAME}/102/7 -> DOOR user {}", w.ns, siobhan.uuid)), "{shown}");
+    for value in PERSONAL_VALUES {
+        assert!(!shown.contains(value), "the plan shows personal data {value:?}");
+    }
+    assert!(w.mapping().await.is_none());
+    let saved = recover(&["--yes"]);
+    assert!(saved.status.success(), "{}", String::from_utf8_lossy(&saved.stderr));
+    let obj = wait_ready(&w.client, &w.ns, NAME, "True", "Succeeded").await;
+    assert!(w.user("siobhan@example.org").accesses.is_empty(), "the moved-out resident's grants are revoked");
+    assert!(!w.user("kofi@example.org").accesses.is_empty(), "the others keep theirs");
+    assert!(w.mapping().await.is_some());
+    assert_no_personal_data(&obj);
+}

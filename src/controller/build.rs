@@ -17,6 +17,9 @@ use super::validate::{Validated, ValidatedDestination, ValidatedSpec};
 pub struct DoorParts {
     pub tokens: Arc<TokenCache>,
     pub store: Arc<dyn MappingStore>,
+    /// The integration synced before: its identity map must exist (see
+    /// [`DoorDestination::expecting_saved_map`]).
+    pub expects_map: bool,
 }
 
 /// Builds both clients of a validated integration. Nothing is called, and nothing can fail:
@@ -43,7 +46,8 @@ pub fn clients(
             let door_account = account("door", &settings.base_url, credentials);
             let budget = limiter(door_account, RateLimit::per_minute(*max_requests_per_minute));
             let (calls, auth) = (http("door").with_limiter(budget), http("door-auth"));
-            let door = DoorDestination::new(settings.clone(), credentials, calls, auth, parts.tokens, parts.store);
+            let door = DoorDestination::new(settings.clone(), credentials, calls, auth, parts.tokens, parts.store)
+                .expecting_saved_map(parts.expects_map);
             Target::Door(Box::new(door))
         }
     };
@@ -108,7 +112,8 @@ mod tests {
             Arc::new(RateLimiter::new(limit))
         };
         let http = |target: &'static str| HttpClient::new(target, Default::default(), Metrics::default());
-        let parts = || DoorParts { tokens: Default::default(), store: Arc::new(MemoryStore::default()) };
+        let parts =
+            || DoorParts { tokens: Default::default(), store: Arc::new(MemoryStore::default()), expects_map: false };
         let (_connector, target) = clients(&validated, http, &limiter, parts);
         (target, asked.into_inner().unwrap())
     }

@@ -654,7 +654,8 @@ async fn reconcile(obj: Arc<PmsIntegration>, ctx: Arc<Context>) -> Result<Action
             let partial = narrowed.is_some();
             let incremental = due::incremental(&previous, why, validated.spec.full_sync_interval, seen.now)
                 .filter(|_| !validated.spec.dry_run);
-            let sync = run_sync(&ctx, &obj, scope, &validated, approval.clone(), narrowed, incremental);
+            let synced_before = status::synced_before(&previous);
+            let sync = run_sync(&ctx, &obj, scope, &validated, approval.clone(), narrowed, incremental, synced_before);
             let show = write_status(&api, &name, &previous, &running);
             let (report, shown) = while_showing(sync, ctx.settings.reconciling_after, show).await;
             if shown {
@@ -725,6 +726,7 @@ async fn run_sync(
     approval: Option<String>,
     only_properties: Option<std::collections::BTreeSet<String>>,
     incremental: Option<sync::Incremental>,
+    synced_before: bool,
 ) -> SyncReport {
     let spec = &validated.spec;
     let http = |target| HttpClient::new(target, ctx.settings.http.clone(), ctx.metrics.clone());
@@ -740,6 +742,7 @@ async fn run_sync(
             obj.metadata.uid.clone(),
             &spec.door_building().map(|(url, uuid)| identity_store::building_key(url, uuid)).unwrap_or_default(),
         )),
+        expects_map: synced_before,
     };
     let (connector, target) = build::clients(validated, http, &limiter, door_parts);
     let deadline = tokio::time::Instant::now().checked_add(ctx.settings.sync_deadline);

@@ -142,6 +142,12 @@ impl StateMap {
 /// [`STATE_LABEL`] marks) whose integration, which `in_scope` covers (by namespace and recorded
 /// UID), no longer exists or was recreated (another UID). Asks the API server, not a watch cache, so that controllers
 /// sharding one namespace by label never delete each other's maps. Returns how many were deleted.
+///
+/// Gone means confirmed gone: a successful list of the namespace's integrations (which proves
+/// the kind is served there) that lacks the name, or shows it with another UID. A `get` answering
+/// 404 is not enough: the API server answers so too while a CRD version is not served (during an
+/// upgrade), and deleting every map then would leave every grant the maps record open for good.
+/// A list that fails stops the sweep, deleting nothing more.
 pub async fn sweep(
     client: &kube::Client,
     state: &str,
@@ -150,6 +156,8 @@ pub async fn sweep(
     let maps: Api<ConfigMap> = Api::namespaced(client.clone(), state);
     let listed = maps.list(&ListParams::default().labels(STATE_LABEL)).await?;
     let mut deleted = 0;
+    // Each namespace's integrations (name → UID), listed once per sweep.
+    let mut live: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
     for map in listed {
         let annotations = map.annotations();
         let (Some(namespace), Some(name)) = (annotations.get(NAMESPACE_ANNOTATION), annotations.get(NAME_ANNOTATION))
@@ -160,9 +168,14 @@ pub async fn sweep(
         if !in_scope(namespace, recorded_uid.map(String::as_str)) {
             continue;
         }
-        let integrations: Api<PmsIntegration> = Api::namespaced(client.clone(), namespace);
-        let live_uid = integrations.get_opt(name).await?.and_then(|i| i.metadata.uid);
-        if live_uid.is_none() || live_uid.as_ref() != recorded_uid {
+        if !live.contains_key(namespace.as_str()) {
+            let integrations: Api<PmsIntegration> = Api::namespaced(client.clone(), namespace);
+            let listed = integrations.list_metadata(&ListParams::default()).await?;
+            let uids = listed.into_iter().map(|i| (i.name_any(), i.metadata.uid.unwrap_or_default())).collect();
+            live.insert(namespace.clone(), uids);
+        }
+        let live_uid = live.get(namespace.as_str()).and_then(|uids| uids.get(name.as_str()));
+        if live_uid.is_none() || live_uid != recorded_uid {
             match maps.delete(&map.name_any(), &DeleteParams::default()).await {
                 Ok(_) => deleted += 1,
                 Err(kube::Error::Api(e)) if e.code == 404 => {}
@@ -187,5 +200,92 @@ mod tests {
         assert!(name.ends_with(SUFFIX));
         assert_ne!(name, state_name("acme", &"a".repeat(249), SUFFIX));
         assert_ne!(name, state_name("acmf", &long, SUFFIX));
+    }
+
+    /// A kube client whose API server answers `answer(method, path)` (status, JSON body), and
+    /// the requests it was sent.
+    fn scripted(
+        answer: fn(&str, &str) -> (u16, serde_json::Value),
+    ) -> (kube::Client, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = seen.clone();
+        let service = tower::service_fn(move |request: http::Request<kube::client::Body>| {
+            let (method, path) = (request.method().to_string(), request.uri().path().to_string());
+            log.lock().unwrap().push(format!("{method} {path}"));
+            let (status, body) = answer(&method, &path);
+            let response = http::Response::builder()
+                .status(status)
+                .header("content-type", "application/json")
+                .body(kube::client::Body::from(serde_json::to_vec(&body).unwrap()))
+                .unwrap();
+            async move { Ok::<_, std::convert::Infallible>(response) }
+        });
+        (kube::Client::new(service, "default"), seen)
+    }
+
+    fn one_map() -> serde_json::Value {
+        json!({"kind": "ConfigMapList", "apiVersion": "v1", "metadata": {}, "items": [{
+            "metadata": {"name": "acme.harbor-door-identities", "namespace": "pms-system",
+                         "annotations": {NAMESPACE_ANNOTATION: "acme", NAME_ANNOTATION: "harbor"}},
+            "data": {UID: "uid-1"},
+        }]})
+    }
+
+    fn not_found() -> serde_json::Value {
+        json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404,
+               "message": "the server could not find the requested resource"})
+    }
+
+    /// While the PmsIntegration kind is not served (a CRD version dropped during an upgrade),
+    /// the API server answers 404 for it: that is no proof the integration is gone, and the
+    /// sweep deletes nothing. (Before: every map was deleted, leaving their grants open.)
+    #[tokio::test]
+    async fn an_unserved_kind_deletes_no_state() {
+        let (client, seen) = scripted(|_, path| match path {
+            "/api/v1/namespaces/pms-system/configmaps" => (200, one_map()),
+            _ => (404, not_found()),
+        });
+        assert!(sweep(&client, "pms-system", |_, _| true).await.is_err());
+        let seen = seen.lock().unwrap();
+        assert!(seen.iter().all(|r| !r.starts_with("DELETE")), "{seen:?}");
+    }
+
+    /// A successful list confirms it: an integration absent from it, or present with another UID
+    /// (recreated), loses its map; one present with its UID keeps it.
+    #[tokio::test]
+    async fn a_listed_absence_or_another_uid_confirms_the_integration_is_gone() {
+        fn listing(uid: &str) -> serde_json::Value {
+            json!({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": {},
+                   "items": [{"apiVersion": "pmssync.io/v1alpha1", "kind": "PmsIntegration",
+                              "metadata": {"name": "harbor", "namespace": "acme", "uid": uid}}]})
+        }
+        let answers: [fn(&str, &str) -> (u16, serde_json::Value); 3] = [
+            |method, path| match (method, path) {
+                (_, "/api/v1/namespaces/pms-system/configmaps") => (200, one_map()),
+                ("DELETE", _) => (200, json!({"kind": "Status", "apiVersion": "v1", "status": "Success"})),
+                _ => (200, listing("uid-2")),
+            },
+            |method, path| match (method, path) {
+                (_, "/api/v1/namespaces/pms-system/configmaps") => (200, one_map()),
+                ("DELETE", _) => (200, json!({"kind": "Status", "apiVersion": "v1", "status": "Success"})),
+                _ => (
+                    200,
+                    json!({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": {}, "items": []}),
+                ),
+            },
+            |_, path| match path {
+                "/api/v1/namespaces/pms-system/configmaps" => (200, one_map()),
+                _ => (200, listing("uid-1")),
+            },
+        ];
+        for (answer, expected) in answers.into_iter().zip([1, 1, 0]) {
+            let (client, seen) = scripted(answer);
+            assert_eq!(
+                sweep(&client, "pms-system", |_, _| true).await.unwrap(),
+                expected,
+                "{:?}",
+                seen.lock().unwrap()
+            );
+        }
     }
 }

@@ -83,6 +83,12 @@ fn acknowledge(previous: &PmsIntegrationStatus, seen: &Acknowledgement<'_>) -> P
     status
 }
 
+/// Whether the integration of `status` has synced before: a run succeeded, or wrote users. Then
+/// its DOOR identity map must exist.
+pub fn synced_before(status: &PmsIntegrationStatus) -> bool {
+    status.history.iter().any(|run| run.reason == "Succeeded" || run.created > 0)
+}
+
 /// The status a reconcile starts from, and whether it is the controller's own.
 ///
 /// Status is an observation, never an input the controller trusts: anyone who may write the
@@ -480,6 +486,9 @@ pub fn classify(report: &SyncReport) -> Option<Failure> {
         }
         Some(RunError::DeadlineExceeded) => {
             return failure(Reason::SyncIncomplete, false, RunError::DeadlineExceeded.to_string());
+        }
+        Some(RunError::Destination(e @ crate::destination::DestinationError::StateLost(_))) => {
+            return failure(Reason::StateLost, true, format!("{e}; nothing was changed"));
         }
         Some(RunError::Destination(e)) => {
             let reason =

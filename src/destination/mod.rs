@@ -139,11 +139,15 @@ pub enum DestinationError {
     /// deactivations); the message names the ConfigMap.
     #[error("controller state: {0}")]
     Store(String),
+    /// The controller's record of what is ours is gone though the integration synced before:
+    /// nothing is written (starting afresh would keep every grant it no longer knows of).
+    #[error("controller state lost: {0}")]
+    StateLost(String),
 }
 
 impl DestinationError {
     pub fn is_permanent(&self) -> bool {
-        matches!(self, DestinationError::Unauthorized { .. })
+        matches!(self, DestinationError::Unauthorized { .. } | DestinationError::StateLost(_))
     }
 }
 

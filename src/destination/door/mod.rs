@@ -63,6 +63,9 @@ pub struct DoorDestination {
     state: Mutex<State>,
     /// Held while an incremental run reads every user before its first create.
     completing: tokio::sync::Mutex<()>,
+    /// The integration synced before, so its identity map must exist: a missing one is lost
+    /// state ([`DestinationError::StateLost`]), never "nothing is ours yet".
+    expects_map: bool,
 }
 
 impl DoorDestination {
@@ -84,7 +87,35 @@ impl DoorDestination {
             client_secret: credentials.get("clientSecret").to_string(),
             tokens,
         };
-        Self { client, settings, store, state: Mutex::new(State::default()), completing: Default::default() }
+        Self {
+            client,
+            settings,
+            store,
+            state: Mutex::new(State::default()),
+            completing: Default::default(),
+            expects_map: false,
+        }
+    }
+
+    /// Whether the integration synced before (its history says so): then a missing identity map
+    /// stops the run instead of starting afresh, which would leave every grant the lost map
+    /// recorded open for good (only what the map records is ours to revoke).
+    pub fn expecting_saved_map(mut self, expects: bool) -> Self {
+        self.expects_map = expects;
+        self
+    }
+
+    /// The saved identity map, which must exist once the integration has synced.
+    async fn load_map(&self) -> Result<Option<Mapping>, DestinationError> {
+        let saved = self.store.load().await?;
+        if saved.is_none() && self.expects_map {
+            return Err(DestinationError::StateLost(
+                "the DOOR identity map of this integration is missing, though it synced before; restore it from a \
+                 backup, or rebuild it from DOOR and the PMS with `pms-sync recover`"
+                    .into(),
+            ));
+        }
+        Ok(saved)
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -473,10 +504,99 @@ struct Contact<'a> {
     phone: Option<&'a str>,
 }
 
+/// What [`DoorDestination::rebuild`] found: the identity map to save, and what it leaves out.
+#[derive(Debug, Default)]
+pub struct Rebuilt {
+    pub mapping: Mapping,
+    /// Residents matched to a DOOR user holding our partner's grants in the building.
+    pub matched: usize,
+    /// Grants recorded.
+    pub grants: usize,
+    /// Residents with several DOOR users for their email: left out (never guessed between).
+    pub ambiguous: Vec<String>,
+    /// DOOR users (UUIDs) holding our partner's grants in the building whom no resident matched:
+    /// not recorded, so never revoked by us (reported for a person to look at).
+    pub unmatched_users: Vec<String>,
+}
+
+/// Why a rebuild refuses to guess.
+pub const SEVERAL_PARTNERS: &str = "the building's grants come from several partners; name ours with --granter UUID";
+
+impl DoorDestination {
+    /// Rebuilds this integration's identity map from DOOR and the PMS (`pms-sync recover`), for
+    /// when the saved map is lost: each resident (identity under `prefix`, and email) of the
+    /// attached properties, current or past, whose email exactly one DOOR user holds becomes that
+    /// user, with the grants our partner holds for them on the building's doors and keys. Only
+    /// one partner's grants are taken: `granter` when given, else the only partner granting in
+    /// the building (several: [`SEVERAL_PARTNERS`]). Reads only; [`save_rebuilt`](Self::save_rebuilt)
+    /// writes.
+    pub async fn rebuild(
+        &self,
+        prefix: &str,
+        residents: &[(String, String)],
+        granter: Option<&str>,
+    ) -> Result<Rebuilt, DestinationError> {
+        let others = self.open(prefix).await?;
+        self.load_users(true).await?;
+        let mut state = self.state();
+        state.others = others;
+        let everything: BTreeSet<String> = state.targets.iter().cloned().collect();
+        let partners: BTreeSet<String> = state
+            .users()
+            .flat_map(|u| u.accesses.iter())
+            .filter(|a| a.granter.kind == "PARTNER" && everything.contains(&a.door_uuid))
+            .map(|a| a.granter.uuid.clone())
+            .collect();
+        let ours = match granter {
+            Some(granter) => granter.to_string(),
+            None => match partners.iter().collect::<Vec<_>>().as_slice() {
+                [] => return Ok(Rebuilt::default()),
+                [one] => one.to_string(),
+                _ => return Err(DestinationError::Unsendable(SEVERAL_PARTNERS)),
+            },
+        };
+        state.mapping = Mapping { granter: Some(ours.clone()), ..Mapping::default() };
+        let mut rebuilt = Rebuilt::default();
+        let mut claimed = BTreeSet::new();
+        for (identity, email) in residents {
+            let key = identity.strip_prefix(prefix).unwrap_or(identity).to_string();
+            let uuid = match state.all_with_contact(Some(email), None).as_slice() {
+                [] => continue,
+                [one] => one.user_uuid.clone(),
+                _ => {
+                    rebuilt.ambiguous.push(identity.clone());
+                    continue;
+                }
+            };
+            let grants: BTreeSet<String> = state.held(&uuid, &everything).into_keys().collect();
+            if grants.is_empty() {
+                continue;
+            }
+            claimed.insert(uuid.clone());
+            rebuilt.matched += 1;
+            rebuilt.grants += grants.len();
+            rebuilt.mapping.entries.insert(key, mapping::Entry { user: uuid, grants });
+        }
+        rebuilt.mapping.granter = Some(ours);
+        rebuilt.unmatched_users = state
+            .users()
+            .filter(|u| !claimed.contains(&u.user_uuid) && !state.held(&u.user_uuid, &everything).is_empty())
+            .map(|u| u.user_uuid.clone())
+            .collect();
+        rebuilt.unmatched_users.sort();
+        Ok(rebuilt)
+    }
+
+    /// Saves a [`rebuild`](Self::rebuild)'s map as this integration's.
+    pub async fn save_rebuilt(&self, rebuilt: &Rebuilt) -> Result<(), DestinationError> {
+        self.store.save(&rebuilt.mapping).await
+    }
+}
+
 /// The calls of a run (see the [`Destination`] impl below).
 impl DoorDestination {
     pub async fn list_managed(&self, prefix: &str) -> Result<Vec<ManagedUser>, DestinationError> {
-        let saved = self.store.load().await?;
+        let saved = self.load_map().await?;
         self.list_managed_with(prefix, saved).await
     }
 
@@ -536,7 +656,7 @@ impl DoorDestination {
         prefix: &str,
         identities: &BTreeSet<String>,
     ) -> Result<Vec<ManagedUser>, DestinationError> {
-        let Some(saved) = self.store.load().await? else {
+        let Some(saved) = self.load_map().await? else {
             let mut managed = self.list_managed_with(prefix, None).await?;
             managed.retain(|u| identities.contains(&u.record.external_id));
             return Ok(managed);
