@@ -121,7 +121,7 @@ SRC
 }
 
 cmd_install() {
-  need_root_apt etcd-server openssl python3-venv curl
+  need_root_apt etcd-server openssl python3-venv curl faketime
   install_scim
   install_helm
   install_prism

@@ -133,8 +133,9 @@ pub struct PmsIntegrationSpec {
 pub struct TriggersSpec {
     /// A webhook receiver for this integration: `POST <status.webhookPath>` to the controller's
     /// receiver (`--receiver-addr`, the chart's receiver Service), signed with
-    /// `X-Signature: sha256=<hex HMAC-SHA256 of the raw body>` keyed with the Secret's `token`,
-    /// starts a sync within a second. An optional JSON body `{"propertyIds": ["1001"]}` narrows
+    /// `X-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>." and the raw body>` keyed with
+    /// the Secret's `token` (the time within 5 minutes of the controller's; a signature is
+    /// accepted once), starts a sync within a second. An optional JSON body `{"propertyIds": ["1001"]}` narrows
     /// the sync to those attached properties.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhook: Option<WebhookSpec>,

@@ -654,8 +654,13 @@ async fn reconcile(obj: Arc<PmsIntegration>, ctx: Arc<Context>) -> Result<Action
             let partial = narrowed.is_some();
             let incremental = due::incremental(&previous, why, validated.spec.full_sync_interval, seen.now)
                 .filter(|_| !validated.spec.dry_run);
-            let synced_before = status::synced_before(&previous);
-            let sync = run_sync(&ctx, &obj, scope, &validated, approval.clone(), narrowed, incremental, synced_before);
+            let asked = RunInputs {
+                approval: approval.clone(),
+                only_properties: narrowed,
+                incremental,
+                synced_before: status::synced_before(&previous),
+            };
+            let sync = run_sync(&ctx, &obj, scope, &validated, asked);
             let show = write_status(&api, &name, &previous, &running);
             let (report, shown) = while_showing(sync, ctx.settings.reconciling_after, show).await;
             if shown {
@@ -717,17 +722,27 @@ async fn while_showing<T>(
     (done, shown.is_ok())
 }
 
+/// What one run of a reconcile asks for, beside the integration itself.
+struct RunInputs {
+    /// The plan digest an operator approved.
+    approval: Option<String>,
+    /// A webhook's narrowing to some properties.
+    only_properties: Option<std::collections::BTreeSet<String>>,
+    /// An incremental read, when the run may be one.
+    incremental: Option<sync::Incremental>,
+    /// The integration synced before (its DOOR identity map must exist).
+    synced_before: bool,
+}
+
 /// Builds the connector and destination of a validated integration and runs one sync.
 async fn run_sync(
     ctx: &Context,
     obj: &PmsIntegration,
     scope: Scope,
     validated: &Validated,
-    approval: Option<String>,
-    only_properties: Option<std::collections::BTreeSet<String>>,
-    incremental: Option<sync::Incremental>,
-    synced_before: bool,
+    asked: RunInputs,
 ) -> SyncReport {
+    let RunInputs { approval, only_properties, incremental, synced_before } = asked;
     let spec = &validated.spec;
     let http = |target| HttpClient::new(target, ctx.settings.http.clone(), ctx.metrics.clone());
     let key = scope.prefix().trim_end_matches('/').to_string();

@@ -204,9 +204,10 @@ mod tests {
 
     /// A kube client whose API server answers `answer(method, path)` (status, JSON body), and
     /// the requests it was sent.
-    fn scripted(
-        answer: fn(&str, &str) -> (u16, serde_json::Value),
-    ) -> (kube::Client, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    /// How the scripted API server answers a request (method, path): status and JSON body.
+    type Answer = fn(&str, &str) -> (u16, serde_json::Value);
+
+    fn scripted(answer: Answer) -> (kube::Client, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
         let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let log = seen.clone();
         let service = tower::service_fn(move |request: http::Request<kube::client::Body>| {
@@ -259,7 +260,7 @@ mod tests {
                    "items": [{"apiVersion": "pmssync.io/v1alpha1", "kind": "PmsIntegration",
                               "metadata": {"name": "harbor", "namespace": "acme", "uid": uid}}]})
         }
-        let answers: [fn(&str, &str) -> (u16, serde_json::Value); 3] = [
+        let answers: [Answer; 3] = [
             |method, path| match (method, path) {
                 (_, "/api/v1/namespaces/pms-system/configmaps") => (200, one_map()),
                 ("DELETE", _) => (200, json!({"kind": "Status", "apiVersion": "v1", "status": "Success"})),
