@@ -117,11 +117,24 @@ pub struct RateLimiter {
     next: std::sync::Mutex<Option<tokio::time::Instant>>,
     /// Set when the vendor said its budget is spent (`X-RateLimit-Remaining: 0`).
     paused_until: std::sync::Mutex<Option<tokio::time::Instant>>,
+    /// The account's limiter, when this one is one integration's share of it: a request waits
+    /// for its share first, then for the account.
+    parent: Option<Arc<RateLimiter>>,
 }
 
 impl RateLimiter {
     pub fn new(limit: RateLimit) -> Self {
-        Self { limit: std::sync::Mutex::new(limit), next: Default::default(), paused_until: Default::default() }
+        Self {
+            limit: std::sync::Mutex::new(limit),
+            next: Default::default(),
+            paused_until: Default::default(),
+            parent: None,
+        }
+    }
+
+    /// One integration's share (`limit`) of the account limiter `parent`.
+    pub fn share_of(parent: Arc<RateLimiter>, limit: RateLimit) -> Self {
+        Self { parent: Some(parent), ..Self::new(limit) }
     }
 
     /// Changes the budget from the next reservation on.
@@ -129,10 +142,16 @@ impl RateLimiter {
         *self.limit.lock().unwrap_or_else(|e| e.into_inner()) = limit;
     }
 
-    /// No request before `until` (the vendor's own reset time).
+    /// No request before `until` (the vendor's own reset time): the vendor counts the account,
+    /// so the account's limiter pauses too.
     pub fn pause_until(&self, until: tokio::time::Instant) {
-        let mut paused = self.paused_until.lock().unwrap_or_else(|e| e.into_inner());
-        *paused = Some(paused.map_or(until, |p| p.max(until)));
+        {
+            let mut paused = self.paused_until.lock().unwrap_or_else(|e| e.into_inner());
+            *paused = Some(paused.map_or(until, |p| p.max(until)));
+        }
+        if let Some(parent) = &self.parent {
+            parent.pause_until(until);
+        }
     }
 
     /// Whether no request was reserved within the last window (dropping the limiter loses
@@ -163,6 +182,9 @@ impl RateLimiter {
             slot
         };
         tokio::time::sleep_until(slot).await;
+        if let Some(parent) = &self.parent {
+            Box::pin(parent.acquire()).await;
+        }
     }
 }
 

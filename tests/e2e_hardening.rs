@@ -260,3 +260,64 @@ async fn a_status_forged_while_the_controller_is_stopped_fools_no_run_after_the_
     assert!(status.next_sync_time.is_some_and(|t| t.0 <= now + jiff::SignedDuration::from_hours(2)));
     assert!(status.last_attempt_time.is_some_and(|t| t.0 <= jiff::Timestamp::now()));
 }
+
+/// One tenant cannot stall another: a noisy namespace (two integrations on the victim's own
+/// Buildium account and host, each stating 1 request a minute over ten properties, a sync
+/// requested every 2 s) beside a victim namespace. The victim's move-out reaches SCIM within 30 s:
+/// the noisy namespace holds at most its share of the host's slots, and its budget of 1 a minute
+/// lowers only its own share of the account. (Before: both slots held for a quarter of an hour,
+/// the whole account at 1 a minute, the victim deferred.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_noisy_namespace_cannot_keep_a_victims_move_out_from_the_doors() {
+    let client = client().await;
+    let victim = namespace(&client, "victim").await;
+    let noisy = namespace(&client, "noisy").await;
+    let fake = buildium_fake::BuildiumFake::start(dataset(), BUILDIUM_ID, BUILDIUM_SECRET).await;
+    let scim = ScimServer::full().await;
+    standard_secrets(&client, &victim).await;
+    standard_secrets(&client, &noisy).await;
+    let _controller = start_controller_with(&client, &victim, Metrics::default(), |s| {
+        s.watch_namespaces = vec![victim.clone(), noisy.clone()];
+        (s.concurrency, s.host_concurrency) = (4, 2);
+    });
+    apply_integration(&client, &victim, &integration(NAME, &fake.url(), &scim.url(), &["101", "102"])).await;
+    wait_ready(&client, &victim, NAME, "True", "Succeeded").await;
+
+    let ten: Vec<String> = (101..111).map(|p| p.to_string()).collect();
+    let ten: Vec<&str> = ten.iter().map(String::as_str).collect();
+    for name in ["noisy-a", "noisy-b"] {
+        let mut manifest = integration(name, &fake.url(), &scim.url(), &ten);
+        manifest["spec"]["pms"]["maxRequestsPerMinute"] = json!(1);
+        apply_integration(&client, &noisy, &manifest).await;
+    }
+    let bumping = {
+        let (client, noisy) = (client.clone(), noisy.clone());
+        tokio::spawn(async move {
+            for i in 0..60 {
+                for name in ["noisy-a", "noisy-b"] {
+                    annotate(&client, &noisy, name, pms_sync::api::REQUESTED_AT_ANNOTATION, &format!("noise-{i}"))
+                        .await;
+                }
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+        })
+    };
+    // Let the noise take what it can.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+
+    fake.update(|d| d.tenant_mut(7).for_each(|t| t.status = "MovedOut".into()));
+    let asked = std::time::Instant::now();
+    let api: kube::Api<pms_sync::api::PmsIntegration> = kube::Api::namespaced(client.clone(), &victim);
+    let token = format!("victim-{}", jiff::Timestamp::now().as_nanosecond());
+    annotate(&client, &victim, NAME, pms_sync::api::REQUESTED_AT_ANNOTATION, &token).await;
+    while scim.users_by_key().await[&id(&victim, "102", 7)]["active"] != false {
+        let waited = asked.elapsed();
+        if waited > Duration::from_secs(30) {
+            let status = api.get(NAME).await.unwrap().status;
+            panic!("the victim's move-out did not reach SCIM within 30 s ({waited:?}); status: {status:#?}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    eprintln!("victim's move-out at SCIM after {:?} beside the noisy namespace", asked.elapsed());
+    bumping.abort();
+}

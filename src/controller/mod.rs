@@ -554,6 +554,8 @@ async fn reconcile(obj: Arc<PmsIntegration>, ctx: Arc<Context>) -> Result<Action
     // Gate: a disabled integration acknowledges requests and calls nobody (its receiver too).
     if !obj.spec.enabled {
         ctx.settings.receiver.unregister(&key);
+        // Its budget claims end too: a suspended integration's budget lowers nobody's share.
+        ctx.budgets.release(|integration| integration == key);
         ctx.metrics.forget_integration(&namespace, &name);
         let next = status::disabled(&previous, &seen);
         write_status(&api, &name, &previous, &next).await?;
@@ -607,7 +609,7 @@ async fn reconcile(obj: Arc<PmsIntegration>, ctx: Arc<Context>) -> Result<Action
     // Fair scheduling: a vendor host already running its share of syncs does not get this worker
     // too; the sync is tried again shortly (nothing taken, no status written).
     let host = validated.as_ref().ok().map(|v| v.pms.host());
-    let _slot = match host.as_deref().map(|host| ctx.hosts.try_take(host)) {
+    let _slot = match host.as_deref().map(|host| ctx.hosts.try_take(host, &namespace)) {
         Some(None) => {
             ctx.metrics.record_reconcile("deferred");
             return Ok(Action::requeue(due::jittered(HOST_BUSY_RETRY, 0.5)));
