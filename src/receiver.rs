@@ -181,7 +181,7 @@ pub fn signature(token: &str, body: &[u8]) -> String {
 /// token: the timestamp is part of what is signed (as Stripe's and Slack's signatures are), so a
 /// captured request cannot be sent again later with a fresh time.
 pub fn signature_at(token: &str, timestamp: i64, body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(token.as_bytes()).expect("HMAC takes keys of any length");
+    let mut mac = keyed(token.as_bytes());
     mac.update(format!("{timestamp}.").as_bytes());
     mac.update(body);
     format!("t={timestamp},v1={}", hex(&mac.finalize().into_bytes()))
@@ -190,9 +190,14 @@ pub fn signature_at(token: &str, timestamp: i64, body: &[u8]) -> String {
 /// The signature of the first release: `sha256=<hex HMAC-SHA256 of the raw body>`, with no time
 /// in it (replayable forever). Accepted only with `--receiver-legacy-signatures`.
 pub fn legacy_signature(token: &str, body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(token.as_bytes()).expect("HMAC takes keys of any length");
+    let mut mac = keyed(token.as_bytes());
     mac.update(body);
     format!("sha256={}", hex(&mac.finalize().into_bytes()))
+}
+
+/// HMAC-SHA256 keyed with a webhook token.
+fn keyed(token: &[u8]) -> Hmac<Sha256> {
+    Hmac::<Sha256>::new_from_slice(token).expect("HMAC takes keys of any length")
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -213,7 +218,7 @@ pub struct Verification {
 /// request is remembered.
 pub fn verify(token: &[u8], header: Option<&str>, body: &[u8], check: Verification) -> Option<Vec<u8>> {
     let header = header?.trim();
-    let mut mac = Hmac::<Sha256>::new_from_slice(token).expect("HMAC takes keys of any length");
+    let mut mac = keyed(token);
     let expected = if let Some(hex) = header.strip_prefix("sha256=") {
         if !check.legacy {
             return None;

@@ -96,14 +96,9 @@ async fn the_controller_binary_syncs_serves_metrics_leaks_nothing_and_stops_on_s
     assert_eq!(audit.iter().filter(|v| v["action"] == "create" && v["user_id"] == "-").count(), 6);
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 /// Resident memory of process `pid`, in KiB.
 fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status.lines().find_map(|l| l.strip_prefix("VmRSS:")?.trim().strip_suffix("kB")?.trim().parse().ok()).unwrap_or(0)
+    support::load_bed::status_kib(pid, "VmRSS:")
 }
 
 /// The receiver under a slow-client flood, measured on the binary: 2,000 clients trickling a

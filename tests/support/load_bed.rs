@@ -213,17 +213,10 @@ impl Bed {
         }
     }
 
-    /// The controller's memory and CPU now.
+    /// The controller's memory and CPU now (`status_kib`, and CPU from `/proc/<pid>/stat`).
     pub fn usage(&self) -> Usage {
         let Some(pid) = self.controller.as_ref().map(Child::id) else { return Usage::default() };
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-        let field = |name: &str| {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix(name))
-                .and_then(|v| v.split_whitespace().next()?.parse().ok())
-                .unwrap_or(0)
-        };
+        let field = |name: &str| status_kib(pid, name);
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
         // Fields after the command name (which may hold spaces): utime and stime are 14th and 15th.
         let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
@@ -433,4 +426,14 @@ fn clock_ticks() -> f64 {
         .ok()
         .and_then(|o| String::from_utf8(o.stdout).ok()?.trim().parse().ok())
         .unwrap_or(100.0)
+}
+
+/// A KiB field (`VmRSS:`, `VmHWM:`) of process `pid`'s `/proc/<pid>/status`; 0 when unreadable.
+pub fn status_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
 }

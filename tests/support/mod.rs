@@ -266,7 +266,8 @@ fn scim_server_binary() -> PathBuf {
     path
 }
 
-fn free_port() -> u16 {
+/// A loopback port free just now.
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
