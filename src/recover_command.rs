@@ -86,7 +86,8 @@ async fn recover(args: &RecoverArgs) -> Result<u8, String> {
     println!("  partner: {granter}");
     println!(
         "  residents matched to a DOOR user with our grants: {} ({} grants recorded)",
-        rebuilt.matched, rebuilt.grants
+        rebuilt.mapping.entries.len(),
+        rebuilt.grants()
     );
     for (identity, entry) in &rebuilt.mapping.entries {
         println!("    {}{identity} -> DOOR user {} ({} grants)", scope.prefix(), entry.user, entry.grants.len());

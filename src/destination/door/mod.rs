@@ -507,16 +507,20 @@ struct Contact<'a> {
 /// What [`DoorDestination::rebuild`] found: the identity map to save, and what it leaves out.
 #[derive(Debug, Default)]
 pub struct Rebuilt {
+    /// Residents matched to a DOOR user holding our partner's grants in the building, with them.
     pub mapping: Mapping,
-    /// Residents matched to a DOOR user holding our partner's grants in the building.
-    pub matched: usize,
-    /// Grants recorded.
-    pub grants: usize,
     /// Residents with several DOOR users for their email: left out (never guessed between).
     pub ambiguous: Vec<String>,
     /// DOOR users (UUIDs) holding our partner's grants in the building whom no resident matched:
     /// not recorded, so never revoked by us (reported for a person to look at).
     pub unmatched_users: Vec<String>,
+}
+
+impl Rebuilt {
+    /// Grants recorded.
+    pub fn grants(&self) -> usize {
+        self.mapping.entries.values().map(|e| e.grants.len()).sum()
+    }
 }
 
 /// Why a rebuild refuses to guess.
@@ -555,8 +559,8 @@ impl DoorDestination {
                 _ => return Err(DestinationError::Unsendable(SEVERAL_PARTNERS)),
             },
         };
-        state.mapping = Mapping { granter: Some(ours.clone()), ..Mapping::default() };
-        let mut rebuilt = Rebuilt::default();
+        state.mapping = Mapping { granter: Some(ours), ..Mapping::default() };
+        let mut rebuilt = Rebuilt { mapping: state.mapping.clone(), ..Rebuilt::default() };
         let mut claimed = BTreeSet::new();
         for (identity, email) in residents {
             let key = identity.strip_prefix(prefix).unwrap_or(identity).to_string();
@@ -573,11 +577,8 @@ impl DoorDestination {
                 continue;
             }
             claimed.insert(uuid.clone());
-            rebuilt.matched += 1;
-            rebuilt.grants += grants.len();
             rebuilt.mapping.entries.insert(key, mapping::Entry { user: uuid, grants });
         }
-        rebuilt.mapping.granter = Some(ours);
         rebuilt.unmatched_users = state
             .users()
             .filter(|u| !claimed.contains(&u.user_uuid) && !state.held(&u.user_uuid, &everything).is_empty())
